@@ -1,0 +1,28 @@
+// Emitters render a plan for people and programs. Generated Python is self-contained and runnable: it imports
+// only numpy and keras (or tensorflow) and takes weights in PyTorch layout.
+#pragma once
+
+#include <string>
+
+#include "convbridge/engine.hpp"
+#include "convbridge/plan.hpp"
+
+namespace convbridge {
+
+// Human explanation: padding per side in both frameworks, output shapes, each step and why, the weight transform.
+std::string explain_plan(const Plan& plan);
+
+// Keras 3 source defining make_layer(weight, bias=None) -> a Keras layer (or keras.Sequential) with the weights
+// loaded, computing on channels_last input.
+std::string emit_keras(const Plan& plan);
+
+// tf.nn source defining conv(x, weight, bias=None) -> output tensor, for channels_last x.
+std::string emit_tf_nn(const Plan& plan);
+
+// The plan as JSON (schema in README.md, "JSON plan").
+std::string emit_json(const Plan& plan);
+
+// One line per verification case, for the CLI.
+std::string describe_verification(const VerificationReport& report);
+
+}  // namespace convbridge

@@ -1,0 +1,53 @@
+// The reference engine: plainly correct, float64, no framework needed. It computes a convolution the way PyTorch
+// defines it, executes a TF plan the way TensorFlow defines each step, and compares the two, so the CLI can verify
+// a translation on its own. Speed is not a goal here.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "convbridge/conv_spec.hpp"
+#include "convbridge/plan.hpp"
+#include "convbridge/result.hpp"
+
+namespace convbridge {
+
+struct Tensor {
+  std::vector<int64_t> shape;  // row-major
+  std::vector<double> data;
+};
+
+// PyTorch semantics. input: (N, C_in, *spatial); weight: (C_out, C_in/groups, *kernel); bias: (C_out) or empty.
+// Returns (N, C_out, *spatial_out).
+Result<Tensor> reference_torch_conv(const ConvSpec& spec, const Tensor& input, const Tensor& weight,
+                                    std::span<const double> bias);
+
+// TensorFlow semantics for every step of `plan`. input: channels_last (N, *spatial, C_in); kernel: in
+// plan.kernel_layout.to_shape; bias: (C_out) or empty. Returns channels_last (N, *spatial_out, C_out).
+Result<Tensor> run_tf_plan(const Plan& plan, const Tensor& input, const Tensor& kernel, std::span<const double> bias);
+
+// (N, C, *spatial) <-> (N, *spatial, C).
+Tensor channels_first_to_last(const Tensor& tensor);
+
+struct VerificationCase {
+  std::vector<int64_t> input_shape;   // PyTorch layout (N, C, *spatial)
+  std::vector<int64_t> output_shape;  // PyTorch layout
+  bool shapes_match = false;
+  double max_abs_diff = 0.0;
+};
+
+struct VerificationReport {
+  uint64_t seed = 0;
+  std::vector<VerificationCase> cases;
+  std::string skipped_reason;  // non-empty when no case fitted the work budget
+  double tolerance = 1e-9;     // float64 round-off bound for a pass
+  bool passed() const;
+};
+
+// Runs the PyTorch reference and the plan on random inputs, weights and bias (fixed seed) and compares them:
+// at the plan's input shape when it has one, else at several sizes (the smallest valid one, odd and even sizes).
+Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed);
+
+}  // namespace convbridge

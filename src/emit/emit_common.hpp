@@ -1,0 +1,41 @@
+// Formatting shared by the emitters: Python literals and layout descriptions.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "convbridge/plan.hpp"
+
+namespace convbridge::emit {
+
+// (3, 3) / (3,) / ()
+std::string py_tuple(std::span<const int64_t> values);
+std::string py_tuple(std::span<const int> values);
+
+// Keras ZeroPaddingND argument: (b, a) for rank 1, ((t, b), (l, r)) for rank 2, three pairs for rank 3.
+std::string keras_padding_tuple(const std::vector<PadPair>& pads);
+
+// tf.pad / tf.nn.conv2d paddings for a channels_last tensor: [[0, 0], [b, a], ..., [0, 0]].
+std::string tf_paddings_list(const std::vector<PadPair>& pads);
+
+// "N, H, W, C" style shape descriptions.
+std::string channels_last_description(int rank, int64_t channels);
+
+// PyTorch weight shape (O, I/G, *k) and bias shape (O,) of the plan's source layer.
+std::vector<int64_t> torch_weight_shape(const ConvSpec& spec);
+
+// Lines of Python that validate `weight` and `bias` (PyTorch layout) and raise ValueError naming the mismatch.
+std::string python_weight_checks(const Plan& plan, const std::string& indent);
+
+// Python expression turning the PyTorch `weight` array into `change.to_shape`, e.g.
+// np.transpose(weight, (2, 3, 1, 0)).
+std::string python_layout_expression(const WeightLayoutChange& change);
+
+// The comment block at the top of generated code: source layer and input-size validity.
+std::string python_header(const Plan& plan, const std::string& target);
+
+const ConvStep& conv_step(const Plan& plan);
+
+}  // namespace convbridge::emit

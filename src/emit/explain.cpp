@@ -1,0 +1,111 @@
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+#include "convbridge/emit.hpp"
+#include "emit/emit_common.hpp"
+
+namespace convbridge {
+namespace {
+
+std::string pads_text(const std::vector<PadPair>& pads, int rank) {
+  std::string out;
+  const std::string_view letters = spatial_letters(rank);
+  for (size_t i = 0; i < pads.size(); ++i) {
+    out += fmt::format("{}{} ({}, {})", i ? ", " : "", letters[i], pads[i].before, pads[i].after);
+  }
+  return out;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("({})", fmt::join(shape, ", ")); }
+
+struct StepDescriber {
+  int rank;
+  std::string operator()(const PadStep& step) const {
+    return fmt::format("pad {} with {}", pads_text(step.pads, rank), padding_fill_name(step.fill));
+  }
+  std::string operator()(const ConvStep& step) const {
+    std::string padding = step.padding == TfPadding::same    ? "'same'"
+                          : step.padding == TfPadding::valid ? "'valid'"
+                                                             : "explicit " + pads_text(step.explicit_pads, rank);
+    std::string head = step.kind == TfConvKind::depthwise
+                           ? fmt::format("DepthwiseConv{}D(depth_multiplier={})", step.rank, step.depth_multiplier)
+                           : fmt::format("Conv{}D({} filters, groups={})", step.rank, step.out_channels, step.groups);
+    return fmt::format("{}: kernel {}, strides {}, dilation {}, padding {}, {}", head, emit::py_tuple(step.kernel),
+                       emit::py_tuple(step.strides), emit::py_tuple(step.dilation), padding,
+                       step.use_bias ? "with bias" : "no bias");
+  }
+  std::string operator()(const SubsampleStep& step) const {
+    std::string index;
+    for (int64_t s : step.strides) index += fmt::format(", ::{}", s);
+    return fmt::format("subsample y[:{}, :]", index);
+  }
+};
+
+}  // namespace
+
+std::string explain_plan(const Plan& plan) {
+  const ConvSpec& spec = plan.source;
+  std::string out;
+  out += fmt::format("PyTorch   {}\n", plan.source_text);
+  out += fmt::format("  in_channels={}, out_channels={}, kernel {}, stride {}, dilation {}, groups={}, bias={}\n",
+                     spec.in_channels, spec.out_channels, emit::py_tuple(spec.kernel), emit::py_tuple(spec.stride),
+                     emit::py_tuple(spec.dilation), spec.groups, spec.bias ? "True" : "False");
+  out += fmt::format("  padding per side: {}, filled with {}\n", pads_text(spec.padding, spec.rank),
+                     padding_fill_name(spec.fill));
+  out += "  output size per axis: floor((in + before + after - ((k-1)*d+1)) / stride) + 1\n";
+  if (plan.input_shape) {
+    auto torch_out = torch_conv_output_shape(spec, *plan.input_shape);
+    if (torch_out) {
+      out += fmt::format("  input {} -> output {}  (N, C, {})\n", shape_text(*plan.input_shape),
+                         shape_text(*torch_out), fmt::join(spatial_letters(spec.rank), ", "));
+    }
+  }
+  out += fmt::format("\nTensorFlow/Keras plan, exact {}:\n",
+                     plan.exact_for_every_input_size ? "for every input size"
+                                                     : "for this input size only");
+  int number = 1;
+  for (const PlanStep& step : plan.steps) {
+    out += fmt::format("  {}. {}\n", number++, std::visit(StepDescriber{spec.rank}, step.op));
+    out += fmt::format("     why: {}\n", step.why);
+  }
+  if (plan.input_shape) {
+    std::vector<int64_t> last{(*plan.input_shape)[0]};
+    last.insert(last.end(), plan.input_shape->begin() + 2, plan.input_shape->end());
+    last.push_back((*plan.input_shape)[1]);
+    auto tf_out = plan_output_shape(plan, last);
+    if (tf_out) {
+      out += fmt::format("  input {} -> output {}  (N, {}, C)\n", shape_text(last), shape_text(*tf_out),
+                         fmt::join(spatial_letters(spec.rank), ", "));
+    }
+  }
+  const WeightLayoutChange& k = plan.kernel_layout;
+  out += fmt::format("\nWeights: PyTorch {} {} -> {} {}: {}", k.from_layout, shape_text(k.from_shape), k.to_layout,
+                     shape_text(k.to_shape), emit::python_layout_expression(k));
+  out += spec.bias ? fmt::format("; bias ({},) unchanged\n", spec.out_channels) : std::string("; no bias\n");
+  if (!plan.notes.empty()) {
+    out += "\nNotes:\n";
+    for (const std::string& note : plan.notes) out += fmt::format("  - {}\n", note);
+  }
+  return out;
+}
+
+std::string describe_verification(const VerificationReport& report) {
+  if (report.cases.empty()) {
+    return fmt::format("Verification (reference engine, float64): {}\n", report.skipped_reason);
+  }
+  double worst = 0.0;
+  std::vector<std::string> shapes;
+  for (const VerificationCase& c : report.cases) {
+    worst = std::max(worst, c.max_abs_diff);
+    shapes.push_back(fmt::format("{}->{}{}", shape_text(c.input_shape), shape_text(c.output_shape),
+                                 c.shapes_match ? "" : " SHAPE MISMATCH"));
+  }
+  return fmt::format("Verification (reference engine, float64, seed {}): {}, max |diff| {:.3g} over {} input "
+                     "shape{}: {}\n",
+                     report.seed, report.passed() ? "PASS" : "FAIL", worst, report.cases.size(),
+                     report.cases.size() == 1 ? "" : "s", fmt::join(shapes, " "));
+}
+
+}  // namespace convbridge

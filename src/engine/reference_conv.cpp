@@ -1,0 +1,258 @@
+// Naive convolution loops, one place for each semantic, written for obviousness. Every tensor is seen as 5-D
+// (N, C, D, H, W) with missing spatial dims of size 1, in either channel position, so one loop serves ranks 1-3.
+#include <fmt/format.h>
+
+#include <array>
+
+#include "convbridge/checked_math.hpp"
+#include "convbridge/engine.hpp"
+
+namespace convbridge {
+namespace {
+
+using Dims3 = std::array<int64_t, 3>;
+
+Dims3 promote(std::span<const int64_t> values, int64_t fill) {
+  Dims3 out{fill, fill, fill};
+  std::copy(values.begin(), values.end(), out.end() - static_cast<std::ptrdiff_t>(values.size()));
+  return out;
+}
+
+// A row-major activation tensor seen as (N, C, D, H, W).
+struct View5 {
+  int64_t batch = 1, channels = 1;
+  Dims3 spatial{1, 1, 1};
+  bool channels_last = false;
+
+  static View5 of(const std::vector<int64_t>& shape, bool channels_last) {
+    View5 v;
+    v.channels_last = channels_last;
+    v.batch = shape.front();
+    v.channels = channels_last ? shape.back() : shape[1];
+    const auto first = shape.begin() + (channels_last ? 1 : 2);
+    v.spatial = promote(std::span<const int64_t>(&*first, shape.size() - 2), 1);
+    return v;
+  }
+  int64_t at(int64_t n, int64_t c, int64_t z, int64_t y, int64_t x) const {
+    if (channels_last) return (((n * spatial[0] + z) * spatial[1] + y) * spatial[2] + x) * channels + c;
+    return (((n * channels + c) * spatial[0] + z) * spatial[1] + y) * spatial[2] + x;
+  }
+  std::vector<int64_t> shape(int rank) const {
+    std::vector<int64_t> s{batch};
+    if (!channels_last) s.push_back(channels);
+    for (int i = 3 - rank; i < 3; ++i) s.push_back(spatial[static_cast<size_t>(i)]);
+    if (channels_last) s.push_back(channels);
+    return s;
+  }
+  int64_t size() const { return batch * channels * spatial[0] * spatial[1] * spatial[2]; }
+};
+
+// Where padded position i of an axis of length n (with `before` elements added in front) reads from, or -1 for a
+// zero. reflect mirrors around the edge element, replicate clamps, circular wraps (at most once, as PyTorch allows).
+int64_t padded_source(int64_t i, int64_t n, int64_t before, PaddingFill fill) {
+  const int64_t j = i - before;
+  if (j >= 0 && j < n) return j;
+  switch (fill) {
+    case PaddingFill::zeros: return -1;
+    case PaddingFill::reflect: return j < 0 ? -j : 2 * (n - 1) - j;
+    case PaddingFill::replicate: return j < 0 ? 0 : n - 1;
+    case PaddingFill::circular: return j < 0 ? j + n : j - n;
+  }
+  return -1;
+}
+
+Tensor pad_spatial(const Tensor& input, int rank, bool channels_last, const std::vector<PadPair>& pads,
+                   PaddingFill fill) {
+  const View5 in = View5::of(input.shape, channels_last);
+  const auto padded = [&] {
+    std::vector<PadPair> p3(3 - static_cast<size_t>(rank), PadPair{});
+    p3.insert(p3.end(), pads.begin(), pads.end());
+    return p3;
+  }();
+  View5 out = in;
+  for (size_t a = 0; a < 3; ++a) out.spatial[a] = in.spatial[a] + padded[a].before + padded[a].after;
+  Tensor result{out.shape(rank), std::vector<double>(static_cast<size_t>(out.size()), 0.0)};
+  for (int64_t n = 0; n < out.batch; ++n)
+    for (int64_t c = 0; c < out.channels; ++c)
+      for (int64_t z = 0; z < out.spatial[0]; ++z)
+        for (int64_t y = 0; y < out.spatial[1]; ++y)
+          for (int64_t x = 0; x < out.spatial[2]; ++x) {
+            const int64_t sz = padded_source(z, in.spatial[0], padded[0].before, fill);
+            const int64_t sy = padded_source(y, in.spatial[1], padded[1].before, fill);
+            const int64_t sx = padded_source(x, in.spatial[2], padded[2].before, fill);
+            if (sz < 0 || sy < 0 || sx < 0) continue;
+            result.data[static_cast<size_t>(out.at(n, c, z, y, x))] =
+                input.data[static_cast<size_t>(in.at(n, c, sz, sy, sx))];
+          }
+  return result;
+}
+
+// An unpadded ('valid') strided, dilated, grouped cross-correlation. weight_at(o, i, kz, ky, kx) reads the weight
+// of output channel o and input channel i within o's group, whatever the framework's kernel layout.
+template <class WeightAt>
+Tensor valid_conv(const Tensor& input, int rank, bool channels_last, int64_t out_channels, int64_t groups,
+                  const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride,
+                  const std::vector<int64_t>& dilation, WeightAt weight_at, std::span<const double> bias) {
+  const View5 in = View5::of(input.shape, channels_last);
+  const Dims3 k = promote(kernel, 1), s = promote(stride, 1), d = promote(dilation, 1);
+  View5 out = in;
+  out.channels = out_channels;
+  for (size_t a = 0; a < 3; ++a) out.spatial[a] = (in.spatial[a] - ((k[a] - 1) * d[a] + 1)) / s[a] + 1;
+  Tensor result{out.shape(rank), std::vector<double>(static_cast<size_t>(out.size()), 0.0)};
+  const int64_t in_per_group = in.channels / groups, out_per_group = out_channels / groups;
+  for (int64_t n = 0; n < out.batch; ++n)
+    for (int64_t o = 0; o < out_channels; ++o) {
+      const int64_t group = o / out_per_group;
+      for (int64_t z = 0; z < out.spatial[0]; ++z)
+        for (int64_t y = 0; y < out.spatial[1]; ++y)
+          for (int64_t x = 0; x < out.spatial[2]; ++x) {
+            double sum = bias.empty() ? 0.0 : bias[static_cast<size_t>(o)];
+            for (int64_t i = 0; i < in_per_group; ++i)
+              for (int64_t kz = 0; kz < k[0]; ++kz)
+                for (int64_t ky = 0; ky < k[1]; ++ky)
+                  for (int64_t kx = 0; kx < k[2]; ++kx) {
+                    const double value = input.data[static_cast<size_t>(
+                        in.at(n, group * in_per_group + i, z * s[0] + kz * d[0], y * s[1] + ky * d[1],
+                              x * s[2] + kx * d[2]))];
+                    sum += value * weight_at(o, i, kz, ky, kx);
+                  }
+            result.data[static_cast<size_t>(out.at(n, o, z, y, x))] = sum;
+          }
+    }
+  return result;
+}
+
+Status check_size(const Tensor& t, std::string_view what) {
+  auto count = checked_product(t.shape);
+  if (!count || static_cast<size_t>(*count) != t.data.size()) {
+    return make_error(ErrorCode::invalid_argument, fmt::format("{} has {} values for its shape", what, t.data.size()));
+  }
+  return Ok{};
+}
+
+Status check_shape(const Tensor& t, const std::vector<int64_t>& expected, std::string_view what) {
+  CONVBRIDGE_CHECK(check_size(t, what));
+  if (t.shape != expected) {
+    return make_error(ErrorCode::invalid_argument, fmt::format("{} has the wrong shape", what));
+  }
+  return Ok{};
+}
+
+struct TfStepRunner {
+  const Plan& plan;
+  const Tensor& kernel;
+  std::span<const double> bias;
+  Tensor& x;  // channels_last activations, updated in place
+
+  Status operator()(const PadStep& step) const {
+    x = pad_spatial(x, plan.source.rank, true, step.pads, step.fill);
+    return Ok{};
+  }
+
+  Status operator()(const ConvStep& step) const {
+    const View5 in = View5::of(x.shape, true);
+    std::vector<PadPair> pads(static_cast<size_t>(step.rank));
+    for (size_t a = 0; a < pads.size(); ++a) {
+      const int64_t size = in.spatial[3 - pads.size() + a];
+      if (step.padding == TfPadding::same) {
+        CONVBRIDGE_TRY(pads[a], tf_same_padding(size, step.kernel[a], step.strides[a], step.dilation[a]));
+      } else if (step.padding == TfPadding::explicit_pads) {
+        pads[a] = step.explicit_pads[a];
+      }
+      // TF accepts an empty output (VALID with size < eff gives 0); PyTorch never plans one, so refuse it here.
+      CONVBRIDGE_TRY(int64_t out, tf_conv_output_size(size + pads[a].before + pads[a].after, step.kernel[a],
+                                                      step.strides[a], step.dilation[a], TfPadding::valid));
+      if (out == 0) return make_error(ErrorCode::input_shape, "the TF convolution would produce an empty output");
+    }
+    const Tensor padded = pad_spatial(x, step.rank, true, pads, PaddingFill::zeros);
+    const Dims3 k = promote(step.kernel, 1);
+    if (step.kind == TfConvKind::depthwise) {
+      // kernel (*k, C, M); output channel o = c*M + m.
+      const int64_t c_count = step.in_channels, m_count = step.depth_multiplier;
+      auto at = [&](int64_t o, int64_t, int64_t kz, int64_t ky, int64_t kx) {
+        return kernel.data[static_cast<size_t>((((kz * k[1] + ky) * k[2] + kx) * c_count + o / m_count) * m_count +
+                                               o % m_count)];
+      };
+      x = valid_conv(padded, step.rank, true, step.out_channels, step.in_channels, step.kernel, step.strides,
+                     step.dilation, at, step.use_bias ? bias : std::span<const double>{});
+    } else {
+      // kernel (*k, C_in/G, C_out).
+      const int64_t in_per_group = step.in_channels / step.groups, o_count = step.out_channels;
+      auto at = [&](int64_t o, int64_t i, int64_t kz, int64_t ky, int64_t kx) {
+        return kernel.data[static_cast<size_t>((((kz * k[1] + ky) * k[2] + kx) * in_per_group + i) * o_count + o)];
+      };
+      x = valid_conv(padded, step.rank, true, step.out_channels, step.groups, step.kernel, step.strides,
+                     step.dilation, at, step.use_bias ? bias : std::span<const double>{});
+    }
+    return Ok{};
+  }
+
+  Status operator()(const SubsampleStep& step) const {
+    const View5 in = View5::of(x.shape, true);
+    const Dims3 s = promote(step.strides, 1);
+    View5 out = in;
+    for (size_t a = 0; a < 3; ++a) out.spatial[a] = subsample_size(in.spatial[a], s[a]);
+    Tensor result{out.shape(plan.source.rank), std::vector<double>(static_cast<size_t>(out.size()))};
+    for (int64_t n = 0; n < out.batch; ++n)
+      for (int64_t z = 0; z < out.spatial[0]; ++z)
+        for (int64_t y = 0; y < out.spatial[1]; ++y)
+          for (int64_t xx = 0; xx < out.spatial[2]; ++xx)
+            for (int64_t c = 0; c < out.channels; ++c)
+              result.data[static_cast<size_t>(out.at(n, c, z, y, xx))] =
+                  x.data[static_cast<size_t>(in.at(n, c, z * s[0], y * s[1], xx * s[2]))];
+    x = std::move(result);
+    return Ok{};
+  }
+};
+
+}  // namespace
+
+Result<Tensor> reference_torch_conv(const ConvSpec& spec, const Tensor& input, const Tensor& weight,
+                                    std::span<const double> bias) {
+  CONVBRIDGE_CHECK(validate(spec));
+  CONVBRIDGE_TRY(std::vector<int64_t> out_shape, torch_conv_output_shape(spec, input.shape));
+  CONVBRIDGE_CHECK(check_size(input, "input"));
+  std::vector<int64_t> weight_shape{spec.out_channels, spec.in_channels / spec.groups};
+  weight_shape.insert(weight_shape.end(), spec.kernel.begin(), spec.kernel.end());
+  CONVBRIDGE_CHECK(check_shape(weight, weight_shape, "weight"));
+  if (!bias.empty() && static_cast<int64_t>(bias.size()) != spec.out_channels) {
+    return make_error(ErrorCode::invalid_argument, "bias must have out_channels values");
+  }
+  // _ConvNd._conv_forward: F.pad with padding_mode, then an unpadded convolution (zeros pad the same way).
+  const Tensor padded = pad_spatial(input, spec.rank, false, spec.padding, spec.fill);
+  const Dims3 k = promote(spec.kernel, 1);
+  const int64_t in_per_group = spec.in_channels / spec.groups;
+  auto at = [&](int64_t o, int64_t i, int64_t kz, int64_t ky, int64_t kx) {  // weight (O, I/G, *k)
+    return weight.data[static_cast<size_t>((((o * in_per_group + i) * k[0] + kz) * k[1] + ky) * k[2] + kx)];
+  };
+  Tensor out = valid_conv(padded, spec.rank, false, spec.out_channels, spec.groups, spec.kernel, spec.stride,
+                          spec.dilation, at, bias);
+  if (out.shape != out_shape) {
+    return make_error(ErrorCode::unsupported, "internal error: the reference engine disagrees with the shape math");
+  }
+  return out;
+}
+
+Result<Tensor> run_tf_plan(const Plan& plan, const Tensor& input, const Tensor& kernel, std::span<const double> bias) {
+  CONVBRIDGE_CHECK(check_size(input, "input"));
+  CONVBRIDGE_CHECK(check_shape(kernel, plan.kernel_layout.to_shape, "kernel"));
+  CONVBRIDGE_TRY(std::vector<int64_t> out_shape, plan_output_shape(plan, input.shape));
+  Tensor x = input;
+  for (const PlanStep& step : plan.steps) CONVBRIDGE_CHECK(std::visit(TfStepRunner{plan, kernel, bias, x}, step.op));
+  if (x.shape != out_shape) {
+    return make_error(ErrorCode::unsupported, "internal error: the plan runner disagrees with plan_output_shape");
+  }
+  return x;
+}
+
+Tensor channels_first_to_last(const Tensor& tensor) {
+  std::vector<int> permutation{0};
+  for (int i = 2; i < static_cast<int>(tensor.shape.size()); ++i) permutation.push_back(i);
+  permutation.push_back(1);
+  Tensor out;
+  for (int axis : permutation) out.shape.push_back(tensor.shape[static_cast<size_t>(axis)]);
+  out.data = transpose<double>(tensor.data, tensor.shape, permutation);
+  return out;
+}
+
+}  // namespace convbridge

@@ -1,0 +1,121 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "convbridge/checked_math.hpp"
+#include "convbridge/engine.hpp"
+
+namespace convbridge {
+namespace {
+
+// Multiply-adds one verification may spend; keeps `translate` interactive on any layer.
+constexpr int64_t kWorkBudget = 40'000'000;
+constexpr int64_t kVerificationBatch = 2;
+
+Tensor random_tensor(std::vector<int64_t> shape, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+  Tensor t{std::move(shape), {}};
+  t.data.resize(static_cast<size_t>(*checked_product(t.shape)));
+  for (double& v : t.data) v = uniform(rng);
+  return t;
+}
+
+// Smallest spatial size PyTorch accepts on this axis: the padded input covers the dilated kernel, reflect pads are
+// smaller than the size, circular pads no larger.
+int64_t smallest_valid_size(const ConvSpec& spec, size_t axis) {
+  const PadPair pad = spec.padding[axis];
+  const int64_t eff = (spec.kernel[axis] - 1) * spec.dilation[axis] + 1;
+  int64_t size = std::max<int64_t>(1, eff - pad.before - pad.after);
+  if (spec.fill == PaddingFill::reflect) size = std::max(size, std::max(pad.before, pad.after) + 1);
+  if (spec.fill == PaddingFill::circular) size = std::max(size, std::max(pad.before, pad.after));
+  return size;
+}
+
+// Multiply-adds of one forward pass, or nullopt when it overflows.
+std::optional<int64_t> work_of(const ConvSpec& spec, const std::vector<int64_t>& output_shape) {
+  auto work = checked_product(output_shape);
+  if (work) work = checked_mul(*work, spec.in_channels / spec.groups);
+  if (work) work = checked_mul(*work, *checked_product(spec.kernel));
+  return work;
+}
+
+std::vector<std::vector<int64_t>> candidate_shapes(const Plan& plan) {
+  const ConvSpec& spec = plan.source;
+  if (plan.input_shape) {
+    std::vector<int64_t> shape = *plan.input_shape;
+    shape[0] = std::min(shape[0], kVerificationBatch);  // batch does not change the plan
+    return {shape};
+  }
+  // Unknown size: the smallest valid size, the next one, and sizes of both parities a few strides larger.
+  std::vector<std::vector<int64_t>> shapes;
+  for (int variant = 0; variant < 4; ++variant) {
+    std::vector<int64_t> shape{kVerificationBatch, spec.in_channels};
+    for (size_t a = 0; a < static_cast<size_t>(spec.rank); ++a) {
+      const int64_t base = smallest_valid_size(spec, a);
+      const int64_t offsets[4] = {0, 1, spec.stride[a] + 2 + static_cast<int64_t>(a), 2 * spec.stride[a] + 1};
+      shape.push_back(base + offsets[variant]);
+    }
+    shapes.push_back(shape);
+  }
+  return shapes;
+}
+
+}  // namespace
+
+bool VerificationReport::passed() const {
+  if (cases.empty()) return false;
+  return std::all_of(cases.begin(), cases.end(),
+                     [&](const VerificationCase& c) { return c.shapes_match && c.max_abs_diff <= tolerance; });
+}
+
+Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed) {
+  const ConvSpec& spec = plan.source;
+  VerificationReport report;
+  report.seed = seed;
+  std::mt19937_64 rng(seed);
+  std::vector<int64_t> weight_shape{spec.out_channels, spec.in_channels / spec.groups};
+  weight_shape.insert(weight_shape.end(), spec.kernel.begin(), spec.kernel.end());
+  int64_t cheapest = -1;
+  for (const std::vector<int64_t>& shape : candidate_shapes(plan)) {
+    CONVBRIDGE_TRY(std::vector<int64_t> torch_out, torch_conv_output_shape(spec, shape));
+    const auto work = work_of(spec, torch_out);
+    const auto input_count = checked_product(shape);
+    if (!work || !input_count || *work > kWorkBudget || *input_count > kWorkBudget) {
+      if (work && (cheapest < 0 || *work < cheapest)) cheapest = *work;
+      continue;
+    }
+    const Tensor weight = random_tensor(weight_shape, rng);
+    const Tensor input = random_tensor(shape, rng);
+    std::vector<double> bias;
+    if (spec.bias) bias = random_tensor({spec.out_channels}, rng).data;
+
+    CONVBRIDGE_TRY(Tensor expected, reference_torch_conv(spec, input, weight, bias));
+    const Tensor kernel{plan.kernel_layout.to_shape, apply_layout_change<double>(plan.kernel_layout, weight.data)};
+    CONVBRIDGE_TRY(Tensor actual, run_tf_plan(plan, channels_first_to_last(input), kernel, bias));
+    const Tensor expected_last = channels_first_to_last(expected);
+
+    VerificationCase result;
+    result.input_shape = shape;
+    result.output_shape = expected.shape;
+    result.shapes_match = expected_last.shape == actual.shape;
+    if (result.shapes_match) {
+      for (size_t i = 0; i < actual.data.size(); ++i) {
+        result.max_abs_diff = std::max(result.max_abs_diff, std::abs(actual.data[i] - expected_last.data[i]));
+      }
+    } else {
+      result.max_abs_diff = INFINITY;
+    }
+    report.cases.push_back(std::move(result));
+  }
+  if (report.cases.empty()) {
+    report.skipped_reason = fmt::format("skipped: the smallest check needs {} multiply-adds, over the reference "
+                                        "engine's budget of {}",
+                                        cheapest < 0 ? std::string("more than 2^63") : fmt::format("{}", cheapest),
+                                        kWorkBudget);
+  }
+  return report;
+}
+
+}  // namespace convbridge

@@ -1,0 +1,226 @@
+#include "frontends/python_call.hpp"
+
+#include <fmt/format.h>
+
+#include <cctype>
+
+#include "convbridge/checked_math.hpp"
+
+namespace convbridge::frontends {
+namespace {
+
+bool is_identifier_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
+bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+class CallParser {
+ public:
+  explicit CallParser(std::string_view text) : text_(text) {}
+
+  Result<PyCall> parse() {
+    PyCall call;
+    skip_space();
+    if (at_end()) return fail("the layer text is empty; expected a call such as nn.Conv2d(3, 16, 3)");
+    if (!is_identifier_start(peek())) return fail("expected a layer name such as nn.Conv2d");
+    call.callee = dotted_name();
+    skip_space();
+    if (!consume('(')) return fail(fmt::format("expected '(' after '{}'", call.callee));
+    skip_space();
+    if (!consume(')')) {
+      while (true) {
+        CONVBRIDGE_TRY(PyArgument argument, parse_argument());
+        call.arguments.push_back(std::move(argument));
+        skip_space();
+        if (consume(')')) break;
+        if (!consume(',')) return fail("expected ',' or ')' after an argument");
+        skip_space();
+        if (consume(')')) break;  // trailing comma
+      }
+    }
+    skip_space();
+    if (!at_end()) return fail("unexpected text after the closing ')'");
+    return call;
+  }
+
+ private:
+  Result<PyArgument> parse_argument() {
+    PyArgument argument;
+    // keyword=value: look ahead for an identifier followed by a single '='.
+    if (is_identifier_start(peek())) {
+      const size_t start = pos_;
+      std::string name = identifier();
+      skip_space();
+      if (peek() == '=' && peek(1) != '=') {
+        ++pos_;
+        skip_space();
+        argument.keyword = std::move(name);
+      } else {
+        pos_ = start;
+      }
+    }
+    CONVBRIDGE_TRY(argument.value, parse_value(0));
+    return argument;
+  }
+
+  Result<PyValue> parse_value(int depth) {
+    if (depth > kMaxNesting) return fail(fmt::format("values nested deeper than {} levels", kMaxNesting));
+    skip_space();
+    const size_t start = pos_;
+    if (at_end()) return fail("expected a value");
+    PyValue value;
+    const char c = peek();
+    if (c == '(' || c == '[') {
+      const char close = c == '(' ? ')' : ']';
+      ++pos_;
+      skip_space();
+      bool trailing_comma = false;
+      while (!consume(close)) {
+        CONVBRIDGE_TRY(PyValue item, parse_value(depth + 1));
+        value.items.push_back(std::move(item));
+        skip_space();
+        trailing_comma = consume(',');
+        skip_space();
+        if (!trailing_comma && peek() != close) return fail(fmt::format("expected ',' or '{}'", close));
+      }
+      // Python: (3) is the int 3; (3,) and [3] are sequences.
+      if (c == '(' && value.items.size() == 1 && !trailing_comma) {
+        PyValue inner = std::move(value.items.front());
+        inner.source = std::string(text_.substr(start, pos_ - start));
+        return inner;
+      }
+      value.kind = PyValue::Kind::sequence;
+    } else if (c == '\'' || c == '"') {
+      ++pos_;
+      while (!at_end() && peek() != c) {
+        if (peek() == '\\') return fail("escape sequences are not supported in strings");
+        value.text.push_back(text_[pos_++]);
+      }
+      if (!consume(c)) return fail(fmt::format("unterminated string starting at column {}", start + 1), start);
+      value.kind = PyValue::Kind::string;
+    } else if (c == '-' || c == '+' || std::isdigit(static_cast<unsigned char>(c))) {
+      CONVBRIDGE_TRY(value.integer, parse_integer());
+      value.kind = PyValue::Kind::integer;
+    } else if (is_identifier_start(c)) {
+      value.text = dotted_name();
+      if (value.text == "True" || value.text == "False") {
+        value.kind = PyValue::Kind::boolean;
+        value.boolean = value.text == "True";
+      } else if (value.text == "None") {
+        value.kind = PyValue::Kind::none;
+      } else {
+        value.kind = PyValue::Kind::name;
+      }
+      skip_space();
+      if (peek() == '(') return fail(fmt::format("calls such as '{}(...)' are not accepted as argument values", value.text));
+    } else {
+      return fail(fmt::format("unexpected character '{}'", printable(c)));
+    }
+    value.source = std::string(text_.substr(start, pos_ - start));
+    return value;
+  }
+
+  Result<int64_t> parse_integer() {
+    const size_t start = pos_;
+    bool negative = false;
+    if (peek() == '-' || peek() == '+') {
+      negative = peek() == '-';
+      ++pos_;
+      skip_space();
+    }
+    if (!std::isdigit(static_cast<unsigned char>(peek()))) return fail("expected digits after the sign");
+    int64_t magnitude = 0;
+    bool overflowed = false;
+    while (!at_end() && (std::isdigit(static_cast<unsigned char>(peek())) || peek() == '_')) {
+      const char d = text_[pos_++];
+      if (d == '_') continue;
+      auto next = checked_mul(magnitude, 10);
+      if (next) next = checked_add(*next, d - '0');
+      if (!next) overflowed = true; else magnitude = *next;
+    }
+    if (!at_end() && (peek() == '.' || peek() == 'e' || peek() == 'E' || peek() == 'x' || peek() == 'X' ||
+                      is_identifier_char(peek()))) {
+      return fail("only decimal integers are accepted here", start);
+    }
+    const std::string literal(text_.substr(start, pos_ - start));
+    if (overflowed) {
+      return make_error(ErrorCode::overflow,
+                        fmt::format("integer {} does not fit in a signed 64-bit integer", literal));
+    }
+    return negative ? -magnitude : magnitude;
+  }
+
+  std::string identifier() {
+    const size_t start = pos_;
+    while (!at_end() && is_identifier_char(peek())) ++pos_;
+    return std::string(text_.substr(start, pos_ - start));
+  }
+
+  std::string dotted_name() {
+    std::string name = identifier();
+    while (peek() == '.' && is_identifier_start(peek(1))) {
+      ++pos_;
+      name += '.';
+      name += identifier();
+    }
+    return name;
+  }
+
+  static std::string printable(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f) return std::string(1, c);
+    return fmt::format("\\x{:02x}", u);
+  }
+
+  Error fail(std::string what) { return fail(std::move(what), pos_); }
+  Error fail(std::string what, size_t column) {
+    // Show at most ~70 characters of context around the column, with a caret under it.
+    constexpr size_t kContext = 35;
+    const size_t from = column > kContext ? column - kContext : 0;
+    const size_t to = std::min(text_.size(), column + kContext);
+    std::string excerpt;
+    for (size_t i = from; i < to; ++i) {
+      const auto u = static_cast<unsigned char>(text_[i]);
+      excerpt += (u >= 0x20 && u < 0x7f) ? text_[i] : '?';
+    }
+    return make_error(ErrorCode::syntax, fmt::format("{} (column {})\n  {}{}\n  {}^", what, column + 1,
+                                                     from > 0 ? "..." : "", excerpt,
+                                                     std::string(column - from + (from > 0 ? 3 : 0), ' ')));
+  }
+
+  void skip_space() {
+    while (!at_end() && (peek() == ' ' || peek() == '\t' || peek() == '\n' || peek() == '\r')) ++pos_;
+  }
+  bool at_end() const { return pos_ >= text_.size(); }
+  char peek(size_t ahead = 0) const { return pos_ + ahead < text_.size() ? text_[pos_ + ahead] : '\0'; }
+  bool consume(char c) {
+    if (peek() != c || at_end()) return false;
+    ++pos_;
+    return true;
+  }
+
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+Result<PyCall> parse_python_call(std::string_view text) {
+  if (text.size() > kMaxCallTextBytes) {
+    return make_error(ErrorCode::syntax, fmt::format("the layer text is {} bytes long; the limit is {} bytes",
+                                                     text.size(), kMaxCallTextBytes));
+  }
+  return CallParser(text).parse();
+}
+
+std::string_view kind_name(PyValue::Kind kind) {
+  switch (kind) {
+    case PyValue::Kind::integer: return "int";
+    case PyValue::Kind::string: return "str";
+    case PyValue::Kind::boolean: return "bool";
+    case PyValue::Kind::none: return "None";
+    case PyValue::Kind::name: return "name";
+    case PyValue::Kind::sequence: return "tuple";
+  }
+  return "?";
+}
+
+}  // namespace convbridge::frontends

@@ -1,0 +1,44 @@
+// A small parser for one Python call expression made of literals, as users paste layer constructors:
+//   nn.Conv2d(3, 16, kernel_size=(3, 3), padding='same', bias=False, dtype=torch.float32)
+// It evaluates nothing; it only recognises ints, strings, True/False/None, dotted names and tuples/lists.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convbridge/result.hpp"
+
+namespace convbridge::frontends {
+
+inline constexpr size_t kMaxCallTextBytes = 64 * 1024;
+inline constexpr int kMaxNesting = 8;
+
+struct PyValue {
+  enum class Kind { integer, string, boolean, none, name, sequence };
+  Kind kind = Kind::none;
+  int64_t integer = 0;
+  bool boolean = false;
+  std::string text;  // string contents, or the dotted name
+  std::vector<PyValue> items;
+  std::string source;  // the literal exactly as written, for error messages
+};
+
+struct PyArgument {
+  std::optional<std::string> keyword;
+  PyValue value;
+};
+
+struct PyCall {
+  std::string callee;  // dotted name, e.g. "torch.nn.Conv2d"
+  std::vector<PyArgument> arguments;
+};
+
+// Parses `text` as one call. Errors name the column and show a caret under it.
+Result<PyCall> parse_python_call(std::string_view text);
+
+std::string_view kind_name(PyValue::Kind kind);
+
+}  // namespace convbridge::frontends

@@ -1,0 +1,341 @@
+// PyTorch front-end: torch.nn.Conv1d/2d/3d constructor text -> ConvSpec.
+// Mirrors torch/nn/modules/conv.py (_ConvNd.__init__, ConvNd.__init__, _ConvNd._conv_forward) and the forward
+// checks in aten/src/ATen/native/Convolution.cpp, so that what PyTorch rejects is rejected here with the argument
+// named. PyTorch signature (2.x): ConvNd(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+// groups=1, bias=True, padding_mode='zeros', device=None, dtype=None); every parameter may be positional.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <string_view>
+
+#include "convbridge/frontends.hpp"
+#include "convbridge/shape_math.hpp"
+#include "frontends/python_call.hpp"
+
+namespace convbridge {
+namespace {
+
+using frontends::PyArgument;
+using frontends::PyCall;
+using frontends::PyValue;
+
+constexpr std::array<std::string_view, 11> kParameterNames = {
+    "in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+    "groups",      "bias",         "padding_mode", "device", "dtype"};
+
+Error invalid(std::string message) { return make_error(ErrorCode::invalid_argument, std::move(message)); }
+
+// Levenshtein distance, for "did you mean" hints on misspelled keywords.
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string keyword_hint(std::string_view keyword) {
+  // Keras spellings users carry over, then near-misses.
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 6> kKerasSpellings = {{
+      {"strides", "stride"}, {"dilation_rate", "dilation"}, {"filters", "out_channels"},
+      {"use_bias", "bias"},  {"kernel", "kernel_size"},     {"pad", "padding"},
+  }};
+  for (auto [keras, torch] : kKerasSpellings) {
+    if (keyword == keras) return fmt::format(" (did you mean '{}'? '{}' is the Keras name)", torch, keras);
+  }
+  for (std::string_view name : kParameterNames) {
+    if (edit_distance(keyword, name) <= 2) return fmt::format(" (did you mean '{}'?)", name);
+  }
+  return "";
+}
+
+// A size argument: int, or a tuple/list of `rank` ints (torch.nn.modules.utils._ntuple).
+Result<std::vector<int64_t>> int_or_tuple(const PyValue& value, std::string_view name, int rank) {
+  auto as_int = [&](const PyValue& v) -> Result<int64_t> {
+    if (v.kind != PyValue::Kind::integer) {
+      return invalid(fmt::format("{}={} must be an int or a tuple of {} ints, not {}", name, value.source, rank,
+                                 frontends::kind_name(v.kind)));
+    }
+    if (v.integer > kMaxSizeArgument || v.integer < -kMaxSizeArgument) {
+      return invalid(fmt::format("{}={} is too large (the limit is {})", name, v.source, kMaxSizeArgument));
+    }
+    return v.integer;
+  };
+  if (value.kind == PyValue::Kind::sequence) {
+    if (value.items.size() != static_cast<size_t>(rank)) {
+      return invalid(fmt::format("{}={} has {} entries; Conv{}d needs an int or {} ints", name, value.source,
+                                 value.items.size(), rank, rank));
+    }
+    std::vector<int64_t> out;
+    for (const PyValue& item : value.items) {
+      CONVBRIDGE_TRY(int64_t v, as_int(item));
+      out.push_back(v);
+    }
+    return out;
+  }
+  CONVBRIDGE_TRY(int64_t v, as_int(value));
+  return std::vector<int64_t>(static_cast<size_t>(rank), v);
+}
+
+Status require_positive(const std::vector<int64_t>& values, std::string_view name, const PyValue& written,
+                        std::string_view torch_message) {
+  for (int64_t v : values) {
+    if (v <= 0) {
+      return invalid(fmt::format("{}={} must be positive (PyTorch fails at the first forward: \"{}\")", name,
+                                 written.source, torch_message));
+    }
+  }
+  return Ok{};
+}
+
+Result<int64_t> channel_count(const PyValue& value, std::string_view name) {
+  if (value.kind != PyValue::Kind::integer) {
+    return invalid(fmt::format("{}={} must be an int, not {}", name, value.source, frontends::kind_name(value.kind)));
+  }
+  if (value.integer <= 0) return invalid(fmt::format("{}={} must be a positive int", name, value.source));
+  if (value.integer > kMaxSizeArgument) {
+    return invalid(fmt::format("{}={} is too large (the limit is {})", name, value.source, kMaxSizeArgument));
+  }
+  return value.integer;
+}
+
+Result<int> rank_of_layer(const std::string& callee, std::string* class_name) {
+  std::string_view name = callee;
+  std::string_view prefix;
+  if (auto dot = name.rfind('.'); dot != std::string_view::npos) {
+    prefix = name.substr(0, dot);
+    name = name.substr(dot + 1);
+  }
+  const bool known_prefix = prefix.empty() || prefix == "nn" || prefix == "torch.nn" || prefix == "torch.nn.modules.conv";
+  for (int rank = 1; rank <= kMaxSpatialRank; ++rank) {
+    if (name == fmt::format("Conv{}d", rank) && known_prefix) {
+      *class_name = std::string(name);
+      return rank;
+    }
+    if (name == fmt::format("ConvTranspose{}d", rank)) {
+      return make_error(ErrorCode::unsupported,
+                        fmt::format("{} is not supported yet: convbridge translates nn.Conv1d, nn.Conv2d and "
+                                    "nn.Conv3d; transposed convolutions are planned",
+                                    callee));
+    }
+    if (name == fmt::format("Conv{}D", rank) || name == fmt::format("Conv{}DTranspose", rank) ||
+        name == "DepthwiseConv2D" || name == "SeparableConv2D") {
+      return make_error(ErrorCode::unsupported,
+                        fmt::format("{} is a Keras layer; this command translates PyTorch layers such as "
+                                    "nn.Conv{}d(...) (Keras to PyTorch is planned)",
+                                    callee, rank));
+    }
+  }
+  return make_error(ErrorCode::unknown_argument,
+                    fmt::format("unknown layer '{}': expected nn.Conv1d, nn.Conv2d or nn.Conv3d (also written "
+                                "torch.nn.Conv2d or Conv2d)",
+                                callee));
+}
+
+}  // namespace
+
+Result<TorchConvLayer> parse_pytorch_layer(std::string_view text) {
+  CONVBRIDGE_TRY(PyCall call, frontends::parse_python_call(text));
+  TorchConvLayer layer;
+  layer.text = std::string(text);
+  CONVBRIDGE_TRY(const int rank, rank_of_layer(call.callee, &layer.class_name));
+
+  // Bind arguments to parameters the way Python does: positionals first, then keywords, no duplicates.
+  std::array<const PyValue*, kParameterNames.size()> bound{};
+  size_t position = 0;
+  bool seen_keyword = false;
+  for (const PyArgument& argument : call.arguments) {
+    if (!argument.keyword) {
+      if (seen_keyword) return make_error(ErrorCode::syntax, "positional argument follows keyword argument");
+      if (position >= kParameterNames.size()) {
+        return invalid(fmt::format("{} takes at most {} arguments ({} given)", layer.class_name,
+                                   kParameterNames.size(), call.arguments.size()));
+      }
+      bound[position++] = &argument.value;
+      continue;
+    }
+    seen_keyword = true;
+    const auto it = std::find(kParameterNames.begin(), kParameterNames.end(), *argument.keyword);
+    if (it == kParameterNames.end()) {
+      return make_error(ErrorCode::unknown_argument,
+                        fmt::format("{} got an unexpected keyword argument '{}'{}", layer.class_name,
+                                    *argument.keyword, keyword_hint(*argument.keyword)));
+    }
+    const auto index = static_cast<size_t>(it - kParameterNames.begin());
+    if (bound[index] != nullptr) {
+      return invalid(fmt::format("{} got multiple values for argument '{}'", layer.class_name, *argument.keyword));
+    }
+    bound[index] = &argument.value;
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    if (bound[i] == nullptr) {
+      return invalid(fmt::format("{} is missing the required argument '{}' (signature: {}(in_channels, "
+                                 "out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True, "
+                                 "padding_mode='zeros'))",
+                                 layer.class_name, kParameterNames[i], layer.class_name));
+    }
+  }
+  auto argument = [&](std::string_view name, std::string_view default_source) -> PyValue {
+    const auto index = static_cast<size_t>(std::find(kParameterNames.begin(), kParameterNames.end(), name) -
+                                           kParameterNames.begin());
+    if (bound[index] != nullptr) return *bound[index];
+    auto parsed = frontends::parse_python_call(fmt::format("f({})", default_source));
+    return parsed->arguments.front().value;
+  };
+
+  ConvSpec& spec = layer.spec;
+  spec.rank = rank;
+  CONVBRIDGE_TRY(spec.in_channels, channel_count(argument("in_channels", ""), "in_channels"));
+  CONVBRIDGE_TRY(spec.out_channels, channel_count(argument("out_channels", ""), "out_channels"));
+
+  const PyValue groups = argument("groups", "1");
+  if (groups.kind != PyValue::Kind::integer) {
+    return invalid(fmt::format("groups={} must be an int, not {}", groups.source, frontends::kind_name(groups.kind)));
+  }
+  if (groups.integer <= 0) {
+    return invalid(fmt::format("groups={} must be a positive integer (PyTorch: \"groups must be a positive "
+                               "integer\")",
+                               groups.source));
+  }
+  spec.groups = groups.integer;
+  if (spec.in_channels % spec.groups != 0) {
+    return invalid(fmt::format("in_channels={} must be divisible by groups={} (PyTorch: \"in_channels must be "
+                               "divisible by groups\")",
+                               spec.in_channels, spec.groups));
+  }
+  if (spec.out_channels % spec.groups != 0) {
+    return invalid(fmt::format("out_channels={} must be divisible by groups={} (PyTorch: \"out_channels must be "
+                               "divisible by groups\")",
+                               spec.out_channels, spec.groups));
+  }
+
+  const PyValue kernel = argument("kernel_size", "");
+  const PyValue stride = argument("stride", "1");
+  const PyValue dilation = argument("dilation", "1");
+  CONVBRIDGE_TRY(spec.kernel, int_or_tuple(kernel, "kernel_size", rank));
+  CONVBRIDGE_TRY(spec.stride, int_or_tuple(stride, "stride", rank));
+  CONVBRIDGE_TRY(spec.dilation, int_or_tuple(dilation, "dilation", rank));
+
+  // padding_mode (checked at construction in PyTorch, before the padding string).
+  const PyValue mode = argument("padding_mode", "'zeros'");
+  if (mode.kind != PyValue::Kind::string) {
+    return invalid(fmt::format("padding_mode={} must be a string: 'zeros', 'reflect', 'replicate' or 'circular'",
+                               mode.source));
+  }
+  static constexpr std::array<PaddingFill, 4> kFills = {PaddingFill::zeros, PaddingFill::reflect,
+                                                        PaddingFill::replicate, PaddingFill::circular};
+  const auto fill = std::find_if(kFills.begin(), kFills.end(),
+                                 [&](PaddingFill f) { return padding_fill_name(f) == mode.text; });
+  if (fill == kFills.end()) {
+    return invalid(fmt::format("padding_mode={} is not one of 'zeros', 'reflect', 'replicate', 'circular'",
+                               mode.source));
+  }
+  spec.fill = *fill;
+
+  const PyValue padding = argument("padding", "0");
+  layer.padding_as_written = padding.source;
+  if (padding.kind == PyValue::Kind::string) {
+    if (padding.text == "valid") {
+      spec.padding.assign(static_cast<size_t>(rank), PadPair{});
+    } else if (padding.text == "same") {
+      for (int i = 0; i < rank; ++i) {
+        if (spec.stride[static_cast<size_t>(i)] != 1) {
+          return invalid(fmt::format("padding='same' needs stride=1 but stride={} (PyTorch: \"padding='same' is "
+                                     "not supported for strided convolutions\"); use an explicit padding",
+                                     stride.source));
+        }
+      }
+    } else {
+      return invalid(fmt::format("padding={} is not a padding PyTorch knows: use 'valid', 'same', an int or a "
+                                 "tuple of {} ints (PyTorch has no 'full' padding)",
+                                 padding.source, rank));
+    }
+  } else {
+    CONVBRIDGE_TRY(std::vector<int64_t> symmetric, int_or_tuple(padding, "padding", rank));
+    for (int64_t p : symmetric) {
+      if (p < 0) {
+        return invalid(fmt::format("padding={} must not be negative (PyTorch: \"negative padding is not "
+                                   "supported\"; with a non-zeros padding_mode it crops, which convbridge does "
+                                   "not translate)",
+                                   padding.source));
+      }
+      spec.padding.push_back(PadPair{p, p});
+    }
+  }
+
+  CONVBRIDGE_CHECK(require_positive(spec.kernel, "kernel_size", kernel, "kernel size should be greater than zero"));
+  CONVBRIDGE_CHECK(require_positive(spec.stride, "stride", stride, "non-positive stride is not supported"));
+  CONVBRIDGE_CHECK(require_positive(spec.dilation, "dilation", dilation, "dilation should be greater than zero"));
+
+  if (padding.kind == PyValue::Kind::string && padding.text == "same") {
+    for (size_t i = 0; i < static_cast<size_t>(rank); ++i) {
+      CONVBRIDGE_TRY(PadPair pad, torch_same_padding(spec.kernel[i], spec.dilation[i]));
+      spec.padding.push_back(pad);
+    }
+  }
+
+  // bias: PyTorch tests only truthiness (bias=1 adds a bias, bias=0 or None does not).
+  const PyValue bias = argument("bias", "True");
+  switch (bias.kind) {
+    case PyValue::Kind::boolean: spec.bias = bias.boolean; break;
+    case PyValue::Kind::integer: spec.bias = bias.integer != 0; break;
+    case PyValue::Kind::none: spec.bias = false; break;
+    default: return invalid(fmt::format("bias={} must be True or False", bias.source));
+  }
+
+  const PyValue device = argument("device", "None");
+  if (device.kind != PyValue::Kind::none && device.kind != PyValue::Kind::string && device.kind != PyValue::Kind::name) {
+    return invalid(fmt::format("device={} must be None or a device string such as 'cpu'", device.source));
+  }
+  const PyValue dtype = argument("dtype", "None");
+  if (dtype.kind != PyValue::Kind::none && dtype.text != "torch.float32" && dtype.text != "torch.float") {
+    return make_error(ErrorCode::unsupported,
+                      fmt::format("dtype={} is not supported yet: convbridge plans float32 layers (dtype=None or "
+                                  "torch.float32)",
+                                  dtype.source));
+  }
+
+  CONVBRIDGE_CHECK(validate(spec));
+  return layer;
+}
+
+Result<std::vector<int64_t>> parse_input_shape(std::string_view text) {
+  const std::string as_call = fmt::format("shape({})", text);
+  auto call = frontends::parse_python_call(as_call);
+  auto bad = [&](std::string why) {
+    return make_error(ErrorCode::input_shape,
+                      fmt::format("--input-shape '{}' {}; expected comma-separated sizes such as 1,3,32,32", text, why));
+  };
+  if (!call) return bad("does not parse");
+  std::vector<const PyValue*> values;
+  for (const auto& argument : call->arguments) {
+    if (argument.keyword) return bad("contains a keyword");
+    if (argument.value.kind == PyValue::Kind::sequence && call->arguments.size() == 1) {
+      for (const auto& item : argument.value.items) values.push_back(&item);
+    } else {
+      values.push_back(&argument.value);
+    }
+  }
+  if (values.empty()) return bad("is empty");
+  std::vector<int64_t> shape;
+  for (const PyValue* value : values) {
+    if (value->kind != PyValue::Kind::integer) return bad(fmt::format("has a non-integer entry '{}'", value->source));
+    if (value->integer <= 0) return bad(fmt::format("has the size {}; every size must be positive", value->source));
+    if (value->integer > kMaxSizeArgument) {
+      return bad(fmt::format("has the size {}, above the limit {}", value->source, kMaxSizeArgument));
+    }
+    shape.push_back(value->integer);
+  }
+  return shape;
+}
+
+}  // namespace convbridge

@@ -1,0 +1,231 @@
+// PyTorch -> TensorFlow/Keras planner. Facts relied on (see docs/semantics.md for sources and tests):
+// - TF 'SAME' pads need = max(0, (ceil(in/s)-1)*s + eff - in), before = need/2 (kernel_shape_util.cc); at stride 1
+//   that is (eff-1)/2 before and the rest after, which is exactly PyTorch's padding='same' split (conv.py).
+// - Keras ConvND and tf.nn.convolution reject strides > 1 together with dilation_rate > 1 (keras base_conv.py).
+// - tf.pad has CONSTANT, REFLECT and SYMMETRIC only; SYMMETRIC repeats the edge and is not PyTorch's replicate.
+// - Keras has DepthwiseConv1D/2D (kernel (*k, C, M), output channel c*M+m, as PyTorch) but no DepthwiseConv3D.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+#include "convbridge/planner.hpp"
+
+namespace convbridge {
+namespace {
+
+std::string pads_text(const std::vector<PadPair>& pads, int rank) {
+  std::string out;
+  const std::string_view letters = spatial_letters(rank);
+  for (size_t i = 0; i < pads.size(); ++i) {
+    out += fmt::format("{}{} ({}, {})", i ? ", " : "", letters[i], pads[i].before, pads[i].after);
+  }
+  return out;
+}
+
+bool any_greater_than_one(const std::vector<int64_t>& values) {
+  return std::any_of(values.begin(), values.end(), [](int64_t v) { return v > 1; });
+}
+
+bool any_padding(const std::vector<PadPair>& pads) {
+  return std::any_of(pads.begin(), pads.end(), [](PadPair p) { return p.before != 0 || p.after != 0; });
+}
+
+// TF 'same' at the conv step's stride equals PyTorch's padding for every input size.
+Result<bool> same_matches_every_size(const ConvSpec& spec, const std::vector<int64_t>& conv_strides) {
+  for (size_t i = 0; i < static_cast<size_t>(spec.rank); ++i) {
+    if (conv_strides[i] != 1) return false;
+    CONVBRIDGE_TRY(PadPair same, torch_same_padding(spec.kernel[i], spec.dilation[i]));
+    if (!(same == spec.padding[i])) return false;
+  }
+  return true;
+}
+
+// TF 'same' gives the same outputs as PyTorch's explicit padding for this input size: both start the first window
+// at the same offset (equal `before`) and produce the same number of outputs (so no window reads a pad that only
+// one side has).
+struct SameComparison {
+  bool identical = true;
+  std::string detail;
+};
+
+Result<SameComparison> compare_same_at_size(const ConvSpec& spec, const std::vector<int64_t>& conv_strides,
+                                            const std::vector<int64_t>& input_shape) {
+  SameComparison result;
+  const std::string_view letters = spatial_letters(spec.rank);
+  for (size_t i = 0; i < static_cast<size_t>(spec.rank); ++i) {
+    const int64_t in = input_shape[i + 2];
+    CONVBRIDGE_TRY(PadPair tf_pad, tf_same_padding(in, spec.kernel[i], conv_strides[i], spec.dilation[i]));
+    CONVBRIDGE_TRY(int64_t tf_out, tf_conv_output_size(in, spec.kernel[i], conv_strides[i], spec.dilation[i],
+                                                       TfPadding::same));
+    CONVBRIDGE_TRY(int64_t torch_out, torch_conv_output_size(in, spec.padding[i], spec.kernel[i], conv_strides[i],
+                                                             spec.dilation[i]));
+    const bool same_here = tf_pad.before == spec.padding[i].before && tf_out == torch_out;
+    result.identical = result.identical && same_here;
+    result.detail += fmt::format("{}{}={}: TF 'same' pads ({}, {}) -> {} outputs, PyTorch pads ({}, {}) -> {} outputs{}",
+                                 i ? "; " : "", letters[i], in, tf_pad.before, tf_pad.after, tf_out,
+                                 spec.padding[i].before, spec.padding[i].after, torch_out,
+                                 same_here ? "" : (tf_out != torch_out ? " (different shape)"
+                                                                       : " (windows shifted by one)"));
+  }
+  return result;
+}
+
+std::string fill_reason(PaddingFill fill) {
+  switch (fill) {
+    case PaddingFill::reflect:
+      return "padding_mode='reflect' mirrors without repeating the edge: tf.pad(mode='REFLECT') is the same "
+             "operation, then the convolution runs unpadded ('valid')";
+    case PaddingFill::replicate:
+      return "padding_mode='replicate' repeats the edge value; tf.pad has no such mode and its SYMMETRIC mode is "
+             "different ([1,2,3,4] pad 2: replicate [1,1,1,2,3,4,4,4], SYMMETRIC [2,1,1,2,3,4,4,3]), so the edge "
+             "slice is repeated explicitly, then the convolution runs unpadded ('valid')";
+    case PaddingFill::circular:
+      return "padding_mode='circular' wraps around; tf.pad has no such mode, so the pad is built by concatenating "
+             "the opposite edge slices, then the convolution runs unpadded ('valid')";
+    case PaddingFill::zeros: break;
+  }
+  return "";
+}
+
+}  // namespace
+
+Result<Plan> plan_torch_to_tf(const TorchConvLayer& layer, const std::optional<std::vector<int64_t>>& input_shape) {
+  const ConvSpec& spec = layer.spec;
+  CONVBRIDGE_CHECK(validate(spec));
+  const auto rank = static_cast<size_t>(spec.rank);
+
+  Plan plan;
+  plan.source = spec;
+  plan.source_text = layer.text;
+  plan.input_shape = input_shape;
+  std::vector<int64_t> torch_output_shape;
+  if (input_shape) {
+    CONVBRIDGE_TRY(torch_output_shape, torch_conv_output_shape(spec, *input_shape));
+  }
+
+  // Stride together with dilation: Keras refuses it, so convolve at stride 1 and keep every s-th output.
+  const bool split_stride = any_greater_than_one(spec.stride) && any_greater_than_one(spec.dilation);
+  const std::vector<int64_t> conv_strides = split_stride ? std::vector<int64_t>(rank, 1) : spec.stride;
+
+  ConvStep conv;
+  conv.rank = spec.rank;
+  conv.in_channels = spec.in_channels;
+  conv.out_channels = spec.out_channels;
+  conv.kernel = spec.kernel;
+  conv.strides = conv_strides;
+  conv.dilation = spec.dilation;
+  conv.use_bias = spec.bias;
+  std::string conv_why;
+  if (is_depthwise(spec) && spec.rank <= 2) {
+    conv.kind = TfConvKind::depthwise;
+    conv.depth_multiplier = spec.out_channels / spec.in_channels;
+    plan.kernel_layout = torch_conv_weight_to_tf_depthwise(spec);
+    conv_why = fmt::format("groups == in_channels == {} is a depthwise convolution: DepthwiseConv{}D with "
+                           "depth_multiplier={} keeps PyTorch's output-channel order c*{}+m",
+                           spec.in_channels, spec.rank, conv.depth_multiplier, conv.depth_multiplier);
+  } else {
+    conv.kind = TfConvKind::conv;
+    conv.groups = spec.groups;
+    plan.kernel_layout = torch_conv_weight_to_tf_conv(spec);
+    if (spec.groups == 1) {
+      conv_why = fmt::format("a plain Conv{}D with the same kernel, dilation and channels", spec.rank);
+    } else if (is_depthwise(spec)) {
+      conv_why = fmt::format("groups == in_channels is depthwise, but Keras has no DepthwiseConv3D: Conv3D(groups={}) "
+                             "computes the same thing",
+                             spec.groups);
+    } else {
+      conv_why = fmt::format("groups={}: Conv{}D(groups={}) reads input channels [g*{}, (g+1)*{}) for output "
+                             "group g, as PyTorch does",
+                             spec.groups, spec.rank, spec.groups, spec.in_channels / spec.groups,
+                             spec.in_channels / spec.groups);
+    }
+  }
+
+  if (!any_padding(spec.padding)) {
+    conv.padding = TfPadding::valid;
+    conv_why += "; PyTorch pads nothing, which is TF 'valid'";
+  } else if (spec.fill != PaddingFill::zeros) {
+    plan.steps.push_back({PadStep{spec.fill, spec.padding},
+                          fmt::format("pad {} with {}. {}", pads_text(spec.padding, spec.rank),
+                                      padding_fill_name(spec.fill), fill_reason(spec.fill))});
+    conv.padding = TfPadding::valid;
+  } else {
+    CONVBRIDGE_TRY(const bool same_everywhere, same_matches_every_size(spec, conv_strides));
+    if (same_everywhere) {
+      conv.padding = TfPadding::same;
+      conv_why += fmt::format("; PyTorch pads {}, and TF 'same' at stride 1 pads (eff-1)//2 before and the rest "
+                              "after: the same split for every input size",
+                              pads_text(spec.padding, spec.rank));
+    } else {
+      SameComparison comparison{false, ""};
+      if (input_shape) {
+        CONVBRIDGE_TRY(comparison, compare_same_at_size(spec, conv_strides, *input_shape));
+      }
+      if (comparison.identical) {
+        conv.padding = TfPadding::same;
+        plan.exact_for_every_input_size = false;
+        conv_why += fmt::format("; at this input size TF 'same' reads exactly PyTorch's windows ({}), so no "
+                                "padding op is needed. TF 'same' depends on the input size at stride > 1: this "
+                                "plan is exact only for this size",
+                                comparison.detail);
+      } else {
+        conv.padding = TfPadding::explicit_pads;
+        conv.explicit_pads = spec.padding;
+        conv_why += fmt::format("; PyTorch pads {} with zeros, kept as explicit padding", pads_text(spec.padding,
+                                                                                                    spec.rank));
+        if (input_shape) {
+          conv_why += fmt::format(" because TF 'same' would differ ({})", comparison.detail);
+        } else if (any_greater_than_one(conv_strides)) {
+          conv_why += " because TF 'same' at stride > 1 depends on the input size (at 224 with k=3, s=2 it pads "
+                      "(0, 1) where PyTorch pads (1, 1): same shape, every output shifted by one pixel)";
+        } else {
+          conv_why += " because TF 'same' would pad differently (it splits d*(k-1) as before=total//2, "
+                      "after=total-before)";
+        }
+      }
+    }
+  }
+  plan.steps.push_back({conv, conv_why});
+
+  if (split_stride) {
+    plan.steps.push_back(
+        {SubsampleStep{spec.stride},
+         fmt::format("keep every ({})-th output: Keras ConvND rejects strides > 1 with dilation_rate > 1, and a "
+                     "stride-1 dilated convolution sampled at x[::s] computes exactly the strided outputs",
+                     fmt::join(spec.stride, ", "))});
+  }
+
+  plan.notes.push_back(fmt::format(
+      "Tensors are channels_last (N, {}, C): TF's CPU convolutions support only NHWC. Move PyTorch tensors with "
+      "x.permute({}) and back with y.permute({}); a Flatten after this layer orders features ({}, C) instead of "
+      "PyTorch's (C, {}), so the next Dense layer's weights need the same permutation.",
+      fmt::join(spatial_letters(spec.rank), ", "),
+      spec.rank == 1 ? "0, 2, 1" : spec.rank == 2 ? "0, 2, 3, 1" : "0, 2, 3, 4, 1",
+      spec.rank == 1 ? "0, 2, 1" : spec.rank == 2 ? "0, 3, 1, 2" : "0, 4, 1, 2, 3",
+      fmt::join(spatial_letters(spec.rank), ", "), fmt::join(spatial_letters(spec.rank), ", ")));
+  if (conv.kind == TfConvKind::conv && spec.groups > 1) {
+    plan.notes.push_back("Keras runs grouped convolutions on the CPU through XLA (jit_compile); raw tf.nn.conv3d "
+                         "has no grouped CPU kernel, so the tf.nn code convolves each group separately in 3-D.");
+  }
+
+  if (input_shape) {
+    // Internal invariant: the planned TF computation has PyTorch's output shape.
+    std::vector<int64_t> channels_last{(*input_shape)[0]};
+    channels_last.insert(channels_last.end(), input_shape->begin() + 2, input_shape->end());
+    channels_last.push_back((*input_shape)[1]);
+    CONVBRIDGE_TRY(std::vector<int64_t> planned, plan_output_shape(plan, channels_last));
+    std::vector<int64_t> expected{torch_output_shape[0]};
+    expected.insert(expected.end(), torch_output_shape.begin() + 2, torch_output_shape.end());
+    expected.push_back(torch_output_shape[1]);
+    if (planned != expected) {
+      return make_error(ErrorCode::unsupported,
+                        fmt::format("internal error: the plan computes shape ({}) but PyTorch gives ({}); please "
+                                    "report this layer",
+                                    fmt::join(planned, ","), fmt::join(expected, ",")));
+    }
+  }
+  return plan;
+}
+
+}  // namespace convbridge
