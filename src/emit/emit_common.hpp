@@ -20,8 +20,8 @@ std::string keras_padding_tuple(const std::vector<PadPair>& pads);
 // tf.pad / tf.nn.conv2d paddings for a channels_last tensor: [[0, 0], [b, a], ..., [0, 0]].
 std::string tf_paddings_list(const std::vector<PadPair>& pads);
 
-// "N, H, W, C" style shape descriptions.
-std::string channels_last_description(int rank, int64_t channels);
+// "(N, H, W, 3)" for an input, "(N, H_out, W_out, 16)" for an output.
+std::string channels_last_description(int rank, int64_t channels, bool output);
 
 // PyTorch weight shape (O, I/G, *k) and bias shape (O,) of the plan's source layer.
 std::vector<int64_t> torch_weight_shape(const ConvSpec& spec);

@@ -160,8 +160,8 @@ def make_layer(weight, bias=None):
                      fmt::arg("from_layout", plan.kernel_layout.from_layout), fmt::arg("weight_shape", weight_shape),
                      fmt::arg("bias_doc", spec.bias ? fmt::format("the PyTorch bias, shape ({},).", spec.out_channels)
                                                     : std::string("None (the PyTorch layer has bias=False).")),
-                     fmt::arg("in_desc", emit::channels_last_description(spec.rank, spec.in_channels)),
-                     fmt::arg("out_desc", emit::channels_last_description(spec.rank, spec.out_channels)));
+                     fmt::arg("in_desc", emit::channels_last_description(spec.rank, spec.in_channels, false)),
+                     fmt::arg("out_desc", emit::channels_last_description(spec.rank, spec.out_channels, true)));
   out += emit::python_weight_checks(plan, "    ");
   out += fmt::format("    # {} -> {}\n", plan.kernel_layout.from_layout, plan.kernel_layout.to_layout);
   out += fmt::format("    kernel = {}\n", emit::python_layout_expression(plan.kernel_layout));

@@ -124,12 +124,12 @@ def conv(x, weight, bias=None):
     """
     x = tf.convert_to_tensor(x)
 )PY",
-                     fmt::arg("in_desc", emit::channels_last_description(spec.rank, spec.in_channels)),
+                     fmt::arg("in_desc", emit::channels_last_description(spec.rank, spec.in_channels, false)),
                      fmt::arg("from_layout", layout.from_layout),
                      fmt::arg("weight_shape", py_tuple(emit::torch_weight_shape(spec))),
                      fmt::arg("bias_doc", spec.bias ? fmt::format("the PyTorch bias, shape ({},).", spec.out_channels)
                                                     : std::string("None (the PyTorch layer has bias=False).")),
-                     fmt::arg("out_desc", emit::channels_last_description(spec.rank, spec.out_channels)));
+                     fmt::arg("out_desc", emit::channels_last_description(spec.rank, spec.out_channels, true)));
   out += emit::python_weight_checks(plan, "    ");
   out += fmt::format("    # {} -> {}\n", layout.from_layout, layout.to_layout);
   out += fmt::format("    kernel = tf.constant({}, dtype=x.dtype)\n", emit::python_layout_expression(layout));

@@ -19,7 +19,9 @@ class CallParser {
   Result<PyCall> parse() {
     PyCall call;
     skip_space();
-    if (at_end()) return fail("the layer text is empty; expected a call such as nn.Conv2d(3, 16, 3)");
+    if (at_end()) {
+      return make_error(ErrorCode::syntax, "the layer text is empty; expected a call such as nn.Conv2d(3, 16, 3)");
+    }
     if (!is_identifier_start(peek())) return fail("expected a layer name such as nn.Conv2d");
     call.callee = dotted_name();
     skip_space();

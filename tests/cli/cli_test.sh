@@ -1,1 +1,66 @@
-echo "1 passed, 0 failed"
+#!/usr/bin/env bash
+# End-to-end CLI checks: exit status, stdout/stderr separation and error messages.
+# Run by ctest with CONVBRIDGE pointing at the binary (also under the sanitizer build).
+set -u
+bin=${CONVBRIDGE:?set CONVBRIDGE to the convbridge binary}
+passed=0
+failed=0
+out=$(mktemp) err=$(mktemp)
+trap 'rm -f "$out" "$err"' EXIT
+
+# Does file $1 match extended regex $2? The pattern EMPTY means the file must be empty.
+matches() {
+  if [[ $2 == EMPTY ]]; then [[ ! -s $1 ]]; else grep -qE -- "$2" "$1"; fi
+}
+
+# expect STATUS STDOUT_PATTERN STDERR_PATTERN -- ARGS...
+expect() {
+  local status=$1 out_pattern=$2 err_pattern=$3
+  shift 4
+  timeout 20 "$bin" "$@" >"$out" 2>"$err"
+  local got=$?
+  if [[ $got -eq $status ]] && matches "$out" "$out_pattern" && matches "$err" "$err_pattern"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: convbridge $* -> status $got (want $status)"
+    echo "  stdout (want /$out_pattern/): $(head -c 400 "$out")"
+    echo "  stderr (want /$err_pattern/): $(head -c 400 "$err")"
+  fi
+}
+# An invalid input prints one error naming the fault on stderr, nothing on stdout, and exits 2.
+expect_error() {
+  local err_pattern=$1
+  shift
+  expect 2 EMPTY "^convbridge: error: .*$err_pattern" -- "$@"
+}
+
+expect 0 'Verification \(reference engine, float64, seed 0\): PASS' EMPTY -- \
+  translate "nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1)"
+expect 0 'TF .same. pads \(0, 1\)' EMPTY -- translate "nn.Conv2d(3, 16, 3, stride=2, padding=1)" --input-shape 1,3,224,224
+expect 0 '^def make_layer\(weight, bias=None\):' EMPTY -- translate "nn.Conv1d(4, 4, 3, padding_mode='circular', padding=1)" --emit keras
+expect 0 '^def conv\(x, weight, bias=None\):' EMPTY -- translate "torch.nn.Conv3d(4, 8, 3, groups=2)" --emit tf
+expect 0 '"exact_for": "input_shape"' EMPTY -- translate "Conv2d(3, 16, 3, stride=2, padding=1)" --input-shape "(1, 3, 225, 225)" --emit json
+expect 0 'Verification: skipped' EMPTY -- translate "nn.Conv2d(3, 16, 3)" --no-verify
+expect 0 'skipped: the smallest check needs' EMPTY -- translate "nn.Conv2d(512, 512, 3)" --input-shape 64,512,512,512
+expect 0 'Examples:' EMPTY -- --help
+expect 0 'Examples:' EMPTY -- translate --help
+expect 0 '^0\.1\.0' EMPTY -- --version
+
+expect_error "padding='same' needs stride=1" translate "nn.Conv2d(3, 16, 3, stride=2, padding='same')"
+expect_error "no 'full' padding" translate "nn.Conv2d(3, 16, 3, padding='full')"
+expect_error "in_channels=3 must be divisible by groups=2" translate "nn.Conv2d(3, 16, 3, groups=2)"
+expect_error "did you mean 'stride'" translate "nn.Conv2d(3, 16, 3, strides=2)"
+expect_error "expected ',' or '\)'" translate "nn.Conv2d(3, 16, 3"
+expect_error "empty" translate ""
+expect_error "Kernel size can't be greater" translate "nn.Conv2d(3, 16, 5)" --input-shape 1,3,4,4
+expect_error "has 4 channels; the layer expects in_channels=3" translate "nn.Conv2d(3, 16, 3)" --input-shape 1,4,8,8
+expect_error "--input-shape '1,3,x'" translate "nn.Conv2d(3, 16, 3)" --input-shape 1,3,x
+expect_error "padding_mode='reflect' needs padding smaller" translate "nn.Conv1d(1, 1, 3, padding=4, padding_mode='reflect')" --input-shape 1,1,4
+expect_error "does not fit in a signed 64-bit integer" translate "nn.Conv2d(3, 16, 123456789012345678901234567890)"
+expect 2 EMPTY 'emit: .*not in' -- translate "nn.Conv2d(3, 16, 3)" --emit onnx
+expect 2 EMPTY 'required' -- translate
+expect 2 EMPTY '.' -- frobnicate
+
+echo "cli: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -1,1 +1,160 @@
+// Planner cases: which TF construct each PyTorch configuration becomes, and for which input sizes it is exact.
 #include <gtest/gtest.h>
+
+#include "convbridge/engine.hpp"
+#include "convbridge/planner.hpp"
+
+namespace convbridge {
+namespace {
+
+Plan plan_for(const std::string& text, std::optional<std::vector<int64_t>> input_shape = std::nullopt) {
+  auto layer = parse_pytorch_layer(text);
+  EXPECT_TRUE(layer) << text;
+  auto plan = plan_torch_to_tf(*layer, input_shape);
+  EXPECT_TRUE(plan) << text << ": " << (plan ? "" : plan.error().message);
+  return *plan;
+}
+
+const ConvStep& conv_of(const Plan& plan) {
+  for (const PlanStep& step : plan.steps) {
+    if (const auto* conv = std::get_if<ConvStep>(&step.op)) return *conv;
+  }
+  ADD_FAILURE() << "plan has no conv step";
+  static ConvStep none;
+  return none;
+}
+
+void expect_verified(const Plan& plan) {
+  auto report = verify_plan(plan, 7);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->passed()) << plan.source_text;
+}
+
+TEST(Planner, NoPaddingIsValid) {
+  const Plan plan = plan_for("nn.Conv2d(3, 16, 3)");
+  ASSERT_EQ(plan.steps.size(), 1u);
+  EXPECT_EQ(conv_of(plan).padding, TfPadding::valid);
+  EXPECT_TRUE(plan.exact_for_every_input_size);
+  expect_verified(plan);
+}
+
+TEST(Planner, SameAtStride1IsTfSameForEverySize) {
+  for (const char* text : {"nn.Conv2d(3, 16, 3, padding='same')", "nn.Conv2d(3, 16, 4, padding='same')",
+                           "nn.Conv1d(3, 16, 4, padding='same', dilation=3)", "nn.Conv2d(3, 16, 3, padding=1)"}) {
+    const Plan plan = plan_for(text);
+    EXPECT_EQ(conv_of(plan).padding, TfPadding::same) << text;
+    EXPECT_TRUE(plan.exact_for_every_input_size) << text;
+    expect_verified(plan);
+  }
+}
+
+// Trap 2: padding=k//2 with an even kernel is not 'same' (in+1 outputs): explicit padding.
+TEST(Planner, Trap2EvenKernelHalfPaddingIsExplicit) {
+  const Plan plan = plan_for("nn.Conv2d(3, 16, 4, padding=2)");
+  EXPECT_EQ(conv_of(plan).padding, TfPadding::explicit_pads);
+  EXPECT_EQ(conv_of(plan).explicit_pads, (std::vector<PadPair>{{2, 2}, {2, 2}}));
+  expect_verified(plan);
+}
+
+// Trap 1: stride 2, padding 1: explicit for unknown sizes and at 224; TF 'same' is exact at 225 (pads (1, 1)).
+TEST(Planner, Trap1Stride2PaddingDependsOnKnownSize) {
+  const std::string text = "nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1)";
+  const Plan any_size = plan_for(text);
+  EXPECT_EQ(conv_of(any_size).padding, TfPadding::explicit_pads);
+  EXPECT_TRUE(any_size.exact_for_every_input_size);
+
+  const Plan at_224 = plan_for(text, std::vector<int64_t>{1, 3, 224, 224});
+  EXPECT_EQ(conv_of(at_224).padding, TfPadding::explicit_pads);
+  EXPECT_NE(at_224.steps.back().why.find("H=224: TF 'same' pads (0, 1)"), std::string::npos) << at_224.steps.back().why;
+
+  const Plan at_225 = plan_for(text, std::vector<int64_t>{1, 3, 225, 225});
+  EXPECT_EQ(conv_of(at_225).padding, TfPadding::same);
+  EXPECT_FALSE(at_225.exact_for_every_input_size);
+  expect_verified(at_224);
+  expect_verified(at_225);
+}
+
+// Equal start and equal output count is enough, even when TF's unused trailing pad differs.
+TEST(Planner, SameAtKnownSizeNeedsOnlyEqualStartAndCount) {
+  // in 10, k 4, s 2, p 1: PyTorch floor((10+2-4)/2)+1 = 5; TF 'same' out 5, need 4*2+4-10 = 2 -> (1, 1).
+  const Plan plan = plan_for("nn.Conv1d(2, 2, 4, stride=2, padding=1)", std::vector<int64_t>{1, 2, 10});
+  EXPECT_EQ(conv_of(plan).padding, TfPadding::same);
+  expect_verified(plan);
+  // in 9: PyTorch floor(7/2)+1 = 4 outputs; TF 'same' gives 5: different shape, explicit.
+  const Plan other = plan_for("nn.Conv1d(2, 2, 4, stride=2, padding=1)", std::vector<int64_t>{1, 2, 9});
+  EXPECT_EQ(conv_of(other).padding, TfPadding::explicit_pads);
+  expect_verified(other);
+}
+
+TEST(Planner, StrideWithDilationSplitsIntoSubsample) {
+  const Plan plan = plan_for("nn.Conv2d(4, 8, 3, stride=2, dilation=2, padding=2)");
+  ASSERT_EQ(plan.steps.size(), 2u);
+  EXPECT_EQ(conv_of(plan).strides, (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(conv_of(plan).padding, TfPadding::same);  // pads (2, 2) == 'same' split of eff 5 at stride 1
+  const auto* subsample = std::get_if<SubsampleStep>(&plan.steps.back().op);
+  ASSERT_NE(subsample, nullptr);
+  EXPECT_EQ(subsample->strides, (std::vector<int64_t>{2, 2}));
+  expect_verified(plan);
+  // Stride on one axis and dilation on the other is still refused by Keras, so it is split too.
+  const Plan mixed = plan_for("nn.Conv2d(4, 8, 3, stride=(2, 1), dilation=(1, 2))");
+  EXPECT_EQ(mixed.steps.size(), 2u);
+  expect_verified(mixed);
+}
+
+TEST(Planner, DepthwiseAndGroups) {
+  const Plan depthwise = plan_for("nn.Conv2d(8, 24, 3, groups=8)");
+  EXPECT_EQ(conv_of(depthwise).kind, TfConvKind::depthwise);
+  EXPECT_EQ(conv_of(depthwise).depth_multiplier, 3);
+  EXPECT_EQ(depthwise.kernel_layout.to_shape, (std::vector<int64_t>{3, 3, 8, 3}));
+  expect_verified(depthwise);
+
+  const Plan depthwise1d = plan_for("nn.Conv1d(4, 4, 3, groups=4, stride=2, dilation=2)");
+  EXPECT_EQ(conv_of(depthwise1d).kind, TfConvKind::depthwise);
+  expect_verified(depthwise1d);
+
+  const Plan depthwise3d = plan_for("nn.Conv3d(4, 8, 3, groups=4)");  // no DepthwiseConv3D in Keras
+  EXPECT_EQ(conv_of(depthwise3d).kind, TfConvKind::conv);
+  EXPECT_EQ(conv_of(depthwise3d).groups, 4);
+  expect_verified(depthwise3d);
+
+  const Plan grouped = plan_for("nn.Conv2d(4, 6, 3, groups=2, padding=1)");
+  EXPECT_EQ(conv_of(grouped).kind, TfConvKind::conv);
+  EXPECT_EQ(conv_of(grouped).groups, 2);
+  EXPECT_EQ(grouped.kernel_layout.to_shape, (std::vector<int64_t>{3, 3, 2, 6}));
+  expect_verified(grouped);
+
+  const Plan single_channel = plan_for("nn.Conv2d(1, 4, 3, groups=1)");  // groups == in == 1 is a plain conv
+  EXPECT_EQ(conv_of(single_channel).kind, TfConvKind::conv);
+}
+
+TEST(Planner, PaddingModesBecomeAPadStep) {
+  for (const char* mode : {"reflect", "replicate", "circular"}) {
+    const Plan plan = plan_for(std::string("nn.Conv2d(3, 5, 4, padding='same', padding_mode='") + mode + "')");
+    ASSERT_EQ(plan.steps.size(), 2u) << mode;
+    const auto* pad = std::get_if<PadStep>(&plan.steps.front().op);
+    ASSERT_NE(pad, nullptr);
+    EXPECT_EQ(padding_fill_name(pad->fill), mode);
+    EXPECT_EQ(pad->pads, (std::vector<PadPair>{{1, 2}, {1, 2}}));
+    EXPECT_EQ(conv_of(plan).padding, TfPadding::valid);
+    expect_verified(plan);
+  }
+  // Trap 9: the reason says why SYMMETRIC is not used for replicate.
+  const Plan replicate = plan_for("nn.Conv1d(1, 1, 3, padding=1, padding_mode='replicate')");
+  EXPECT_NE(replicate.steps.front().why.find("SYMMETRIC"), std::string::npos);
+  // A non-zeros mode with zero padding pads nothing.
+  EXPECT_EQ(plan_for("nn.Conv1d(1, 1, 3, padding_mode='reflect')").steps.size(), 1u);
+}
+
+TEST(Planner, InputShapeIsValidated) {
+  auto layer = parse_pytorch_layer("nn.Conv2d(3, 16, 5)");
+  ASSERT_TRUE(layer);
+  EXPECT_FALSE(plan_torch_to_tf(*layer, std::vector<int64_t>{1, 3, 4, 4}));   // kernel larger than input
+  EXPECT_FALSE(plan_torch_to_tf(*layer, std::vector<int64_t>{1, 4, 8, 8}));   // channels
+  EXPECT_FALSE(plan_torch_to_tf(*layer, std::vector<int64_t>{1, 3, 8}));      // rank
+  auto reflect = parse_pytorch_layer("nn.Conv2d(3, 16, 3, padding=3, padding_mode='reflect')");
+  ASSERT_TRUE(reflect);
+  EXPECT_FALSE(plan_torch_to_tf(*reflect, std::vector<int64_t>{1, 3, 3, 8}));  // reflect pad >= size
+}
+
+}  // namespace
+}  // namespace convbridge

@@ -1,1 +1,122 @@
 #include <gtest/gtest.h>
+
+#include "convbridge/frontends.hpp"
+
+namespace convbridge {
+namespace {
+
+TorchConvLayer parse_ok(const std::string& text) {
+  auto layer = parse_pytorch_layer(text);
+  EXPECT_TRUE(layer) << text << ": " << (layer ? "" : layer.error().message);
+  return layer ? *layer : TorchConvLayer{};
+}
+
+void expect_error(const std::string& text, ErrorCode code, const std::string& fragment) {
+  auto layer = parse_pytorch_layer(text);
+  ASSERT_FALSE(layer) << text << " parsed but PyTorch rejects it";
+  EXPECT_EQ(layer.error().code, code) << text << ": " << layer.error().message;
+  EXPECT_NE(layer.error().message.find(fragment), std::string::npos)
+      << text << ": message \"" << layer.error().message << "\" lacks \"" << fragment << "\"";
+}
+
+TEST(PytorchArgs, PositionalArguments) {
+  const ConvSpec s = parse_ok("nn.Conv2d(3, 16, 3, 2, 1, 1, 1, False, 'reflect')").spec;
+  EXPECT_EQ(s.rank, 2);
+  EXPECT_EQ(s.in_channels, 3);
+  EXPECT_EQ(s.out_channels, 16);
+  EXPECT_EQ(s.kernel, (std::vector<int64_t>{3, 3}));
+  EXPECT_EQ(s.stride, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(s.padding, (std::vector<PadPair>{{1, 1}, {1, 1}}));
+  EXPECT_FALSE(s.bias);
+  EXPECT_EQ(s.fill, PaddingFill::reflect);
+}
+
+TEST(PytorchArgs, KeywordsTuplesAndPrefixes) {
+  const ConvSpec s =
+      parse_ok("torch.nn.Conv3d(in_channels=4, out_channels=8, kernel_size=(3, 1, 2), stride=[1, 2, 1], "
+               "padding=(1, 0, 1), dilation=(2, 1, 1), groups=2, bias=True,)")
+          .spec;
+  EXPECT_EQ(s.rank, 3);
+  EXPECT_EQ(s.kernel, (std::vector<int64_t>{3, 1, 2}));
+  EXPECT_EQ(s.stride, (std::vector<int64_t>{1, 2, 1}));
+  EXPECT_EQ(s.padding, (std::vector<PadPair>{{1, 1}, {0, 0}, {1, 1}}));
+  EXPECT_EQ(s.dilation, (std::vector<int64_t>{2, 1, 1}));
+  EXPECT_EQ(s.groups, 2);
+  EXPECT_EQ(parse_ok("Conv1d(2, 2, (3))").spec.kernel, (std::vector<int64_t>{3}));  // (3) is an int in Python
+  EXPECT_EQ(parse_ok("Conv1d(2, 2, (3,))").spec.kernel, (std::vector<int64_t>{3}));
+  EXPECT_EQ(parse_ok("nn.Conv2d(3, 16, 3, device='cpu', dtype=torch.float32)").spec.out_channels, 16);
+}
+
+TEST(PytorchArgs, SameSplitsTheOddUnitAfter) {
+  EXPECT_EQ(parse_ok("nn.Conv2d(3, 3, 4, padding='same')").spec.padding, (std::vector<PadPair>{{1, 2}, {1, 2}}));
+  EXPECT_EQ(parse_ok("nn.Conv2d(3, 3, (4, 2), padding='same', dilation=(3, 1))").spec.padding,
+            (std::vector<PadPair>{{4, 5}, {0, 1}}));
+  EXPECT_EQ(parse_ok("nn.Conv1d(3, 3, 5, padding='valid')").spec.padding, (std::vector<PadPair>{{0, 0}}));
+}
+
+TEST(PytorchArgs, BiasIsTruthiness) {
+  EXPECT_TRUE(parse_ok("nn.Conv1d(1, 1, 1, bias=1)").spec.bias);
+  EXPECT_FALSE(parse_ok("nn.Conv1d(1, 1, 1, bias=0)").spec.bias);
+  EXPECT_FALSE(parse_ok("nn.Conv1d(1, 1, 1, bias=None)").spec.bias);
+  EXPECT_TRUE(parse_ok("nn.Conv1d(1, 1, 1)").spec.bias);
+}
+
+TEST(PytorchArgs, RejectsWhatPytorchRejects) {
+  expect_error("nn.Conv2d(3, 16, 3, stride=2, padding='same')", ErrorCode::invalid_argument,
+               "not supported for strided convolutions");
+  expect_error("nn.Conv2d(3, 16, 3, padding='full')", ErrorCode::invalid_argument, "no 'full' padding");
+  expect_error("nn.Conv2d(3, 16, 3, groups=2)", ErrorCode::invalid_argument, "in_channels=3 must be divisible by groups=2");
+  expect_error("nn.Conv2d(4, 6, 3, groups=4)", ErrorCode::invalid_argument, "out_channels=6 must be divisible by groups=4");
+  expect_error("nn.Conv2d(4, 6, 3, groups=0)", ErrorCode::invalid_argument, "groups=0");
+  expect_error("nn.Conv2d(3, 16, 3, padding_mode='foo')", ErrorCode::invalid_argument, "padding_mode='foo'");
+  expect_error("nn.Conv2d(3, 16, 3, stride=0)", ErrorCode::invalid_argument, "stride=0 must be positive");
+  expect_error("nn.Conv2d(3, 16, 3, padding=-1)", ErrorCode::invalid_argument, "padding=-1");
+  expect_error("nn.Conv2d(3, 16, 3, dilation=(1, 0))", ErrorCode::invalid_argument, "dilation=(1, 0)");
+  expect_error("nn.Conv2d(3, 16, 0)", ErrorCode::invalid_argument, "kernel_size=0");
+  expect_error("nn.Conv2d(3, 16, (3, 3, 3))", ErrorCode::invalid_argument, "kernel_size=(3, 3, 3) has 3 entries");
+  expect_error("nn.Conv2d(0, 16, 3)", ErrorCode::invalid_argument, "in_channels=0");
+  expect_error("nn.Conv2d(3, 16, 3.5)", ErrorCode::syntax, "only decimal integers");
+  expect_error("nn.Conv2d(3, 16, 'x')", ErrorCode::invalid_argument, "kernel_size='x' must be an int");
+}
+
+TEST(PytorchArgs, PythonCallRules) {
+  expect_error("nn.Conv2d(3, 16, 3, strides=2)", ErrorCode::unknown_argument, "did you mean 'stride'?");
+  expect_error("nn.Conv2d(3, 16, 3, paddin=1)", ErrorCode::unknown_argument, "did you mean 'padding'?");
+  expect_error("nn.Conv2d(3, 16, 3, 1, stride=2)", ErrorCode::invalid_argument, "multiple values for argument 'stride'");
+  expect_error("nn.Conv2d(3, 16)", ErrorCode::invalid_argument, "missing the required argument 'kernel_size'");
+  expect_error("nn.Conv2d(3, kernel_size=3, 16)", ErrorCode::syntax, "positional argument follows keyword");
+  expect_error("nn.Conv2d(3, 16, 3, 1, 0, 1, 1, True, 'zeros', None, None, 5)", ErrorCode::invalid_argument,
+               "at most 11 arguments");
+  expect_error("nn.Conv2d(3, 16, 3", ErrorCode::syntax, "expected ',' or ')'");
+  expect_error("", ErrorCode::syntax, "empty");
+  expect_error("nn.Conv2D(3, 16, 3)", ErrorCode::unsupported, "Keras layer");
+  expect_error("nn.ConvTranspose2d(3, 16, 3)", ErrorCode::unsupported, "not supported yet");
+  expect_error("nn.Linear(3, 16)", ErrorCode::unknown_argument, "unknown layer 'nn.Linear'");
+  expect_error("nn.Conv2d(3, 16, 99999999999999999999)", ErrorCode::overflow, "does not fit");
+  expect_error("nn.Conv2d(3, 16, 3) extra", ErrorCode::syntax, "after the closing ')'");
+  expect_error("nn.Conv2d(3, 16, 3, padding_mode='zeros)", ErrorCode::syntax, "unterminated string");
+  expect_error("nn.Conv2d(3, 16, ((((((((((3))))))))))", ErrorCode::syntax, "nested deeper");
+  expect_error("nn.Conv2d(3, 16, 4294967296)", ErrorCode::invalid_argument, "too large");
+  expect_error(std::string(70000, ' '), ErrorCode::syntax, "limit is");
+}
+
+TEST(PytorchArgs, SyntaxErrorsPointAtTheColumn) {
+  auto layer = parse_pytorch_layer("nn.Conv2d(3 16, 3)");
+  ASSERT_FALSE(layer);
+  EXPECT_NE(layer.error().message.find("(column 13)"), std::string::npos) << layer.error().message;
+  EXPECT_NE(layer.error().message.find("\n  nn.Conv2d(3 16, 3)\n              ^"), std::string::npos)
+      << layer.error().message;
+}
+
+TEST(InputShape, ParsesAndRejects) {
+  EXPECT_EQ(*parse_input_shape("1,3,32,32"), (std::vector<int64_t>{1, 3, 32, 32}));
+  EXPECT_EQ(*parse_input_shape("(1, 3, 32)"), (std::vector<int64_t>{1, 3, 32}));
+  EXPECT_FALSE(parse_input_shape("1,3,0,4"));
+  EXPECT_FALSE(parse_input_shape("1,3,x"));
+  EXPECT_FALSE(parse_input_shape(""));
+  EXPECT_FALSE(parse_input_shape("1,-3"));
+  EXPECT_FALSE(parse_input_shape("1,3,99999999999999999999999"));
+}
+
+}  // namespace
+}  // namespace convbridge

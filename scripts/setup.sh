@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything convbridge needs on a fresh Debian 12 machine and builds it. Idempotent.
+#   scripts/setup.sh                    system packages + release build (no PyTorch/TensorFlow)
+#   scripts/setup.sh --with-frameworks  also the .venv with torch, tensorflow-cpu, pytest and hypothesis
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_frameworks=0
+[[ ${1:-} == --with-frameworks ]] && with_frameworks=1
+
+sudo=""
+[[ $(id -u) -ne 0 ]] && sudo=sudo
+
+# System packages: compiler, build tools and the libraries that are not our core.
+packages=(g++ ninja-build pkg-config libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev)
+command -v cmake >/dev/null 2>&1 || packages+=(cmake)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ((with_frameworks)); then
+  # torch is pinned to the CPU build (a plain 'torch' requirement would pull the multi-GB CUDA build).
+  stamp=.venv/.requirements-installed
+  if [[ ! -f $stamp ]] || ! cmp -s requirements-test.txt "$stamp"; then
+    [[ -x .venv/bin/python ]] || python3 -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -r requirements-test.txt
+    cp requirements-test.txt "$stamp"
+  fi
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVBRIDGE_WARNINGS_AS_ERRORS=ON >/dev/null
+cmake --build build

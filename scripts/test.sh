@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every test: sets up (system packages, .venv with real PyTorch and TensorFlow), then runs
+#   1. the C++ unit tests and CLI tests on the release build (warnings are errors),
+#   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   3. the Python suites that run the emitted Keras and tf.nn code against real PyTorch and TensorFlow.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --with-frameworks
+
+echo "== C++ unit and CLI tests (release) =="
+ctest --test-dir build --output-on-failure -j2
+
+echo "== C++ unit and CLI tests (ASan + UBSan) =="
+cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCONVBRIDGE_SANITIZE=ON \
+  -DCONVBRIDGE_WARNINGS_AS_ERRORS=ON >/dev/null
+cmake --build build-sanitize
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-sanitize --output-on-failure -j2
+
+echo "== Emitted code against real PyTorch and TensorFlow =="
+CONVBRIDGE_BIN="$PWD/build/convbridge" .venv/bin/python -m pytest tests/python -q -p no:cacheprovider
