@@ -36,9 +36,10 @@ int64_t smallest_valid_size(const ConvSpec& spec, size_t axis) {
 // Multiply-adds of one forward pass, or nullopt when it overflows.
 std::optional<int64_t> work_of(const ConvSpec& spec, const std::vector<int64_t>& output_shape) {
   auto work = checked_product(output_shape);
+  const auto taps = checked_product(spec.kernel);
   if (work) work = checked_mul(*work, spec.in_channels / spec.groups);
-  if (work) work = checked_mul(*work, *checked_product(spec.kernel));
-  return work;
+  if (work && taps) return checked_mul(*work, *taps);
+  return std::nullopt;
 }
 
 std::vector<std::vector<int64_t>> candidate_shapes(const Plan& plan) {
@@ -79,8 +80,9 @@ Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed) {
   weight_shape.insert(weight_shape.end(), spec.kernel.begin(), spec.kernel.end());
   int64_t cheapest = -1;
   for (const std::vector<int64_t>& shape : candidate_shapes(plan)) {
-    CONVBRIDGE_TRY(std::vector<int64_t> torch_out, torch_conv_output_shape(spec, shape));
-    const auto work = work_of(spec, torch_out);
+    // A generated size can overflow for absurd kernels: that is work over the budget, not a user error.
+    auto torch_out = torch_conv_output_shape(spec, shape);
+    const auto work = torch_out ? work_of(spec, *torch_out) : std::nullopt;
     const auto input_count = checked_product(shape);
     if (!work || !input_count || *work > kWorkBudget || *input_count > kWorkBudget) {
       if (work && (cheapest < 0 || *work < cheapest)) cheapest = *work;

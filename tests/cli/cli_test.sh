@@ -43,6 +43,7 @@ expect 0 '^def conv\(x, weight, bias=None\):' EMPTY -- translate "torch.nn.Conv3
 expect 0 '"exact_for": "input_shape"' EMPTY -- translate "Conv2d(3, 16, 3, stride=2, padding=1)" --input-shape "(1, 3, 225, 225)" --emit json
 expect 0 'Verification: skipped' EMPTY -- translate "nn.Conv2d(3, 16, 3)" --no-verify
 expect 0 'skipped: the smallest check needs' EMPTY -- translate "nn.Conv2d(512, 512, 3)" --input-shape 64,512,512,512
+expect 0 "Verification .*skipped: the smallest check needs more than 2\\^63" EMPTY -- translate "nn.Conv3d(1, 1, (2147483647, 2147483647, 2147483647), dilation=2147483647)"
 expect 0 'Examples:' EMPTY -- --help
 expect 0 'Examples:' EMPTY -- translate --help
 expect 0 '^0\.1\.0' EMPTY -- --version
