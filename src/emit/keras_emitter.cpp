@@ -1,92 +1,21 @@
 // Keras 3 emitter. Layers used and why:
 // - ZeroPaddingND + padding='valid' for explicit zero padding: no Keras conv layer takes explicit pads.
 // - keras.ops.pad(mode='reflect') is tf.pad REFLECT on the TF backend; keras.ops.pad rejects 'edge' and 'wrap' on
-//   TF, so replicate and circular are built from edge slices in a small layer defined in the generated code.
+//   TF, so replicate and circular are built from edge slices. Both layers come from python/convbridge/
+//   keras_layers.py, embedded verbatim (the same classes convbridge.to_keras uses).
 // - AveragePoolingND(pool_size=1, strides=s) keeps every s-th element: x[::s] as a built-in, serialisable layer
 //   (bit-identical for finite values; it would turn -0.0 into +0.0).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "convbridge/emit.hpp"
+#include "emit/embedded_python.hpp"
 #include "emit/emit_common.hpp"
 
 namespace convbridge {
 namespace {
 
 using emit::py_tuple;
-
-constexpr const char* kReflectPadLayer = R"PY(
-
-class TorchReflectPad(keras.layers.Layer):
-    """torch.nn.functional.pad(mode='reflect') on the spatial axes of a channels_last tensor."""
-
-    def __init__(self, pads, **kwargs):
-        super().__init__(**kwargs)
-        self.pads = tuple(tuple(p) for p in pads)
-
-    def call(self, x):
-        return keras.ops.pad(x, ((0, 0),) + self.pads + ((0, 0),), mode="reflect")
-
-    def compute_output_shape(self, input_shape):
-        return _padded_shape(input_shape, self.pads)
-
-    def get_config(self):
-        return {**super().get_config(), "pads": self.pads}
-)PY";
-
-constexpr const char* kEdgePadLayer = R"PY(
-
-def _axis_slice(x, axis, start, stop):
-    index = [slice(None)] * len(x.shape)
-    index[axis] = slice(start, stop)
-    return x[tuple(index)]
-
-
-class TorchEdgePad(keras.layers.Layer):
-    """torch.nn.functional.pad(mode='replicate' or 'circular') on the spatial axes of a channels_last tensor.
-
-    keras.ops.pad has no edge or wrap mode on TensorFlow, and SYMMETRIC is not replicate, so the border is
-    concatenated from edge slices: replicate repeats x[0] and x[-1]; circular copies the opposite end.
-    """
-
-    def __init__(self, pads, mode, **kwargs):
-        super().__init__(**kwargs)
-        self.pads = tuple(tuple(p) for p in pads)
-        self.mode = mode
-
-    def call(self, x):
-        for axis, (before, after) in enumerate(self.pads, start=1):
-            parts = []
-            if before:
-                if self.mode == "replicate":
-                    parts.append(keras.ops.repeat(_axis_slice(x, axis, 0, 1), before, axis=axis))
-                else:
-                    parts.append(_axis_slice(x, axis, -before, None))
-            parts.append(x)
-            if after:
-                if self.mode == "replicate":
-                    parts.append(keras.ops.repeat(_axis_slice(x, axis, -1, None), after, axis=axis))
-                else:
-                    parts.append(_axis_slice(x, axis, 0, after))
-            x = keras.ops.concatenate(parts, axis=axis)
-        return x
-
-    def compute_output_shape(self, input_shape):
-        return _padded_shape(input_shape, self.pads)
-
-    def get_config(self):
-        return {**super().get_config(), "pads": self.pads, "mode": self.mode}
-)PY";
-
-constexpr const char* kPaddedShape = R"PY(
-
-def _padded_shape(input_shape, pads):
-    shape = list(input_shape)
-    for axis, (before, after) in enumerate(pads, start=1):
-        if shape[axis] is not None:
-            shape[axis] += before + after
-    return tuple(shape)
-)PY";
 
 std::string pads_literal(const std::vector<PadPair>& pads) {
   std::vector<std::string> pairs;
@@ -115,16 +44,16 @@ std::string emit_keras(const Plan& plan) {
   const ConvStep& conv = emit::conv_step(plan);
 
   std::vector<std::string> layers;  // Python expressions, in order
-  bool needs_reflect = false, needs_edge = false;
+  bool needs_pad_layers = false;
   for (const PlanStep& step : plan.steps) {
     if (const auto* pad = std::get_if<PadStep>(&step.op)) {
       if (pad->fill == PaddingFill::zeros) {
         layers.push_back(fmt::format("keras.layers.ZeroPadding{}D({})", spec.rank, emit::keras_padding_tuple(pad->pads)));
       } else if (pad->fill == PaddingFill::reflect) {
-        needs_reflect = true;
+        needs_pad_layers = true;
         layers.push_back(fmt::format("TorchReflectPad({})", pads_literal(pad->pads)));
       } else {
-        needs_edge = true;
+        needs_pad_layers = true;
         layers.push_back(fmt::format("TorchEdgePad({}, \"{}\")", pads_literal(pad->pads),
                                      padding_fill_name(pad->fill)));
       }
@@ -142,9 +71,10 @@ std::string emit_keras(const Plan& plan) {
 
   std::string out = emit::python_header(plan, "Keras 3");
   out += "import numpy as np\nimport keras\n";
-  if (needs_reflect || needs_edge) out += kPaddedShape;
-  if (needs_reflect) out += kReflectPadLayer;
-  if (needs_edge) out += kEdgePadLayer;
+  if (needs_pad_layers) {
+    out += emit::kTorchPaddingPython;
+    out += emit::kKerasLayersPython;
+  }
 
   const std::string weight_shape = py_tuple(emit::torch_weight_shape(spec));
   out += fmt::format(R"PY(

@@ -9,42 +9,13 @@
 #include <fmt/ranges.h>
 
 #include "convbridge/emit.hpp"
+#include "emit/embedded_python.hpp"
 #include "emit/emit_common.hpp"
 
 namespace convbridge {
 namespace {
 
 using emit::py_tuple;
-
-constexpr const char* kEdgePadFunction = R"PY(
-
-def _axis_slice(x, axis, start, stop):
-    index = [slice(None)] * len(x.shape)
-    index[axis] = slice(start, stop)
-    return x[tuple(index)]
-
-
-def _torch_edge_pad(x, pads, mode):
-    """torch.nn.functional.pad(mode='replicate' or 'circular') on the spatial axes of a channels_last tensor.
-
-    tf.pad has no such modes (SYMMETRIC is not replicate), so the border is concatenated from edge slices.
-    """
-    for axis, (before, after) in enumerate(pads, start=1):
-        parts = []
-        if before:
-            if mode == "replicate":
-                parts.append(tf.repeat(_axis_slice(x, axis, 0, 1), before, axis=axis))
-            else:
-                parts.append(_axis_slice(x, axis, -before, None))
-        parts.append(x)
-        if after:
-            if mode == "replicate":
-                parts.append(tf.repeat(_axis_slice(x, axis, -1, None), after, axis=axis))
-            else:
-                parts.append(_axis_slice(x, axis, 0, after))
-        x = tf.concat(parts, axis=axis)
-    return x
-)PY";
 
 std::string full_tuple(const std::vector<int64_t>& spatial) {
   std::vector<int64_t> values{1};
@@ -111,7 +82,11 @@ std::string emit_tf_nn(const Plan& plan) {
 
   std::string out = emit::python_header(plan, "tf.nn");
   out += "import numpy as np\nimport tensorflow as tf\n";
-  if (needs_edge) out += kEdgePadFunction;
+  if (needs_edge) {
+    // replicate/circular: python/convbridge/torch_padding.py, embedded verbatim, on TF's numpy-like ops.
+    out += "import tensorflow.experimental.numpy as tnp\n";
+    out += emit::kTorchPaddingPython;
+  }
   out += fmt::format(R"PY(
 
 def conv(x, weight, bias=None):
@@ -141,7 +116,7 @@ def conv(x, weight, bias=None):
       } else {
         std::vector<std::string> pairs;
         for (const PadPair& p : pad->pads) pairs.push_back(fmt::format("({}, {})", p.before, p.after));
-        out += fmt::format("    x = _torch_edge_pad(x, ({}{}), \"{}\")\n", fmt::join(pairs, ", "),
+        out += fmt::format("    x = torch_edge_pad(x, ({}{}), \"{}\", tnp)\n", fmt::join(pairs, ", "),
                            pairs.size() == 1 ? "," : "", padding_fill_name(pad->fill));
       }
     } else if (const auto* c = std::get_if<ConvStep>(&step.op)) {

@@ -1,118 +1,12 @@
-// The convbridge command-line tool: argument parsing and library calls only.
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-
+// The convbridge binary: hands its arguments to cli::run and writes what it returns.
 #include <cstdio>
-#include <optional>
-#include <string>
 
-#include "convbridge/emit.hpp"
-#include "convbridge/engine.hpp"
-#include "convbridge/frontends.hpp"
-#include "convbridge/planner.hpp"
-
-namespace {
-
-constexpr int kExitInvalidInput = 2;
-constexpr int kExitVerificationFailed = 1;
-
-constexpr const char* kExamples = R"TXT(Examples:
-  convbridge translate "nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1)"
-  convbridge translate "nn.Conv2d(3, 16, 3, stride=2, padding=1)" --input-shape 1,3,224,224
-  convbridge translate "torch.nn.Conv1d(8, 8, 5, padding='same', padding_mode='reflect')" --emit keras > layer.py
-  convbridge translate "nn.Conv2d(32, 64, 3, groups=32, dilation=2, stride=2)" --emit tf
-  convbridge translate "nn.Conv3d(4, 8, (3, 1, 2), padding=(1, 0, 1))" --emit json
-
-Exit status: 0 success, 1 the reference engine found a mismatch (a convbridge bug: please report it),
-2 invalid layer text, input shape or arguments.)TXT";
-
-int fail(const std::string& message) {
-  std::fputs(fmt::format("convbridge: error: {}\n", message).c_str(), stderr);
-  return kExitInvalidInput;
-}
-
-struct TranslateOptions {
-  std::string layer_text;
-  std::string input_shape_text;
-  std::string emit = "explain";
-  bool verify = true;
-  uint64_t seed = 0;
-};
-
-int run_translate(const TranslateOptions& options) {
-  auto layer = convbridge::parse_pytorch_layer(options.layer_text);
-  if (!layer) return fail(layer.error().message);
-  std::optional<std::vector<int64_t>> input_shape;
-  if (!options.input_shape_text.empty()) {
-    auto shape = convbridge::parse_input_shape(options.input_shape_text);
-    if (!shape) return fail(shape.error().message);
-    input_shape = *shape;
-  }
-  auto plan = convbridge::plan_torch_to_tf(*layer, input_shape);
-  if (!plan) return fail(plan.error().message);
-
-  // Verify before printing anything, so a wrong plan never reaches a file the user redirects into.
-  std::optional<convbridge::VerificationReport> report;
-  if (options.verify) {
-    auto verified = convbridge::verify_plan(*plan, options.seed);
-    if (!verified) return fail(verified.error().message);
-    report = *verified;
-    if (!report->cases.empty() && !report->passed()) {
-      std::fputs(convbridge::describe_verification(*report).c_str(), stderr);
-      std::fputs("convbridge: error: the plan does not reproduce PyTorch; this is a convbridge bug, please report "
-                 "the layer text above\n",
-                 stderr);
-      return kExitVerificationFailed;
-    }
-  }
-
-  std::string output;
-  if (options.emit == "keras") {
-    output = convbridge::emit_keras(*plan);
-  } else if (options.emit == "tf") {
-    output = convbridge::emit_tf_nn(*plan);
-  } else if (options.emit == "json") {
-    output = convbridge::emit_json(*plan);
-  } else {
-    output = convbridge::explain_plan(*plan);
-    output += "\nKeras code:\n\n" + convbridge::emit_keras(*plan) + "\n";
-    output += report ? convbridge::describe_verification(*report) : std::string("Verification: skipped (--no-verify)\n");
-  }
-  std::fwrite(output.data(), 1, output.size(), stdout);
-  return std::fflush(stdout) == 0 ? 0 : kExitInvalidInput;
-}
-
-}  // namespace
+#include "cli.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"convbridge: translate convolution layers between PyTorch and TensorFlow/Keras exactly, explain "
-               "every difference, and verify the result with a built-in reference engine.",
-               "convbridge"};
-  app.footer(kExamples);
-  app.set_version_flag("--version", CONVBRIDGE_VERSION);
-  app.require_subcommand(1);
-
-  TranslateOptions options;
-  CLI::App* translate = app.add_subcommand("translate", "Translate a PyTorch convolution layer to TensorFlow/Keras");
-  translate->add_option("layer", options.layer_text,
-                        "The layer exactly as written in PyTorch code, e.g. \"nn.Conv2d(3, 16, 3, stride=2)\"")
-      ->required();
-  translate->add_option("--input-shape", options.input_shape_text,
-                        "PyTorch input shape N,C,<spatial> (e.g. 1,3,224,224); without it the plan is exact for "
-                        "every input size");
-  translate->add_option("--emit", options.emit,
-                        "explain: explanation, Keras code and verification (default); keras: Keras source; tf: "
-                        "tf.nn source; json: the plan")
-      ->check(CLI::IsMember({"explain", "keras", "tf", "json"}));
-  translate->add_flag("!--no-verify", options.verify, "Skip the reference-engine check");
-  translate->add_option("--seed", options.seed, "Seed of the random verification data (default 0)");
-  translate->footer(kExamples);
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    const int status = app.exit(error);
-    return status == 0 ? 0 : kExitInvalidInput;
-  }
-  return run_translate(options);
+  const convbridge::cli::CliResult result = convbridge::cli::run(std::vector<std::string>(argv + 1, argv + argc));
+  std::fwrite(result.out.data(), 1, result.out.size(), stdout);
+  std::fwrite(result.err.data(), 1, result.err.size(), stderr);
+  if (std::fflush(stdout) != 0) return 2;  // e.g. a full disk: never report success for a partial file
+  return result.exit_status;
 }

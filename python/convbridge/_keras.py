@@ -1,0 +1,74 @@
+"""Keras adapter: builds Keras layers from a plan (its JSON form), with the converted weights loaded.
+
+Layer choices mirror the Keras emitter (src/emit/keras_emitter.cpp): explicit zero padding -> ZeroPaddingND +
+'valid'; reflect / replicate / circular -> the layers in convbridge.keras_layers; subsample ->
+AveragePoolingND(pool_size=1, strides=s), which keeps x[::s].
+"""
+
+import json
+
+import keras
+
+from convbridge import keras_layers
+
+_registered = False
+
+
+def _register_custom_layers():
+    """Lets keras.models.load_model find convbridge's layers in saved models ('convbridge>TorchEdgePad')."""
+    global _registered
+    if not _registered:
+        for cls in (keras_layers.TorchReflectPad, keras_layers.TorchEdgePad):
+            keras.saving.register_keras_serializable(package="convbridge")(cls)
+        _registered = True
+
+
+def _pairs(pads):
+    return tuple((int(before), int(after)) for before, after in pads)
+
+
+def _zero_padding(rank, pads):
+    pads = _pairs(pads)
+    layer = getattr(keras.layers, f"ZeroPadding{rank}D")
+    return layer(pads[0] if rank == 1 else pads)
+
+
+def _conv_layer(step):
+    rank = step["rank"]
+    common = dict(strides=tuple(step["strides"]), padding="same" if step["padding"] == "same" else "valid",
+                  dilation_rate=tuple(step["dilation_rate"]), use_bias=step["use_bias"])
+    if step["kind"] == "depthwise":
+        return getattr(keras.layers, f"DepthwiseConv{rank}D")(
+            tuple(step["kernel_size"]), depth_multiplier=step["depth_multiplier"], **common)
+    return getattr(keras.layers, f"Conv{rank}D")(
+        step["filters"], tuple(step["kernel_size"]), groups=step["groups"], **common)
+
+
+def build_layer(plan_json, kernel, bias):
+    """A Keras layer (or keras.Sequential) computing the plan on channels_last tensors, weights loaded."""
+    _register_custom_layers()
+    plan = json.loads(plan_json)
+    rank = len(plan["source"]["kernel_size"])
+    layers = []
+    conv = None
+    for step in plan["steps"]:
+        if step["op"] == "pad":
+            if step["mode"] == "zeros":
+                layers.append(_zero_padding(rank, step["pads"]))
+            elif step["mode"] == "reflect":
+                layers.append(keras_layers.TorchReflectPad(_pairs(step["pads"])))
+            else:
+                layers.append(keras_layers.TorchEdgePad(_pairs(step["pads"]), step["mode"]))
+        elif step["op"] == "conv":
+            if step["padding"] == "explicit":
+                layers.append(_zero_padding(rank, step["explicit_pads"]))
+            conv = _conv_layer(step)
+            conv.build((None,) + (None,) * rank + (step["in_channels"],))
+            conv.set_weights([kernel] if bias is None else [kernel, bias])
+            layers.append(conv)
+        elif step["op"] == "subsample":
+            pool = getattr(keras.layers, f"AveragePooling{rank}D")
+            layers.append(pool(pool_size=1, strides=tuple(step["strides"]), padding="valid"))
+        else:  # a newer plan than this adapter knows: refuse rather than build something inexact
+            raise ValueError(f"unknown plan step {step['op']!r}")
+    return layers[0] if len(layers) == 1 else keras.Sequential(layers)

@@ -1,0 +1,169 @@
+// convbridge._impl: marshalling only. Library errors (Result values) become ValueError here, at the Python
+// boundary; arrays come in as zero-copy views (numpy, or torch tensors through DLPack) and go out as numpy arrays
+// that own their buffer through a capsule.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
+
+#include <memory>
+
+#include "cli.hpp"
+#include "convbridge/emit.hpp"
+#include "convbridge/engine.hpp"
+#include "convbridge/frontends.hpp"
+#include "convbridge/planner.hpp"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace convbridge {
+namespace {
+
+template <class T>
+T unwrap(Result<T> result) {
+  if (!result) throw nb::value_error(result.error().message.c_str());
+  return std::move(result).value();
+}
+
+template <class T>
+using InputArray = nb::ndarray<const T, nb::c_contig, nb::device::cpu>;
+template <class T>
+using OutputArray = nb::ndarray<nb::numpy, T>;
+
+template <class T>
+std::vector<int64_t> shape_of(const InputArray<T>& array) {
+  std::vector<int64_t> shape;
+  for (size_t i = 0; i < array.ndim(); ++i) shape.push_back(static_cast<int64_t>(array.shape(i)));
+  return shape;
+}
+
+// Hands a vector to numpy without copying it: the capsule owns it.
+template <class T>
+OutputArray<T> to_numpy(std::vector<T> values, const std::vector<int64_t>& shape) {
+  auto* owned = new std::vector<T>(std::move(values));
+  nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
+  std::vector<size_t> dims(shape.begin(), shape.end());
+  return OutputArray<T>(owned->data(), dims.size(), dims.data(), owner);
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string out = "(";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + (shape.size() == 1 ? ",)" : ")");
+}
+
+// PyTorch weight (O, I/G, *k) -> the kernel the plan's convolution reads, element for element.
+template <class T>
+OutputArray<T> convert_kernel(const Plan& plan, const InputArray<T>& weight) {
+  const WeightLayoutChange& change = plan.kernel_layout;
+  if (shape_of(weight) != change.from_shape) {
+    throw nb::value_error(("weight has shape " + shape_text(shape_of(weight)) + "; expected " +
+                           shape_text(change.from_shape) + " (PyTorch layout " + change.from_layout + ")")
+                              .c_str());
+  }
+  return to_numpy(apply_layout_change<T>(change, std::span<const T>(weight.data(), weight.size())),
+                  change.to_shape);
+}
+
+Tensor to_tensor(const InputArray<double>& array) {
+  return Tensor{shape_of(array), std::vector<double>(array.data(), array.data() + array.size())};
+}
+
+std::vector<double> bias_values(const std::optional<InputArray<double>>& bias) {
+  if (!bias) return {};
+  return std::vector<double>(bias->data(), bias->data() + bias->size());
+}
+
+nb::dict verification_dict(const VerificationReport& report) {
+  nb::list cases;
+  for (const VerificationCase& c : report.cases) {
+    nb::dict item;
+    item["input_shape"] = c.input_shape;
+    item["output_shape"] = c.output_shape;
+    item["shapes_match"] = c.shapes_match;
+    item["max_abs_diff"] = c.max_abs_diff;
+    cases.append(item);
+  }
+  nb::dict out;
+  out["passed"] = report.passed();
+  out["seed"] = report.seed;
+  out["cases"] = cases;
+  out["skipped_reason"] = report.skipped_reason;
+  out["summary"] = describe_verification(report);
+  return out;
+}
+
+}  // namespace
+}  // namespace convbridge
+
+NB_MODULE(_impl, m) {
+  using namespace convbridge;
+  m.doc() = "convbridge's C++ core. Use the convbridge package, which wraps this module.";
+
+  nb::class_<Plan>(m, "Plan", "An exact PyTorch -> TensorFlow/Keras translation plan.")
+      .def("explain", &explain_plan, "Per-side padding in both frameworks, output shapes, each step and why.")
+      .def("keras_code", &emit_keras, "Keras 3 source defining make_layer(weight, bias=None).")
+      .def("tf_code", &emit_tf_nn, "tf.nn source defining conv(x, weight, bias=None) for channels_last x.")
+      .def("to_json", &emit_json, "The plan as JSON (schema in the README).")
+      .def(
+          "output_shape",
+          [](const Plan& plan, const std::vector<int64_t>& input_shape) {
+            return unwrap(torch_conv_output_shape(plan.source, input_shape));
+          },
+          "input_shape"_a, "PyTorch output shape (N, C_out, *spatial) for a PyTorch input shape (N, C_in, *spatial).")
+      .def_prop_ro("exact_for_every_input_size", [](const Plan& plan) { return plan.exact_for_every_input_size; })
+      .def_prop_ro("input_shape", [](const Plan& plan) { return plan.input_shape; })
+      .def_prop_ro("source_text", [](const Plan& plan) { return plan.source_text; })
+      .def_prop_ro("has_bias", [](const Plan& plan) { return plan.source.bias; })
+      .def_prop_ro("kernel_shape", [](const Plan& plan) { return plan.kernel_layout.to_shape; })
+      .def(
+          "verify", [](const Plan& plan, uint64_t seed) { return verification_dict(unwrap(verify_plan(plan, seed))); },
+          "seed"_a = 0, "Checks the plan against PyTorch semantics with the float64 reference engine.")
+      .def("convert_kernel", &convert_kernel<float>, "weight"_a,
+           "PyTorch-layout weight -> the target kernel layout, bit for bit.")
+      .def("convert_kernel", &convert_kernel<double>, "weight"_a)
+      .def(
+          "reference_forward",
+          [](const Plan& plan, const InputArray<double>& x, const InputArray<double>& weight,
+             const std::optional<InputArray<double>>& bias) {
+            Tensor y = unwrap(reference_torch_conv(plan.source, to_tensor(x), to_tensor(weight), bias_values(bias)));
+            return to_numpy(std::move(y.data), y.shape);
+          },
+          "x"_a, "weight"_a, "bias"_a.none() = nb::none(),
+          "PyTorch semantics in float64 (reference engine): x (N, C, *spatial), weight (O, I/G, *k).")
+      .def(
+          "reference_run_plan",
+          [](const Plan& plan, const InputArray<double>& x, const InputArray<double>& kernel,
+             const std::optional<InputArray<double>>& bias) {
+            Tensor y = unwrap(run_tf_plan(plan, to_tensor(x), to_tensor(kernel), bias_values(bias)));
+            return to_numpy(std::move(y.data), y.shape);
+          },
+          "x"_a, "kernel"_a, "bias"_a.none() = nb::none(),
+          "Executes the plan with TF semantics in float64 (reference engine): channels_last x, converted kernel.")
+      .def("__repr__", [](const Plan& plan) {
+        return "<convbridge.Plan " + plan.source_text +
+               (plan.exact_for_every_input_size ? ", exact for every input size>" : ", exact for its input shape>");
+      });
+
+  m.def(
+      "plan_pytorch_layer",
+      [](const std::string& text, const std::optional<std::vector<int64_t>>& input_shape) {
+        const TorchConvLayer layer = unwrap(parse_pytorch_layer(text));
+        return unwrap(plan_torch_to_tf(layer, input_shape));
+      },
+      "text"_a, "input_shape"_a.none() = nb::none(),
+      "Parses a PyTorch constructor call such as 'nn.Conv2d(3, 16, 3)' and plans its TF translation.");
+
+  m.def(
+      "run_cli",
+      [](const std::vector<std::string>& arguments) {
+        cli::CliResult result = cli::run(arguments);
+        return std::make_tuple(result.exit_status, std::move(result.out), std::move(result.err));
+      },
+      "arguments"_a, "Runs the convbridge command line; returns (exit_status, stdout, stderr).");
+
+  m.attr("__version__") = CONVBRIDGE_VERSION;
+}
