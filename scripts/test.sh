@@ -2,7 +2,9 @@
 # Every test: sets up (system packages, .venv with real PyTorch and TensorFlow), then runs
 #   1. the C++ unit tests and CLI tests on the release build (warnings are errors),
 #   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer,
-#   3. the Python suites that run the emitted Keras and tf.nn code against real PyTorch and TensorFlow.
+#   3. the Python package: built once as a wheel, installed into .venv (and, by a test, into a fresh venv),
+#   4. the Python suites: emitted code, to_keras and the randomized differential suite against real PyTorch and
+#      TensorFlow, plus the trap, rejection and package tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --with-frameworks
@@ -17,5 +19,12 @@ cmake --build build-sanitize
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-sanitize --output-on-failure -j2
 
-echo "== Emitted code against real PyTorch and TensorFlow =="
-CONVBRIDGE_BIN="$PWD/build/convbridge" .venv/bin/python -m pytest tests/python -q -p no:cacheprovider
+echo "== Python package =="
+rm -rf build/dist
+.venv/bin/python -m pip wheel -q --no-deps -w build/dist .
+wheel=$(ls build/dist/convbridge-*.whl)
+.venv/bin/python -m pip install -q --force-reinstall --no-deps "$wheel"
+
+echo "== Python suites against real PyTorch and TensorFlow =="
+CONVBRIDGE_BIN="$PWD/build/convbridge" CONVBRIDGE_WHEEL="$PWD/$wheel" \
+  .venv/bin/python -m pytest tests/python -q -p no:cacheprovider

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Prints (or writes into README.md) the table of which PyTorch configurations become which TF constructs.
+
+Every row is produced by the planner: each layer is translated with the installed convbridge package and the
+constructs are read out of the Keras and tf.nn code it emits. `--write` updates README.md between the
+mapping-table markers; `--check` exits 1 when README.md is out of date (tests/python/test_readme.py runs it).
+"""
+
+import argparse
+import ast
+import json
+import sys
+from pathlib import Path
+
+import convbridge
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BEGIN, END = "<!-- mapping-table:begin -->", "<!-- mapping-table:end -->"
+
+ROWS = [
+    ("nn.Conv2d(3, 16, 3)", None),
+    ("nn.Conv2d(3, 16, 3, padding='same')", None),
+    ("nn.Conv2d(3, 16, 4, padding='same')", None),
+    ("nn.Conv2d(3, 16, 4, padding=2)", None),
+    ("nn.Conv2d(3, 16, 3, stride=2, padding=1)", None),
+    ("nn.Conv2d(3, 16, 3, stride=2, padding=1)", (1, 3, 224, 224)),
+    ("nn.Conv2d(3, 16, 3, stride=2, padding=1)", (1, 3, 225, 225)),
+    ("nn.Conv1d(4, 8, 5, stride=2, padding=2)", None),
+    ("nn.Conv3d(4, 8, 3, padding=(1, 0, 1))", None),
+    ("nn.Conv2d(3, 16, 3, padding=1, padding_mode='reflect')", None),
+    ("nn.Conv2d(3, 16, 3, padding=1, padding_mode='replicate')", None),
+    ("nn.Conv2d(3, 16, 3, padding=1, padding_mode='circular')", None),
+    ("nn.Conv2d(16, 32, 3, stride=2, dilation=2)", None),
+    ("nn.Conv2d(16, 32, 3, padding=1, groups=16)", None),
+    ("nn.Conv1d(8, 8, 5, groups=8)", None),
+    ("nn.Conv3d(8, 8, 3, groups=8)", None),
+    ("nn.Conv2d(16, 32, 3, groups=4)", None),
+    ("nn.Conv3d(16, 32, 3, groups=4)", None),
+]
+
+def _function(code, name):
+    return next(node for node in ast.parse(code).body if isinstance(node, ast.FunctionDef) and node.name == name)
+
+
+def _is_default(keyword):
+    """Keyword arguments left out of the table: the bias flag and values that are Keras' defaults."""
+    value = ast.literal_eval(keyword.value) if isinstance(keyword.value, (ast.Constant, ast.Tuple)) else None
+    if keyword.arg == "use_bias":
+        return True
+    if keyword.arg in ("dilation_rate", "strides"):
+        return isinstance(value, tuple) and all(v == 1 for v in value)
+    return keyword.arg == "groups" and value == 1
+
+
+def _render(call):
+    call = ast.Call(func=call.func, args=call.args, keywords=[k for k in call.keywords if not _is_default(k)])
+    return ast.unparse(call).replace("keras.layers.", "")
+
+
+def keras_constructs(code):
+    """The layers make_layer returns, in order, as written in the emitted code."""
+    body = _function(code, "make_layer").body
+    conv = next(n.value for n in body if isinstance(n, ast.Assign) and n.targets[0].id == "conv")
+    returned = body[-1].value
+    items = returned.args[0].elts if isinstance(returned, ast.Call) else [returned]
+    return [_render(conv if isinstance(item, ast.Name) else item) for item in items]
+
+
+def tf_constructs(code):
+    """The TF operations conv() applies to x, in order (weight checks, kernel and bias lines left out)."""
+    found = []
+    for statement in _function(code, "conv").body:
+        if not isinstance(statement, ast.Assign) or statement.targets[0].id not in ("x", "y"):
+            continue
+        value = statement.value
+        text = ast.unparse(value)
+        if text.startswith(("tf.convert_to_tensor", "tf.nn.bias_add")):
+            continue
+        if isinstance(value, ast.Call) and ast.unparse(value.func) == "tf.concat":
+            conv_call = value.args[0].elt
+            text = f"per group: {_render(conv_call)}, then tf.concat"
+        elif isinstance(value, ast.Call):
+            keep = [k for k in value.keywords if k.arg in ("padding", "mode", "strides", "stride")]
+            text = ast.unparse(ast.Call(func=value.func, args=value.args[:1] if "nn." in ast.unparse(value.func)
+                                        else value.args, keywords=keep))
+        found.append(text)
+    return found
+
+
+def table():
+    lines = ["| PyTorch layer | input shape | exact for | Keras layers | tf.nn operations |", "|---|---|---|---|---|"]
+    for text, shape in ROWS:
+        plan = convbridge.translate(text, input_shape=shape)
+        keras = " → ".join(f"`{c}`" for c in keras_constructs(plan.keras_code()))
+        tf_ops = " → ".join(f"`{c}`" for c in tf_constructs(plan.tf_code()))
+        exact = "every size" if json.loads(plan.to_json())["exact_for"] == "every_input_size" else "this size"
+        shape_text = "any" if shape is None else ",".join(map(str, shape))
+        lines.append(f"| `{text}` | {shape_text} | {exact} | {keras} | {tf_ops} |")
+    return "\n".join(lines)
+
+
+def readme_with_table(readme, generated):
+    start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
+    return readme[:start] + "\n" + generated + "\n" + readme[end:]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--write", action="store_true", help="update README.md")
+    group.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
+    args = parser.parse_args()
+    generated = table()
+    if not (args.write or args.check):
+        print(generated)
+        return 0
+    readme = README.read_text()
+    updated = readme_with_table(readme, generated)
+    if args.check:
+        if updated != readme:
+            print("README.md's mapping table is out of date: run scripts/mapping_table.py --write", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(updated)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
