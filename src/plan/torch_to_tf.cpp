@@ -106,7 +106,19 @@ Result<Plan> plan_torch_to_tf(const TorchConvLayer& layer, const std::optional<s
 
   // Stride together with dilation: Keras refuses it, so convolve at stride 1 and keep every s-th output.
   const bool split_stride = any_greater_than_one(spec.stride) && any_greater_than_one(spec.dilation);
-  const std::vector<int64_t> conv_strides = split_stride ? std::vector<int64_t>(rank, 1) : spec.stride;
+  const bool depthwise_op = is_depthwise(spec) && spec.rank <= 2;
+  // TF 2.21's default (oneDNN) CPU Conv2D/Conv3D kernels return garbage for one input channel per group, stride > 1
+  // on the last spatial axis, an output of width 1 and a batch > 1 (tests/python/test_traps.py,
+  // test_exact_despite_tf_onednn_width1_bug). Convolving that axis at stride 1 and keeping every s-th column is
+  // exact and never takes that path; the extra work is confined to single-channel convolutions.
+  const bool onednn_guard = !split_stride && spec.rank >= 2 && !depthwise_op &&
+                            spec.in_channels / spec.groups == 1 && spec.stride.back() > 1;
+  std::vector<int64_t> conv_strides = split_stride ? std::vector<int64_t>(rank, 1) : spec.stride;
+  std::vector<int64_t> subsample_strides = split_stride ? spec.stride : std::vector<int64_t>(rank, 1);
+  if (onednn_guard) {
+    conv_strides.back() = 1;
+    subsample_strides.back() = spec.stride.back();
+  }
 
   ConvStep conv;
   conv.rank = spec.rank;
@@ -117,7 +129,7 @@ Result<Plan> plan_torch_to_tf(const TorchConvLayer& layer, const std::optional<s
   conv.dilation = spec.dilation;
   conv.use_bias = spec.bias;
   std::string conv_why;
-  if (is_depthwise(spec) && spec.rank <= 2) {
+  if (depthwise_op) {
     conv.kind = TfConvKind::depthwise;
     conv.depth_multiplier = spec.out_channels / spec.in_channels;
     plan.kernel_layout = torch_conv_weight_to_tf_depthwise(spec);
@@ -190,10 +202,17 @@ Result<Plan> plan_torch_to_tf(const TorchConvLayer& layer, const std::optional<s
 
   if (split_stride) {
     plan.steps.push_back(
-        {SubsampleStep{spec.stride},
+        {SubsampleStep{subsample_strides},
          fmt::format("keep every ({})-th output: Keras ConvND rejects strides > 1 with dilation_rate > 1, and a "
                      "stride-1 dilated convolution sampled at x[::s] computes exactly the strided outputs",
-                     fmt::join(spec.stride, ", "))});
+                     fmt::join(subsample_strides, ", "))});
+  } else if (onednn_guard) {
+    plan.steps.push_back(
+        {SubsampleStep{subsample_strides},
+         fmt::format("keep every {}-th column: with a single input channel per group, TF 2.21's default oneDNN CPU "
+                     "kernel returns wrong values for stride {} on the last axis when that output is 1 wide and the "
+                     "batch is larger than 1, so that axis is convolved at stride 1 and sampled at x[::{}] instead",
+                     spec.stride.back(), spec.stride.back(), spec.stride.back())});
   }
 
   plan.notes.push_back(fmt::format(

@@ -28,6 +28,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import types
 import zlib
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from pathlib import Path
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # before TensorFlow is imported anywhere
 os.environ["KERAS_BACKEND"] = "tensorflow"  # the emitted Keras code targets Keras 3 on the TF backend
+# Hypothesis keeps caches in ./.hypothesis by default; keep them out of the repository.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "convbridge-hypothesis"))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -125,8 +128,6 @@ _module_counter = itertools.count()
 def emitted_dir() -> Path:
     global _EMITTED_DIR
     if _EMITTED_DIR is None:
-        import tempfile
-
         _EMITTED_DIR = Path(tempfile.mkdtemp(prefix="convbridge-emitted-"))
     return _EMITTED_DIR
 
@@ -266,8 +267,10 @@ def run_emitted(emitted: Emitted, module: torch.nn.Module, x: np.ndarray, layer=
 
 def failure_context(emitted: Emitted, input_shape, extra: str = "") -> str:
     cli = subprocess.list2cmdline(cli_command(emitted.text, emitted.emit, emitted.input_shape))
+    seeds = f"torch.manual_seed({stable_seed(emitted.text)}), input seed {stable_seed(emitted.text, tuple(input_shape))}"
     return (
         f"\n  layer text:   {emitted.text}\n  input shape:  {tuple(input_shape)} (PyTorch N,C,...)"
+        f"\n  seeds:        {seeds}"
         f"\n  emitter:      {emitted.emit}\n  emitted code: {emitted.path}\n  command:      {cli}{extra}"
     )
 

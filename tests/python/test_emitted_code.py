@@ -56,6 +56,8 @@ CASES = [
     case("1d-circular-int", "nn.Conv1d(3, 4, 3, padding=3, padding_mode='circular')", 7, 8),
     case("1d-circular-stride2-dilation2", "nn.Conv1d(3, 4, 3, stride=2, dilation=2, padding=2, padding_mode='circular')", 9, 10),
     case("1d-replicate-depthwise-stride2", "nn.Conv1d(4, 8, 3, stride=2, groups=4, padding=1, padding_mode='replicate')", 7, 8),
+    case("1d-reflect-same-even-dilated", "nn.Conv1d(3, 4, 4, dilation=3, padding='same', padding_mode='reflect')", 11, 12),
+    case("1d-circular-same-even-dilated-depthwise", "nn.Conv1d(3, 6, 2, dilation=3, groups=3, padding='same', padding_mode='circular')", 7, 8),
     case("1d-no-bias", "nn.Conv1d(3, 5, 3, padding=1, bias=False)", 7, 8),
     case("1d-batch3", "nn.Conv1d(3, 5, 3, padding=1)", 9, batch=3),
     case("1d-keywords-torch-prefix", "torch.nn.Conv1d(in_channels=3, out_channels=5, kernel_size=3, stride=1, padding=1)", 7),
@@ -98,6 +100,14 @@ CASES = [
     case("2d-batch3", "nn.Conv2d(3, 4, 3, padding=1)", (6, 7), batch=3),
     case("2d-batch1", "nn.Conv2d(3, 4, 3, padding=1)", (6, 7), batch=1),
     case("2d-bare-name-keywords", "Conv2d(3, 4, kernel_size=(2, 3), stride=(1, 2), padding=(1, 1), bias=True)", (7, 8)),
+    case("2d-wide-channels-k5", "nn.Conv2d(32, 16, 5, padding=2)", (9, 10)),
+    case("2d-groups-one-output-per-group", "nn.Conv2d(4, 2, 3, groups=2, padding=1)", (7, 8)),
+    case("2d-reflect-zero-pad-on-one-axis", "nn.Conv2d(3, 4, 3, padding=(0, 2), padding_mode='reflect')", (7, 8)),
+    case("2d-list-arguments", "nn.Conv2d(3, 4, kernel_size=[3, 2], stride=[2, 1], padding=[1, 0])", (7, 8)),
+    case("2d-bias-none", "nn.Conv2d(3, 4, 3, bias=None)", (7, 8)),
+    case("2d-device-dtype-kwargs", "nn.Conv2d(3, 4, 3, padding=1, device='cpu', dtype=torch.float32)", (7, 8)),
+    case("2d-module-path", "torch.nn.modules.conv.Conv2d(3, 4, 3, 2, 1)", (7, 8)),
+    case("2d-all-positional", "nn.Conv2d(4, 6, 3, 2, 1, 1, 2, False, 'replicate')", (7, 8)),
     # ---------------------------------------------------------------- Conv3d
     case("3d-valid-default", "nn.Conv3d(2, 3, 3)", (5, 6, 7)),
     case("3d-valid-string", "nn.Conv3d(2, 3, (3, 1, 2), padding='valid')", (5, 6, 7)),
@@ -200,3 +210,81 @@ def test_case_table_is_well_formed():
             assert any(f"Conv{rank}d" in t and mode in t for t in texts), (rank, mode)
         assert any(f"Conv{rank}d" in t and "bias=False" in t for t in texts), rank
     assert np.all([torch_layer(t).weight.dtype == torch.float32 for t in texts])
+
+
+@pytest.mark.parametrize("text, sizes, batch", CASES)
+def test_keras_layer_in_functional_model(text, sizes, batch):
+    """The emitted Keras layer (including custom padding layers) works on symbolic inputs inside a functional
+    keras.Model: static output shape equals PyTorch's (channels_last) for a fixed-size Input, and the model's
+    output matches PyTorch. With an unknown-size Input the model must still build."""
+    import keras
+
+    from conftest import (
+        assert_same_output,
+        load_emitted,
+        random_input,
+        stable_seed,
+        to_channels_first,
+        to_channels_last,
+        tolerance_for,
+        torch_reference,
+        weights_of,
+    )
+
+    module = torch_layer(text)
+    emitted = load_emitted(text, "keras")
+    weight, bias = weights_of(module)
+    rank = len(module.kernel_size)
+    shape = (batch, module.in_channels, *sizes[0])
+    x = random_input(shape, stable_seed(text, shape))
+    expected = torch_reference(module, x)
+
+    inputs = keras.Input(shape=(*sizes[0], module.in_channels), batch_size=batch)
+    model = keras.Model(inputs, emitted.module.make_layer(weight, bias)(inputs))
+    expected_cl = (expected.shape[0], *expected.shape[2:], expected.shape[1])
+    assert tuple(model.output.shape) == expected_cl, f"{text}: static shape {model.output.shape} vs {expected_cl}"
+    got = to_channels_first(np.asarray(model(np.ascontiguousarray(to_channels_last(x)))))
+    assert_same_output(emitted, shape, got, expected, tolerance_for(module))
+
+    open_inputs = keras.Input(shape=(*([None] * rank), module.in_channels))
+    open_model = keras.Model(open_inputs, emitted.module.make_layer(weight, bias)(open_inputs))
+    assert tuple(open_model.output.shape) == (None, *([None] * rank), module.out_channels)
+
+
+@pytest.mark.parametrize("emit", EMITTERS)
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("nn.Conv1d(4, 8, 3, groups=4, bias=False)", id="1d-depthwise-nobias"),
+        pytest.param("nn.Conv2d(4, 6, 3, groups=2)", id="2d-groups-bias"),
+        pytest.param("nn.Conv3d(2, 3, 3, padding=1, padding_mode='circular', bias=False)", id="3d-circular-nobias"),
+    ],
+)
+def test_weight_and_bias_arguments_are_checked(text, emit):
+    """make_layer/conv take PyTorch-layout weights; bias must be None exactly when the layer has bias=False."""
+    from conftest import load_emitted, weights_of
+
+    module = torch_layer(text)
+    weight, bias = weights_of(module)
+    emitted = load_emitted(text, emit)
+    rank = len(module.kernel_size)
+    x = np.zeros((1, *([5] * rank), module.in_channels), np.float32)
+
+    def call(w, b):
+        if emit == "keras":
+            return emitted.module.make_layer(w, b)(x)
+        return emitted.module.conv(x, w, b)
+
+    call(weight, bias)  # the right arguments work
+    with pytest.raises(ValueError):
+        call(np.zeros(weight.shape[:-1] + (weight.shape[-1] + 1,), np.float32), bias)  # wrong kernel shape
+    with pytest.raises(ValueError):
+        call(np.moveaxis(weight, 0, -1), bias)  # channels_last-style kernel instead of PyTorch's layout
+    if bias is None:
+        with pytest.raises(ValueError, match="bias=False"):
+            call(weight, np.zeros(module.out_channels, np.float32))
+    else:
+        with pytest.raises(ValueError, match="bias"):
+            call(weight, None)
+        with pytest.raises(ValueError, match="bias"):
+            call(weight, np.zeros(module.out_channels + 1, np.float32))

@@ -34,7 +34,7 @@ CliResult fail(const std::string& message) {
 
 struct TranslateOptions {
   std::string layer_text;
-  std::string input_shape_text;
+  std::optional<std::string> input_shape_text;  // given (even empty) or not
   std::string emit = "explain";
   bool verify = true;
   uint64_t seed = 0;
@@ -44,8 +44,8 @@ CliResult run_translate(const TranslateOptions& options) {
   auto layer = convbridge::parse_pytorch_layer(options.layer_text);
   if (!layer) return fail(layer.error().message);
   std::optional<std::vector<int64_t>> input_shape;
-  if (!options.input_shape_text.empty()) {
-    auto shape = convbridge::parse_input_shape(options.input_shape_text);
+  if (options.input_shape_text) {
+    auto shape = convbridge::parse_input_shape(*options.input_shape_text);
     if (!shape) return fail(shape.error().message);
     input_shape = *shape;
   }
