@@ -31,9 +31,14 @@ enum class PaddingFill {
 
 std::string_view padding_fill_name(PaddingFill fill);
 
-// A convolution as PyTorch computes it: pad every spatial dim by `padding` with `fill`, then a 'valid'
-// strided, dilated, grouped cross-correlation, then add the bias.
-// Tensor layouts: input (N, C_in, *spatial), weight (C_out, C_in/groups, *kernel), output (N, C_out, *spatial).
+// A convolution as PyTorch computes it.
+// Forward (transposed = false): pad every spatial dim by `padding` with `fill`, then a 'valid' strided, dilated,
+// grouped cross-correlation, then add the bias. Weight (C_out, C_in/groups, *kernel).
+// Transposed (transposed = true, PyTorch ConvTransposeNd): the full transposed result z of length
+// L = (in-1)*stride + (k-1)*dilation + 1, then y[x] = z[x + padding.before] for
+// x < L - before - after + output_padding (positions past L hold 0), then add the bias everywhere.
+// Weight (C_in, C_out/groups, *kernel); padding is symmetric and fill is zeros.
+// Activations: input (N, C_in, *spatial), output (N, C_out, *spatial).
 struct ConvSpec {
   int rank = 2;  // number of spatial dimensions, 1..3
   int64_t in_channels = 1;
@@ -45,14 +50,23 @@ struct ConvSpec {
   std::vector<PadPair> padding;   // [rank], per side
   PaddingFill fill = PaddingFill::zeros;
   bool bias = true;
+  bool transposed = false;
+  std::vector<int64_t> output_padding;  // [rank], transposed only (empty otherwise)
 };
 
 // Checks the invariants every consumer relies on: rank 1..3, vectors of length rank, positive sizes,
-// non-negative padding, groups dividing both channel counts, and (k-1)*d+1 fitting in 64 bits.
+// non-negative padding, groups dividing both channel counts, (k-1)*d+1 fitting in 64 bits, and for transposed
+// convs zeros fill and 0 <= output_padding < max(stride, dilation) (PyTorch's forward check).
 Status validate(const ConvSpec& spec);
 
 // Depthwise: every input channel convolved on its own, with `out/in` filters each (groups == in_channels > 1).
 bool is_depthwise(const ConvSpec& spec);
+
+// PyTorch weight shape: (C_out, C_in/G, *k) forward, (C_in, C_out/G, *k) transposed.
+std::vector<int64_t> torch_weight_shape(const ConvSpec& spec);
+
+// "Conv2d" or "ConvTranspose2d".
+std::string torch_class_name(const ConvSpec& spec);
 
 // Axis letters for a spatial rank: "W", "HW", "DHW".
 std::string_view spatial_letters(int rank);

@@ -18,6 +18,14 @@ Result<int64_t> effective_kernel_size(int64_t kernel, int64_t dilation);
 //   out = floor((in + before + after - eff) / stride) + 1; fails when the padded input is shorter than eff.
 Result<int64_t> torch_conv_output_size(int64_t in, PadPair pad, int64_t kernel, int64_t stride, int64_t dilation);
 
+// PyTorch transposed conv (torch/nn/modules/conv.py _ConvTransposeNd, ConvUtils.h):
+//   out = (in - 1) * s - before - after + (k - 1) * d + output_padding + 1; fails unless out > 0.
+Result<int64_t> torch_conv_transpose_output_size(int64_t in, PadPair pad, int64_t kernel, int64_t stride,
+                                                 int64_t dilation, int64_t output_padding);
+
+// Full transposed length L = (in - 1) * s + (k - 1) * d + 1: every input position times every kernel tap.
+Result<int64_t> full_transposed_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation);
+
 // PyTorch padding='same' (torch/nn/modules/conv.py _ConvNd.__init__): total = d*(k-1),
 // before = total // 2, after = total - before (the odd unit goes after).
 Result<PadPair> torch_same_padding(int64_t kernel, int64_t dilation);
@@ -37,9 +45,9 @@ Result<int64_t> tf_conv_output_size(int64_t in, int64_t kernel, int64_t stride, 
 // Strided slice x[::s] of a length-n axis: ceil(n / s) elements.
 int64_t subsample_size(int64_t n, int64_t stride);
 
-// Output shape (N, C_out, *spatial) of a PyTorch conv for input (N, C_in, *spatial), including the checks PyTorch
-// makes at forward time: channel count, kernel not larger than the padded input, reflect pad < size, circular
-// pad <= size.
+// Output shape (N, C_out, *spatial) of a PyTorch conv (forward or transposed) for input (N, C_in, *spatial),
+// including the checks PyTorch makes at forward time: channel count, kernel not larger than the padded input,
+// reflect pad < size, circular pad <= size, a positive transposed output size.
 Result<std::vector<int64_t>> torch_conv_output_shape(const ConvSpec& spec, std::span<const int64_t> input_shape);
 
 }  // namespace convbridge

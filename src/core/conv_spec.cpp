@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "convbridge/shape_math.hpp"
 
 namespace convbridge {
@@ -51,7 +53,41 @@ Status validate(const ConvSpec& spec) {
     }
     CONVBRIDGE_CHECK(effective_kernel_size(spec.kernel[i], spec.dilation[i]));
   }
+  if (!spec.transposed) {
+    if (!spec.output_padding.empty()) return invalid("output_padding is only for transposed convolutions");
+    return Ok{};
+  }
+  if (spec.fill != PaddingFill::zeros) {
+    return invalid(fmt::format("padding_mode='{}': only 'zeros' padding mode is supported for {}",
+                               padding_fill_name(spec.fill), torch_class_name(spec)));
+  }
+  if (spec.output_padding.size() != rank) return invalid(fmt::format("output_padding must have {} entries", rank));
+  for (size_t i = 0; i < rank; ++i) {
+    if (!(spec.padding[i] == PadPair{spec.padding[i].before, spec.padding[i].before})) {
+      return invalid("transposed convolutions pad symmetrically");
+    }
+    const int64_t op = spec.output_padding[i];
+    if (op < 0) return invalid(fmt::format("output_padding={} must not be negative", op));
+    if (op >= std::max(spec.stride[i], spec.dilation[i])) {
+      return invalid(fmt::format("output_padding={} must be smaller than either stride={} or dilation={} "
+                                 "(PyTorch: \"output padding must be smaller than either stride or dilation\")",
+                                 op, spec.stride[i], spec.dilation[i]));
+    }
+  }
   return Ok{};
+}
+
+std::vector<int64_t> torch_weight_shape(const ConvSpec& spec) {
+  std::vector<int64_t> shape;
+  shape.reserve(spec.kernel.size() + 2);
+  shape.push_back(spec.transposed ? spec.in_channels : spec.out_channels);
+  shape.push_back(spec.transposed ? spec.out_channels / spec.groups : spec.in_channels / spec.groups);
+  for (int64_t k : spec.kernel) shape.push_back(k);
+  return shape;
+}
+
+std::string torch_class_name(const ConvSpec& spec) {
+  return fmt::format("Conv{}{}d", spec.transposed ? "Transpose" : "", spec.rank);
 }
 
 bool is_depthwise(const ConvSpec& spec) { return spec.groups > 1 && spec.groups == spec.in_channels; }

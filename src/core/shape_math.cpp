@@ -36,6 +36,30 @@ Result<int64_t> torch_conv_output_size(int64_t in, PadPair pad, int64_t kernel, 
   return (*padded - eff) / stride + 1;
 }
 
+Result<int64_t> full_transposed_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation) {
+  CONVBRIDGE_TRY(const int64_t eff, effective_kernel_size(kernel, dilation));
+  auto length = checked_mul(in - 1, stride);
+  if (length) length = checked_add(*length, eff);
+  if (!length) return overflow(fmt::format("the transposed output length ({}-1)*{}+{}", in, stride, eff));
+  return *length;
+}
+
+Result<int64_t> torch_conv_transpose_output_size(int64_t in, PadPair pad, int64_t kernel, int64_t stride,
+                                                 int64_t dilation, int64_t output_padding) {
+  CONVBRIDGE_TRY(const int64_t full, full_transposed_size(in, kernel, stride, dilation));
+  auto out = checked_sub(full, pad.before);
+  if (out) out = checked_sub(*out, pad.after);
+  if (out) out = checked_add(*out, output_padding);
+  if (!out) return overflow("the transposed output size");
+  if (*out <= 0) {
+    return make_error(ErrorCode::input_shape,
+                      fmt::format("input size {} gives a transposed output size of {} (PyTorch: \"Output size is too "
+                                  "small\")",
+                                  in, *out));
+  }
+  return *out;
+}
+
 Result<PadPair> torch_same_padding(int64_t kernel, int64_t dilation) {
   CONVBRIDGE_TRY(const int64_t eff, effective_kernel_size(kernel, dilation));
   const int64_t total = eff - 1;
@@ -81,8 +105,8 @@ Result<std::vector<int64_t>> torch_conv_output_shape(const ConvSpec& spec, std::
   const std::string_view letters = spatial_letters(spec.rank);
   if (input_shape.size() != rank + 2) {
     return make_error(ErrorCode::input_shape,
-                      fmt::format("input shape ({}) has {} dimensions; Conv{}d expects {}: N,C,{}",
-                                  fmt::join(input_shape, ","), input_shape.size(), spec.rank, rank + 2,
+                      fmt::format("input shape ({}) has {} dimensions; {} expects {}: N,C,{}",
+                                  fmt::join(input_shape, ","), input_shape.size(), torch_class_name(spec), rank + 2,
                                   fmt::join(letters, ",")));
   }
   for (size_t i = 0; i < input_shape.size(); ++i) {
@@ -120,7 +144,9 @@ Result<std::vector<int64_t>> torch_conv_output_shape(const ConvSpec& spec, std::
                                     "once\")",
                                     axis, in, pad.before, pad.after));
     }
-    auto size = torch_conv_output_size(in, pad, spec.kernel[i], spec.stride[i], spec.dilation[i]);
+    auto size = spec.transposed ? torch_conv_transpose_output_size(in, pad, spec.kernel[i], spec.stride[i],
+                                                                   spec.dilation[i], spec.output_padding[i])
+                                : torch_conv_output_size(in, pad, spec.kernel[i], spec.stride[i], spec.dilation[i]);
     if (!size) return make_error(size.error().code, fmt::format("{}: {}", axis, size.error().message));
     out.push_back(*size);
   }

@@ -33,12 +33,6 @@ std::string channels_last_description(int rank, int64_t channels, bool output) {
   return fmt::format("(N, {}, {})", fmt::join(axes, ", "), channels);
 }
 
-std::vector<int64_t> torch_weight_shape(const ConvSpec& spec) {
-  std::vector<int64_t> shape{spec.out_channels, spec.in_channels / spec.groups};
-  shape.insert(shape.end(), spec.kernel.begin(), spec.kernel.end());
-  return shape;
-}
-
 std::string python_weight_checks(const Plan& plan, const std::string& indent) {
   const ConvSpec& spec = plan.source;
   const std::string weight_shape = py_tuple(torch_weight_shape(spec));

@@ -23,9 +23,6 @@ std::string tf_paddings_list(const std::vector<PadPair>& pads);
 // "(N, H, W, 3)" for an input, "(N, H_out, W_out, 16)" for an output.
 std::string channels_last_description(int rank, int64_t channels, bool output);
 
-// PyTorch weight shape (O, I/G, *k) and bias shape (O,) of the plan's source layer.
-std::vector<int64_t> torch_weight_shape(const ConvSpec& spec);
-
 // Lines of Python that validate `weight` and `bias` (PyTorch layout) and raise ValueError naming the mismatch.
 std::string python_weight_checks(const Plan& plan, const std::string& indent);
 

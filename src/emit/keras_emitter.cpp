@@ -76,7 +76,7 @@ std::string emit_keras(const Plan& plan) {
     out += emit::kKerasLayersPython;
   }
 
-  const std::string weight_shape = py_tuple(emit::torch_weight_shape(spec));
+  const std::string weight_shape = py_tuple(torch_weight_shape(spec));
   out += fmt::format(R"PY(
 
 def make_layer(weight, bias=None):

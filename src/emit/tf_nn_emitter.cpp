@@ -101,7 +101,7 @@ def conv(x, weight, bias=None):
 )PY",
                      fmt::arg("in_desc", emit::channels_last_description(spec.rank, spec.in_channels, false)),
                      fmt::arg("from_layout", layout.from_layout),
-                     fmt::arg("weight_shape", py_tuple(emit::torch_weight_shape(spec))),
+                     fmt::arg("weight_shape", py_tuple(torch_weight_shape(spec))),
                      fmt::arg("bias_doc", spec.bias ? fmt::format("the PyTorch bias, shape ({},).", spec.out_channels)
                                                     : std::string("None (the PyTorch layer has bias=False).")),
                      fmt::arg("out_desc", emit::channels_last_description(spec.rank, spec.out_channels, true)));

@@ -212,9 +212,7 @@ Result<Tensor> reference_torch_conv(const ConvSpec& spec, const Tensor& input, c
   CONVBRIDGE_CHECK(validate(spec));
   CONVBRIDGE_TRY(std::vector<int64_t> out_shape, torch_conv_output_shape(spec, input.shape));
   CONVBRIDGE_CHECK(check_size(input, "input"));
-  std::vector<int64_t> weight_shape{spec.out_channels, spec.in_channels / spec.groups};
-  weight_shape.insert(weight_shape.end(), spec.kernel.begin(), spec.kernel.end());
-  CONVBRIDGE_CHECK(check_shape(weight, weight_shape, "weight"));
+  CONVBRIDGE_CHECK(check_shape(weight, torch_weight_shape(spec), "weight"));
   if (!bias.empty() && static_cast<int64_t>(bias.size()) != spec.out_channels) {
     return make_error(ErrorCode::invalid_argument, "bias must have out_channels values");
   }

@@ -76,8 +76,7 @@ Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed) {
   VerificationReport report;
   report.seed = seed;
   std::mt19937_64 rng(seed);
-  std::vector<int64_t> weight_shape{spec.out_channels, spec.in_channels / spec.groups};
-  weight_shape.insert(weight_shape.end(), spec.kernel.begin(), spec.kernel.end());
+  const std::vector<int64_t> weight_shape = torch_weight_shape(spec);
   int64_t cheapest = -1;
   for (const std::vector<int64_t>& shape : candidate_shapes(plan)) {
     // A generated size can overflow for absurd kernels: that is work over the budget, not a user error.
