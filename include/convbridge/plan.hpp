@@ -46,8 +46,28 @@ struct SubsampleStep {
   std::vector<int64_t> strides;  // [rank]
 };
 
+// A TF transposed convolution (keras ConvNDTranspose / tf.nn.convNd_transpose), TF semantics. Its kernel is
+// (*k_eff, C_out/G, C_in): PyTorch's dilation is applied by inserting zeros between the taps (TF's CPU kernels
+// reject dilation > 1) and groups run one by one (TF has no grouped transposed conv on CPU). With z the full
+// transposed result of length L = (in-1)*s + k_eff along an axis:
+//   same:          out = in*s,                           y[x] = z[x + floor(max(L - out, 0) / 2)]   (Keras 'same')
+//   explicit_pads: out = L - before - after + extra,     y[x] = z[x + before]
+// and positions past L hold 0; the bias is added to every output. 0 <= extra < stride (TF and Keras require it).
+struct TransposedConvStep {
+  int rank = 2;
+  int64_t in_channels = 1;
+  int64_t out_channels = 1;
+  int64_t groups = 1;
+  std::vector<int64_t> kernel;   // [rank] extent of the (zero-dilated) kernel
+  std::vector<int64_t> strides;  // [rank]
+  TfPadding padding = TfPadding::explicit_pads;
+  std::vector<PadPair> pads;     // [rank], explicit_pads only
+  std::vector<int64_t> extra;    // [rank], explicit_pads only
+  bool use_bias = true;
+};
+
 struct PlanStep {
-  std::variant<PadStep, ConvStep, SubsampleStep> op;
+  std::variant<PadStep, ConvStep, SubsampleStep, TransposedConvStep> op;
   std::string why;  // one or two sentences for `explain`
 };
 

@@ -42,6 +42,18 @@ Result<PadPair> tf_same_padding(int64_t in, int64_t kernel, int64_t stride, int6
 Result<int64_t> tf_conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, TfPadding padding,
                                     PadPair explicit_pad = {});
 
+// One axis of a TF transposed convolution (tf.nn.conv_transpose as Keras' ConvNDTranspose calls it), with z the
+// full transposed result of length L = (in-1)*s + kernel_extent: the output has `size` elements and
+// y[x] = z[x + crop_before] (0 past L). 'same' (output_padding None): size = in*s, crop = max(L-size, 0)/2
+// (conv_grad_input_ops.h derives it from the forward SAME padding of `size`). Explicit pads (before, after) with
+// 0 <= extra < s: size = L - before - after + extra, crop = before.
+struct TransposedWindow {
+  int64_t size = 0;
+  int64_t crop_before = 0;
+};
+Result<TransposedWindow> tf_conv_transpose_window(int64_t in, int64_t kernel_extent, int64_t stride,
+                                                  TfPadding padding, PadPair pads = {}, int64_t extra = 0);
+
 // Strided slice x[::s] of a length-n axis: ceil(n / s) elements.
 int64_t subsample_size(int64_t n, int64_t stride);
 

@@ -1,5 +1,6 @@
 // Weight re-layout between frameworks, named by layout letters. A change is an optional reshape followed by a
-// transpose, applied bit-for-bit (elements are moved, never recomputed).
+// transpose, applied bit-for-bit (elements are moved, never recomputed), and for transposed convs an optional
+// zero-insertion on the leading spatial axes (dilation, and trailing zero taps).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,10 @@ struct WeightLayoutChange {
   std::vector<int64_t> from_shape;
   std::vector<int64_t> reshape;          // empty: no reshape before the transpose
   std::vector<int> permutation;          // numpy.transpose axes applied after the reshape
+  // After the transpose, spatial axis i (the first `rank` axes) becomes (k-1)*dilate[i] + 1 + append_zeros[i]
+  // long: tap j moves to j*dilate[i], every other entry is 0. Empty when nothing is inserted.
+  std::vector<int64_t> dilate;
+  std::vector<int64_t> append_zeros;
   std::vector<int64_t> to_shape;
 };
 
@@ -25,6 +30,10 @@ WeightLayoutChange torch_conv_weight_to_tf_conv(const ConvSpec& spec);
 
 // PyTorch depthwise weight (C*M, 1, *k) -> TF depthwise kernel (*k, C, M): reshape to (C, M, *k), then transpose.
 WeightLayoutChange torch_conv_weight_to_tf_depthwise(const ConvSpec& spec);
+
+// PyTorch transposed weight (I, O/G, *k) -> TF transposed kernel (*k_eff, O/G, I): IOHW->HWOI, zero-dilated by
+// the layer's dilation, with `append_zeros` zero taps added at the end of each spatial axis.
+WeightLayoutChange torch_conv_transpose_weight_to_tf(const ConvSpec& spec, const std::vector<int64_t>& append_zeros);
 
 // Moves the elements of a row-major tensor of shape change.from_shape into change.to_shape order.
 template <class T>

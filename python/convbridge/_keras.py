@@ -2,7 +2,8 @@
 
 Layer choices mirror the Keras emitter (src/emit/keras_emitter.cpp): explicit zero padding -> ZeroPaddingND +
 'valid'; reflect / replicate / circular -> the layers in convbridge.keras_layers; subsample ->
-AveragePoolingND(pool_size=1, strides=s), which keeps x[::s].
+AveragePoolingND(pool_size=1, strides=s), which keeps x[::s]; transposed -> ConvNDTranspose (or
+TorchGroupedConvTranspose) with explicit output_padding, then CroppingND.
 """
 
 import json
@@ -18,7 +19,7 @@ def _register_custom_layers():
     """Lets keras.models.load_model find convbridge's layers in saved models ('convbridge>TorchEdgePad')."""
     global _registered
     if not _registered:
-        for cls in (keras_layers.TorchReflectPad, keras_layers.TorchEdgePad):
+        for cls in (keras_layers.TorchReflectPad, keras_layers.TorchEdgePad, keras_layers.TorchGroupedConvTranspose):
             keras.saving.register_keras_serializable(package="convbridge")(cls)
         _registered = True
 
@@ -44,6 +45,25 @@ def _conv_layer(step):
         step["filters"], tuple(step["kernel_size"]), groups=step["groups"], **common)
 
 
+def _transposed_layers(rank, step, kernel, bias):
+    """ConvNDTranspose (TorchGroupedConvTranspose for groups > 1), then CroppingND for PyTorch's y[x] = z[x + p]."""
+    same = step["padding"] == "same"
+    common = dict(strides=tuple(step["strides"]), padding="same" if same else "valid",
+                  output_padding=None if same else tuple(step["extra"]), use_bias=step["use_bias"])
+    if step["groups"] > 1:
+        conv = keras_layers.TorchGroupedConvTranspose(step["filters"], tuple(step["kernel_size"]),
+                                                      groups=step["groups"], **common)
+    else:
+        conv = getattr(keras.layers, f"Conv{rank}DTranspose")(step["filters"], tuple(step["kernel_size"]), **common)
+    conv.build((None,) + (None,) * rank + (step["in_channels"],))
+    conv.set_weights([kernel] if bias is None else [kernel, bias])
+    layers = [conv]
+    crops = _pairs(step.get("explicit_pads", [[0, 0]] * rank))
+    if any(before or after for before, after in crops):
+        layers.append(getattr(keras.layers, f"Cropping{rank}D")(crops[0] if rank == 1 else crops))
+    return layers
+
+
 def build_layer(plan_json, kernel, bias):
     """A Keras layer (or keras.Sequential) computing the plan on channels_last tensors, weights loaded."""
     _register_custom_layers()
@@ -66,6 +86,8 @@ def build_layer(plan_json, kernel, bias):
             conv.build((None,) + (None,) * rank + (step["in_channels"],))
             conv.set_weights([kernel] if bias is None else [kernel, bias])
             layers.append(conv)
+        elif step["op"] == "conv_transpose":
+            layers += _transposed_layers(rank, step, kernel, bias)
         elif step["op"] == "subsample":
             pool = getattr(keras.layers, f"AveragePooling{rank}D")
             layers.append(pool(pool_size=1, strides=tuple(step["strides"]), padding="valid"))

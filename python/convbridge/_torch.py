@@ -3,23 +3,18 @@ by convbridge itself (a module object already implies torch is loaded)."""
 
 import sys
 
-_FORWARD_CONVS = ("Conv1d", "Conv2d", "Conv3d")
+_CONV_CLASSES = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
 
 
 def _conv_class_name(module):
     """'Conv2d' for an nn.Conv2d (or a subclass), else raise ValueError naming what was passed."""
     torch = sys.modules.get("torch")
     if torch is not None:
-        for name in _FORWARD_CONVS:
+        for name in _CONV_CLASSES:
             if isinstance(module, getattr(torch.nn, name)):
                 return name
-        for name in ("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"):
-            if isinstance(module, getattr(torch.nn, name)):
-                raise ValueError(
-                    f"{name} is not supported yet: convbridge translates nn.Conv1d, nn.Conv2d and nn.Conv3d; "
-                    "transposed convolutions are planned")
     raise ValueError(
-        f"convbridge expects a torch.nn.Conv1d, Conv2d or Conv3d module (or its constructor text), "
+        f"convbridge expects a torch.nn.Conv1d/2d/3d or ConvTranspose1d/2d/3d module (or its constructor text), "
         f"got {type(module).__module__}.{type(module).__qualname__}")
 
 
@@ -32,9 +27,12 @@ def layer_text(module):
     name = _conv_class_name(module)
     padding = module.padding
     padding_text = repr(padding) if isinstance(padding, str) else repr(tuple(padding))
+    output_padding = (f"output_padding={tuple(module.output_padding)!r}, " if name.startswith("ConvTranspose")
+                      else "")
     return (f"nn.{name}({module.in_channels}, {module.out_channels}, kernel_size={tuple(module.kernel_size)!r}, "
-            f"stride={tuple(module.stride)!r}, padding={padding_text}, dilation={tuple(module.dilation)!r}, "
-            f"groups={module.groups}, bias={module.bias is not None}, padding_mode={module.padding_mode!r})")
+            f"stride={tuple(module.stride)!r}, padding={padding_text}, {output_padding}"
+            f"dilation={tuple(module.dilation)!r}, groups={module.groups}, bias={module.bias is not None}, "
+            f"padding_mode={module.padding_mode!r})")
 
 
 def weights(module):

@@ -56,3 +56,45 @@ class TorchEdgePad(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "pads": self.pads, "mode": self.mode}
+
+
+class TorchGroupedConvTranspose(keras.layers.Layer):
+    """PyTorch ConvTransposeNd with groups > 1, on channels_last tensors.
+
+    Keras' ConvNDTranspose has no groups and TF has no grouped transposed kernel on the CPU, so each group's input
+    channels are convolved with that group's slice of the kernel and the outputs are concatenated in group order,
+    as PyTorch orders them. kernel: (*kernel_size, filters // groups, in_channels); padding and output_padding
+    mean what they mean for keras.layers.ConvNDTranspose.
+    """
+
+    def __init__(self, filters, kernel_size, strides, groups, padding="valid", output_padding=None, use_bias=True,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = tuple(int(k) for k in kernel_size)
+        self.strides = tuple(int(s) for s in strides)
+        self.groups = int(groups)
+        self.padding = padding
+        self.output_padding = None if output_padding is None else tuple(int(p) for p in output_padding)
+        self.use_bias = bool(use_bias)
+
+    def build(self, input_shape):
+        in_channels = int(input_shape[-1])
+        self.kernel = self.add_weight(name="kernel", shape=self.kernel_size + (self.filters // self.groups, in_channels))
+        self.bias = self.add_weight(name="bias", shape=(self.filters,)) if self.use_bias else None
+
+    def call(self, x):
+        per_group = self.kernel.shape[-1] // self.groups
+        outputs = [
+            keras.ops.conv_transpose(x[..., g * per_group:(g + 1) * per_group],
+                                     self.kernel[..., g * per_group:(g + 1) * per_group], strides=self.strides,
+                                     padding=self.padding, output_padding=self.output_padding)
+            for g in range(self.groups)
+        ]
+        y = keras.ops.concatenate(outputs, axis=-1)
+        return y + self.bias if self.use_bias else y
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "groups": self.groups, "padding": self.padding,
+                "output_padding": self.output_padding, "use_bias": self.use_bias}

@@ -98,6 +98,27 @@ Result<int64_t> tf_conv_output_size(int64_t in, int64_t kernel, int64_t stride, 
   return *numerator / stride;
 }
 
+Result<TransposedWindow> tf_conv_transpose_window(int64_t in, int64_t kernel_extent, int64_t stride,
+                                                  TfPadding padding, PadPair pads, int64_t extra) {
+  CONVBRIDGE_TRY(const int64_t full, full_transposed_size(in, kernel_extent, stride, 1));
+  if (padding == TfPadding::same) {
+    auto size = checked_mul(in, stride);
+    if (!size) return overflow(fmt::format("the transposed output size {}*{}", in, stride));
+    return TransposedWindow{*size, std::max<int64_t>(full - *size, 0) / 2};
+  }
+  if (extra < 0 || extra >= stride) {
+    return make_error(ErrorCode::invalid_argument,
+                      fmt::format("TF needs 0 <= output_padding < stride, got {} with stride {}", extra, stride));
+  }
+  const int64_t before = padding == TfPadding::explicit_pads ? pads.before : 0;
+  const int64_t after = padding == TfPadding::explicit_pads ? pads.after : 0;
+  const int64_t size = full - before - after + extra;  // |values| < 2^62: no overflow
+  if (size <= 0) {
+    return make_error(ErrorCode::input_shape, fmt::format("the TF transposed output size would be {}", size));
+  }
+  return TransposedWindow{size, before};
+}
+
 int64_t subsample_size(int64_t n, int64_t stride) { return n / stride + (n % stride != 0 ? 1 : 0); }
 
 Result<std::vector<int64_t>> torch_conv_output_shape(const ConvSpec& spec, std::span<const int64_t> input_shape) {

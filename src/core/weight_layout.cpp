@@ -1,5 +1,8 @@
 #include "convbridge/weight_layout.hpp"
 
+#include "convbridge/checked_math.hpp"
+
+#include <algorithm>
 #include <cassert>
 #include <string>
 
@@ -38,6 +41,56 @@ WeightLayoutChange torch_conv_weight_to_tf_depthwise(const ConvSpec& spec) {
   return change;
 }
 
+WeightLayoutChange torch_conv_transpose_weight_to_tf(const ConvSpec& spec, const std::vector<int64_t>& append_zeros) {
+  const std::string spatial(spatial_letters(spec.rank));
+  WeightLayoutChange change;
+  change.from_layout = "IO" + spatial;
+  change.to_layout = spatial + "OI";
+  change.from_shape = torch_weight_shape(spec);
+  for (int i = 0; i < spec.rank; ++i) change.permutation.push_back(i + 2);
+  change.permutation.push_back(1);
+  change.permutation.push_back(0);
+  for (int axis : change.permutation) change.to_shape.push_back(change.from_shape[static_cast<size_t>(axis)]);
+  bool inserts = false;
+  for (size_t i = 0; i < static_cast<size_t>(spec.rank); ++i) {
+    inserts = inserts || spec.dilation[i] > 1 || append_zeros[i] > 0;
+  }
+  if (inserts) {
+    change.dilate = spec.dilation;
+    change.append_zeros = append_zeros;
+    for (size_t i = 0; i < static_cast<size_t>(spec.rank); ++i) {
+      change.to_shape[i] = (spec.kernel[i] - 1) * spec.dilation[i] + 1 + append_zeros[i];
+    }
+  }
+  return change;
+}
+
+namespace {
+
+// Spreads the first `rank` axes of a row-major tensor: tap j of axis i goes to j*dilate[i]; the rest are zeros.
+template <class T>
+std::vector<T> insert_zero_taps(std::span<const T> source, const std::vector<int64_t>& shape,
+                                const std::vector<int64_t>& out_shape, const std::vector<int64_t>& dilate) {
+  const size_t rank = dilate.size();
+  std::vector<T> out(static_cast<size_t>(*checked_product(out_shape)), T(0));
+  int64_t inner = 1;  // elements per spatial position (the non-spatial trailing axes)
+  for (size_t i = rank; i < shape.size(); ++i) inner *= shape[i];
+  std::vector<int64_t> index(rank, 0);
+  const int64_t positions = static_cast<int64_t>(source.size()) / inner;
+  for (int64_t p = 0; p < positions; ++p) {
+    int64_t target = 0;
+    for (size_t i = 0; i < rank; ++i) target = target * out_shape[i] + index[i] * dilate[i];
+    std::copy_n(source.begin() + p * inner, inner, out.begin() + target * inner);
+    for (size_t i = rank; i-- > 0;) {
+      if (++index[i] < shape[i]) break;
+      index[i] = 0;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 template <class T>
 std::vector<T> transpose(std::span<const T> source, std::span<const int64_t> shape, std::span<const int> permutation) {
   const size_t rank = shape.size();
@@ -68,7 +121,11 @@ template <class T>
 std::vector<T> apply_layout_change(const WeightLayoutChange& change, std::span<const T> source) {
   // A row-major reshape moves no data: only the shape the transpose reads changes.
   const std::vector<int64_t>& shape = change.reshape.empty() ? change.from_shape : change.reshape;
-  return transpose<T>(source, shape, change.permutation);
+  std::vector<T> moved = transpose<T>(source, shape, change.permutation);
+  if (change.dilate.empty()) return moved;
+  std::vector<int64_t> moved_shape;
+  for (int axis : change.permutation) moved_shape.push_back(shape[static_cast<size_t>(axis)]);
+  return insert_zero_taps<T>(moved, moved_shape, change.to_shape, change.dilate);
 }
 
 template std::vector<float> transpose<float>(std::span<const float>, std::span<const int64_t>, std::span<const int>);

@@ -64,6 +64,32 @@ std::string python_layout_expression(const WeightLayoutChange& change) {
   return fmt::format("np.transpose({}, {})", source, py_tuple(change.permutation));
 }
 
+std::string python_kernel_lines(const WeightLayoutChange& change, const std::string& indent) {
+  std::string out = fmt::format("{}# {} -> {}\n{}kernel = {}\n", indent, change.from_layout, change.to_layout, indent,
+                                python_layout_expression(change));
+  if (change.dilate.empty()) return out;
+  std::vector<std::string> slices;
+  for (size_t i = 0; i < change.dilate.size(); ++i) {
+    const int64_t taps = change.from_shape[static_cast<size_t>(change.permutation[i])];
+    slices.push_back(fmt::format("0:{}:{}", (taps - 1) * change.dilate[i] + 1, change.dilate[i]));
+  }
+  out += fmt::format("{0}# dilation {1} and {2} trailing zero taps: TF's CPU transposed conv has no dilation, so "
+                     "the taps are spread out with zeros between them\n"
+                     "{0}spread = np.zeros({3}, dtype=kernel.dtype)\n"
+                     "{0}spread[{4}] = kernel\n"
+                     "{0}kernel = spread\n",
+                     indent, py_tuple(change.dilate), py_tuple(change.append_zeros), py_tuple(change.to_shape),
+                     fmt::join(slices, ", "));
+  return out;
+}
+
+const TransposedConvStep* transposed_step(const Plan& plan) {
+  for (const PlanStep& step : plan.steps) {
+    if (const auto* conv = std::get_if<TransposedConvStep>(&step.op)) return conv;
+  }
+  return nullptr;
+}
+
 std::string python_header(const Plan& plan, const std::string& target) {
   const ConvSpec& spec = plan.source;
   std::string validity;

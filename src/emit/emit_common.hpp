@@ -27,8 +27,15 @@ std::string channels_last_description(int rank, int64_t channels, bool output);
 std::string python_weight_checks(const Plan& plan, const std::string& indent);
 
 // Python expression turning the PyTorch `weight` array into `change.to_shape`, e.g.
-// np.transpose(weight, (2, 3, 1, 0)).
+// np.transpose(weight, (2, 3, 1, 0)), ignoring zero insertion (see python_kernel_lines).
 std::string python_layout_expression(const WeightLayoutChange& change);
+
+// Python lines that assign `kernel` (a numpy array in change.to_shape) from `weight`, with the zero insertion of
+// a dilated transposed kernel when the change has one.
+std::string python_kernel_lines(const WeightLayoutChange& change, const std::string& indent);
+
+// The plan's transposed step, or nullptr for a forward plan.
+const TransposedConvStep* transposed_step(const Plan& plan);
 
 // The comment block at the top of generated code: source layer and input-size validity.
 std::string python_header(const Plan& plan, const std::string& target);

@@ -36,6 +36,21 @@ struct StepDescriber {
                        emit::py_tuple(step.strides), emit::py_tuple(step.dilation), padding,
                        step.use_bias ? "with bias" : "no bias");
   }
+  std::string operator()(const TransposedConvStep& step) const {
+    std::string padding = "'same'";
+    if (step.padding == TfPadding::explicit_pads) {
+      padding = "explicit";
+      const std::string_view letters = spatial_letters(rank);
+      for (size_t i = 0; i < step.pads.size(); ++i) {
+        padding += fmt::format("{} {} crop ({}, {}), extra {}", i ? "," : "", letters[i], step.pads[i].before,
+                               step.pads[i].after, step.extra[i]);
+      }
+    }
+    return fmt::format("Conv{}DTranspose({} filters{}): kernel {}, strides {}, padding {}, {}", step.rank,
+                       step.out_channels, step.groups > 1 ? fmt::format(", per group of {}", step.groups) : "",
+                       emit::py_tuple(step.kernel), emit::py_tuple(step.strides), padding,
+                       step.use_bias ? "with bias" : "no bias");
+  }
   std::string operator()(const SubsampleStep& step) const {
     std::string index;
     for (int64_t s : step.strides) index += fmt::format(", ::{}", s);
@@ -49,12 +64,20 @@ std::string explain_plan(const Plan& plan) {
   const ConvSpec& spec = plan.source;
   std::string out;
   out += fmt::format("PyTorch   {}\n", plan.source_text);
-  out += fmt::format("  in_channels={}, out_channels={}, kernel {}, stride {}, dilation {}, groups={}, bias={}\n",
+  out += fmt::format("  in_channels={}, out_channels={}, kernel {}, stride {}, dilation {}, groups={}, bias={}{}\n",
                      spec.in_channels, spec.out_channels, emit::py_tuple(spec.kernel), emit::py_tuple(spec.stride),
-                     emit::py_tuple(spec.dilation), spec.groups, spec.bias ? "True" : "False");
-  out += fmt::format("  padding per side: {}, filled with {}\n", pads_text(spec.padding, spec.rank),
-                     padding_fill_name(spec.fill));
-  out += "  output size per axis: floor((in + before + after - ((k-1)*d+1)) / stride) + 1\n";
+                     emit::py_tuple(spec.dilation), spec.groups, spec.bias ? "True" : "False",
+                     spec.transposed ? fmt::format(", output_padding {}", emit::py_tuple(spec.output_padding)) : "");
+  if (spec.transposed) {
+    out += fmt::format("  padding per side: {}, cropped from the full transposed result\n",
+                       pads_text(spec.padding, spec.rank));
+    out += "  output size per axis: (in-1)*stride - 2*padding + (k-1)*d + output_padding + 1; outputs past the full "
+           "result are 0 + bias\n";
+  } else {
+    out += fmt::format("  padding per side: {}, filled with {}\n", pads_text(spec.padding, spec.rank),
+                       padding_fill_name(spec.fill));
+    out += "  output size per axis: floor((in + before + after - ((k-1)*d+1)) / stride) + 1\n";
+  }
   if (plan.input_shape) {
     auto torch_out = torch_conv_output_shape(spec, *plan.input_shape);
     if (torch_out) {

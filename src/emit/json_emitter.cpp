@@ -33,6 +33,18 @@ struct StepToJson {
     out["use_bias"] = step.use_bias;
     return out;
   }
+  Json operator()(const TransposedConvStep& step) const {
+    Json out = {{"op", "conv_transpose"}, {"rank", step.rank},      {"in_channels", step.in_channels},
+                {"filters", step.out_channels}, {"groups", step.groups}, {"kernel_size", step.kernel},
+                {"strides", step.strides}};
+    out["padding"] = step.padding == TfPadding::same ? "same" : "explicit";
+    if (step.padding == TfPadding::explicit_pads) {
+      out["explicit_pads"] = pads_json(step.pads);
+      out["extra"] = step.extra;
+    }
+    out["use_bias"] = step.use_bias;
+    return out;
+  }
   Json operator()(const SubsampleStep& step) const { return {{"op", "subsample"}, {"strides", step.strides}}; }
 };
 
@@ -42,7 +54,7 @@ std::string emit_json(const Plan& plan) {
   const ConvSpec& spec = plan.source;
   Json source = {{"framework", "pytorch"},
                  {"text", plan.source_text},
-                 {"layer", "Conv" + std::to_string(spec.rank) + "d"},
+                 {"layer", torch_class_name(spec)},
                  {"in_channels", spec.in_channels},
                  {"out_channels", spec.out_channels},
                  {"kernel_size", spec.kernel},
@@ -52,6 +64,7 @@ std::string emit_json(const Plan& plan) {
                  {"bias", spec.bias},
                  {"padding_mode", padding_fill_name(spec.fill)},
                  {"padding", pads_json(spec.padding)}};
+  if (spec.transposed) source["output_padding"] = spec.output_padding;
   Json out = {{"convbridge_version", CONVBRIDGE_VERSION}, {"source", source}};
   out["input_shape"] = plan.input_shape ? Json(*plan.input_shape) : Json(nullptr);
   out["output_shape"] = nullptr;
@@ -73,6 +86,8 @@ std::string emit_json(const Plan& plan) {
                       {"from_shape", k.from_shape},
                       {"reshape", k.reshape.empty() ? Json(nullptr) : Json(k.reshape)},
                       {"permutation", k.permutation},
+                      {"dilate", k.dilate.empty() ? Json(nullptr) : Json(k.dilate)},
+                      {"append_zeros", k.append_zeros.empty() ? Json(nullptr) : Json(k.append_zeros)},
                       {"to_layout", k.to_layout},
                       {"to_shape", k.to_shape}}},
                     {"bias", spec.bias ? Json({{"shape", {spec.out_channels}}}) : Json(nullptr)}};

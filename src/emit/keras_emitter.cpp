@@ -37,14 +37,33 @@ std::string conv_constructor(const ConvStep& conv) {
                      py_tuple(conv.dilation), conv.groups, conv.use_bias ? "True" : "False");
 }
 
+// Keras 3 has no groups on ConvNDTranspose: groups > 1 use TorchGroupedConvTranspose (keras_layers.py).
+std::string transposed_constructor(const TransposedConvStep& conv) {
+  const bool same = conv.padding == TfPadding::same;
+  // 'same' must keep output_padding=None (in*stride outputs); 'valid' always gets it explicitly, because Keras'
+  // None means in*stride + max(k - stride, 0), not the full length, when stride > k (trap 4).
+  const std::string output_padding = same ? "None" : py_tuple(conv.extra);
+  if (conv.groups > 1) {
+    return fmt::format("TorchGroupedConvTranspose({}, {}, strides={}, groups={}, padding=\"{}\", output_padding={}, "
+                       "use_bias={})",
+                       conv.out_channels, py_tuple(conv.kernel), py_tuple(conv.strides), conv.groups,
+                       same ? "same" : "valid", output_padding, conv.use_bias ? "True" : "False");
+  }
+  return fmt::format("keras.layers.Conv{}DTranspose({}, {}, strides={}, padding=\"{}\", output_padding={}, "
+                     "use_bias={})",
+                     conv.rank, conv.out_channels, py_tuple(conv.kernel), py_tuple(conv.strides),
+                     same ? "same" : "valid", output_padding, conv.use_bias ? "True" : "False");
+}
+
 }  // namespace
 
 std::string emit_keras(const Plan& plan) {
   const ConvSpec& spec = plan.source;
-  const ConvStep& conv = emit::conv_step(plan);
+  const TransposedConvStep* transposed = emit::transposed_step(plan);
 
   std::vector<std::string> layers;  // Python expressions, in order
-  bool needs_pad_layers = false;
+  std::string conv_expression;
+  bool needs_pad_layers = transposed != nullptr && transposed->groups > 1;
   for (const PlanStep& step : plan.steps) {
     if (const auto* pad = std::get_if<PadStep>(&step.op)) {
       if (pad->fill == PaddingFill::zeros) {
@@ -63,6 +82,20 @@ std::string emit_keras(const Plan& plan) {
                                      emit::keras_padding_tuple(c->explicit_pads)));
       }
       layers.push_back("conv");
+      conv_expression = conv_constructor(*c);
+    } else if (const auto* t = std::get_if<TransposedConvStep>(&step.op)) {
+      layers.push_back("conv");
+      conv_expression = transposed_constructor(*t);
+      // y[x] = z[x + before]: Keras' 'valid' output starts at z[0], so crop `before` and whatever is past `out`.
+      std::vector<PadPair> crops;
+      bool any_crop = false;
+      for (size_t i = 0; t->padding == TfPadding::explicit_pads && i < t->pads.size(); ++i) {
+        crops.push_back(t->pads[i]);
+        any_crop = any_crop || t->pads[i].before > 0 || t->pads[i].after > 0;
+      }
+      if (any_crop) {
+        layers.push_back(fmt::format("keras.layers.Cropping{}D({})", spec.rank, emit::keras_padding_tuple(crops)));
+      }
     } else if (const auto* sub = std::get_if<SubsampleStep>(&step.op)) {
       layers.push_back(fmt::format("keras.layers.AveragePooling{}D(pool_size=1, strides={}, padding=\"valid\")",
                                    spec.rank, py_tuple(sub->strides)));
@@ -93,9 +126,8 @@ def make_layer(weight, bias=None):
                      fmt::arg("in_desc", emit::channels_last_description(spec.rank, spec.in_channels, false)),
                      fmt::arg("out_desc", emit::channels_last_description(spec.rank, spec.out_channels, true)));
   out += emit::python_weight_checks(plan, "    ");
-  out += fmt::format("    # {} -> {}\n", plan.kernel_layout.from_layout, plan.kernel_layout.to_layout);
-  out += fmt::format("    kernel = {}\n", emit::python_layout_expression(plan.kernel_layout));
-  out += fmt::format("    conv = {}\n", conv_constructor(conv));
+  out += emit::python_kernel_lines(plan.kernel_layout, "    ");
+  out += fmt::format("    conv = {}\n", conv_expression);
   std::string build_shape = "(None";
   for (int i = 0; i < spec.rank; ++i) build_shape += ", None";
   build_shape += fmt::format(", {})", spec.in_channels);

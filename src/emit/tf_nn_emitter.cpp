@@ -64,15 +64,62 @@ std::string conv_lines(const Plan& plan, const ConvStep& conv) {
   return out;
 }
 
+// Lines computing `y` from `x` and `kernel` for a transposed step. The output size is computed from x's dynamic
+// shape, so the code is exact for every input size.
+std::string transposed_lines(const TransposedConvStep& conv) {
+  const bool same = conv.padding == TfPadding::same;
+  const bool native_explicit = conv.rank == 2;  // conv1d/3d_transpose take only 'SAME' / 'VALID'
+  std::string out = "    shape = tf.shape(x)\n";
+  std::vector<std::string> sizes{"shape[0]"};
+  for (size_t i = 0; i < conv.kernel.size(); ++i) {
+    const std::string in = fmt::format("shape[{}]", i + 1);
+    if (same) {
+      sizes.push_back(fmt::format("{} * {}", in, conv.strides[i]));
+    } else {
+      const int64_t cropped = native_explicit ? conv.pads[i].before + conv.pads[i].after : 0;
+      sizes.push_back(fmt::format("({} - 1) * {} + {}", in, conv.strides[i], conv.kernel[i] - cropped + conv.extra[i]));
+    }
+  }
+  sizes.push_back(std::to_string(conv.out_channels / conv.groups));
+  const std::string padding = same ? "\"SAME\""
+                              : native_explicit ? emit::tf_paddings_list(conv.pads)
+                                                : std::string("\"VALID\"");
+  std::string strides = py_tuple(conv.strides);
+  const std::string call = fmt::format("tf.nn.conv{}d_transpose({{}}, {{}}, output_shape=tf.stack([{}]), strides={}, "
+                                       "padding={})",
+                                       conv.rank, fmt::join(sizes, ", "), conv.rank == 1 ? std::to_string(conv.strides[0]) : strides,
+                                       padding);
+  if (conv.groups == 1) {
+    out += "    y = " + fmt::format(fmt::runtime(call), "x", "kernel") + "\n";
+  } else {
+    out += fmt::format("    # TF has no grouped transposed conv on CPU: each of the {} groups on its own, concatenated.\n"
+                       "    y = tf.concat([\n"
+                       "        {}\n"
+                       "        for xg, kg in zip(tf.split(x, {}, axis=-1), tf.split(kernel, {}, axis=-1))\n"
+                       "    ], axis=-1)\n",
+                       conv.groups, fmt::format(fmt::runtime(call), "xg", "kg"), conv.groups, conv.groups);
+  }
+  if (!same && !native_explicit) {
+    std::string index = ":";
+    bool any_crop = false;
+    for (const PadPair& p : conv.pads) {
+      index += p.after > 0 ? fmt::format(", {}:-{}", p.before, p.after) : fmt::format(", {}:", p.before);
+      any_crop = any_crop || p.before > 0 || p.after > 0;
+    }
+    if (any_crop) out += fmt::format("    y = y[{}, :]  # PyTorch's y[x] = z[x + padding]\n", index);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string emit_tf_nn(const Plan& plan) {
   const ConvSpec& spec = plan.source;
-  const ConvStep& conv = emit::conv_step(plan);
+  const TransposedConvStep* transposed = emit::transposed_step(plan);
   // Depthwise in 1-D runs as a grouped conv1d (groups == C): its kernel is the ordinary (k, 1, C*M) layout.
-  const WeightLayoutChange layout = (conv.kind == TfConvKind::depthwise && conv.rank != 2)
-                                        ? torch_conv_weight_to_tf_conv(spec)
-                                        : plan.kernel_layout;
+  const bool depthwise_1d = transposed == nullptr && emit::conv_step(plan).kind == TfConvKind::depthwise &&
+                            spec.rank != 2;
+  const WeightLayoutChange layout = depthwise_1d ? torch_conv_weight_to_tf_conv(spec) : plan.kernel_layout;
   bool needs_edge = false;
   for (const PlanStep& step : plan.steps) {
     if (const auto* pad = std::get_if<PadStep>(&step.op)) {
@@ -106,8 +153,8 @@ def conv(x, weight, bias=None):
                                                     : std::string("None (the PyTorch layer has bias=False).")),
                      fmt::arg("out_desc", emit::channels_last_description(spec.rank, spec.out_channels, true)));
   out += emit::python_weight_checks(plan, "    ");
-  out += fmt::format("    # {} -> {}\n", layout.from_layout, layout.to_layout);
-  out += fmt::format("    kernel = tf.constant({}, dtype=x.dtype)\n", emit::python_layout_expression(layout));
+  out += emit::python_kernel_lines(layout, "    ");
+  out += "    kernel = tf.constant(kernel, dtype=x.dtype)\n";
   for (const PlanStep& step : plan.steps) {
     if (const auto* pad = std::get_if<PadStep>(&step.op)) {
       if (pad->fill == PaddingFill::zeros || pad->fill == PaddingFill::reflect) {
@@ -121,6 +168,8 @@ def conv(x, weight, bias=None):
       }
     } else if (const auto* c = std::get_if<ConvStep>(&step.op)) {
       out += conv_lines(plan, *c);
+    } else if (const auto* t = std::get_if<TransposedConvStep>(&step.op)) {
+      out += transposed_lines(*t);
     } else if (const auto* sub = std::get_if<SubsampleStep>(&step.op)) {
       std::string index = ":";
       for (int64_t s : sub->strides) index += fmt::format(", ::{}", s);

@@ -122,6 +122,55 @@ Tensor valid_conv(const Tensor& input, int rank, bool channels_last, int64_t out
   return result;
 }
 
+// A transposed convolution as a scatter: input position i with kernel tap k adds to output i*s + k*d - crop, when
+// that lies inside `out_spatial`; every output starts at its bias. weight_at(i, o, kz, ky, kx) reads the weight
+// from global input channel i to output channel o within i's group.
+template <class WeightAt>
+Tensor transposed_scatter(const Tensor& input, int rank, bool channels_last, int64_t out_channels, int64_t groups,
+                          const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride,
+                          const std::vector<int64_t>& dilation, Dims3 out_spatial, Dims3 crop, WeightAt weight_at,
+                          std::span<const double> bias) {
+  const View5 in = View5::of(input.shape, channels_last);
+  const Dims3 k = promote(kernel, 1), s = promote(stride, 1), d = promote(dilation, 1);
+  View5 out = in;
+  out.channels = out_channels;
+  out.spatial = out_spatial;
+  Tensor result{out.shape(rank), std::vector<double>(static_cast<size_t>(out.size()), 0.0)};
+  const int64_t in_per_group = in.channels / groups, out_per_group = out_channels / groups;
+  if (!bias.empty()) {
+    for (int64_t n = 0; n < out.batch; ++n)
+      for (int64_t o = 0; o < out_channels; ++o)
+        for (int64_t z = 0; z < out.spatial[0]; ++z)
+          for (int64_t y = 0; y < out.spatial[1]; ++y)
+            for (int64_t x = 0; x < out.spatial[2]; ++x)
+              result.data[static_cast<size_t>(out.at(n, o, z, y, x))] = bias[static_cast<size_t>(o)];
+  }
+  for (int64_t n = 0; n < in.batch; ++n)
+    for (int64_t i = 0; i < in.channels; ++i) {
+      const int64_t group = i / in_per_group;
+      for (int64_t z = 0; z < in.spatial[0]; ++z)
+        for (int64_t y = 0; y < in.spatial[1]; ++y)
+          for (int64_t x = 0; x < in.spatial[2]; ++x) {
+            const double value = input.data[static_cast<size_t>(in.at(n, i, z, y, x))];
+            for (int64_t o = 0; o < out_per_group; ++o)
+              for (int64_t kz = 0; kz < k[0]; ++kz)
+                for (int64_t ky = 0; ky < k[1]; ++ky)
+                  for (int64_t kx = 0; kx < k[2]; ++kx) {
+                    const int64_t oz = z * s[0] + kz * d[0] - crop[0];
+                    const int64_t oy = y * s[1] + ky * d[1] - crop[1];
+                    const int64_t ox = x * s[2] + kx * d[2] - crop[2];
+                    if (oz < 0 || oy < 0 || ox < 0 || oz >= out.spatial[0] || oy >= out.spatial[1] ||
+                        ox >= out.spatial[2]) {
+                      continue;
+                    }
+                    result.data[static_cast<size_t>(out.at(n, group * out_per_group + o, oz, oy, ox))] +=
+                        value * weight_at(i, o, kz, ky, kx);
+                  }
+          }
+    }
+  return result;
+}
+
 Status check_size(const Tensor& t, std::string_view what) {
   auto count = checked_product(t.shape);
   if (!count || static_cast<size_t>(*count) != t.data.size()) {
@@ -187,6 +236,31 @@ struct TfStepRunner {
     return Ok{};
   }
 
+  Status operator()(const TransposedConvStep& step) const {
+    const View5 in = View5::of(x.shape, true);
+    Dims3 out_spatial{1, 1, 1}, crop{0, 0, 0};
+    for (size_t a = 0; a < step.kernel.size(); ++a) {
+      const size_t axis = 3 - step.kernel.size() + a;
+      const bool explicit_pads = step.padding == TfPadding::explicit_pads;
+      CONVBRIDGE_TRY(TransposedWindow window,
+                     tf_conv_transpose_window(in.spatial[axis], step.kernel[a], step.strides[a], step.padding,
+                                              explicit_pads ? step.pads[a] : PadPair{},
+                                              explicit_pads ? step.extra[a] : 0));
+      out_spatial[axis] = window.size;
+      crop[axis] = window.crop_before;
+    }
+    // kernel (*k, C_out/G, C_in), already zero-dilated: TF dilation 1.
+    const Dims3 k = promote(step.kernel, 1);
+    const int64_t out_per_group = step.out_channels / step.groups, i_count = step.in_channels;
+    auto at = [&](int64_t i, int64_t o, int64_t kz, int64_t ky, int64_t kx) {
+      return kernel.data[static_cast<size_t>((((kz * k[1] + ky) * k[2] + kx) * out_per_group + o) * i_count + i)];
+    };
+    x = transposed_scatter(x, step.rank, true, step.out_channels, step.groups, step.kernel, step.strides,
+                           std::vector<int64_t>(step.kernel.size(), 1), out_spatial, crop, at,
+                           step.use_bias ? bias : std::span<const double>{});
+    return Ok{};
+  }
+
   Status operator()(const SubsampleStep& step) const {
     const View5 in = View5::of(x.shape, true);
     const Dims3 s = promote(step.strides, 1);
@@ -215,6 +289,19 @@ Result<Tensor> reference_torch_conv(const ConvSpec& spec, const Tensor& input, c
   CONVBRIDGE_CHECK(check_shape(weight, torch_weight_shape(spec), "weight"));
   if (!bias.empty() && static_cast<int64_t>(bias.size()) != spec.out_channels) {
     return make_error(ErrorCode::invalid_argument, "bias must have out_channels values");
+  }
+  if (spec.transposed) {
+    // weight (I, O/G, *k); y[x] = z[x + padding] (conv_transpose semantics, ConvUtils.h).
+    const Dims3 k = promote(spec.kernel, 1);
+    const int64_t out_per_group = spec.out_channels / spec.groups;
+    auto at = [&](int64_t i, int64_t o, int64_t kz, int64_t ky, int64_t kx) {
+      return weight.data[static_cast<size_t>((((i * out_per_group + o) * k[0] + kz) * k[1] + ky) * k[2] + kx)];
+    };
+    std::vector<int64_t> spatial_out(out_shape.begin() + 2, out_shape.end());
+    std::vector<int64_t> crop;
+    for (const PadPair& p : spec.padding) crop.push_back(p.before);
+    return transposed_scatter(input, spec.rank, false, spec.out_channels, spec.groups, spec.kernel, spec.stride,
+                              spec.dilation, promote(spatial_out, 1), promote(crop, 0), at, bias);
   }
   // _ConvNd._conv_forward: F.pad with padding_mode, then an unpadded convolution (zeros pad the same way).
   const Tensor padded = pad_spatial(input, spec.rank, false, spec.padding, spec.fill);

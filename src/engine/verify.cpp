@@ -27,6 +27,10 @@ Tensor random_tensor(std::vector<int64_t> shape, std::mt19937_64& rng) {
 int64_t smallest_valid_size(const ConvSpec& spec, size_t axis) {
   const PadPair pad = spec.padding[axis];
   const int64_t eff = (spec.kernel[axis] - 1) * spec.dilation[axis] + 1;
+  if (spec.transposed) {  // (in-1)*s - before - after + eff + op >= 1
+    const int64_t need = pad.before + pad.after + 1 - eff - spec.output_padding[axis];
+    return need <= 0 ? 1 : 1 + (need + spec.stride[axis] - 1) / spec.stride[axis];
+  }
   int64_t size = std::max<int64_t>(1, eff - pad.before - pad.after);
   if (spec.fill == PaddingFill::reflect) size = std::max(size, std::max(pad.before, pad.after) + 1);
   if (spec.fill == PaddingFill::circular) size = std::max(size, std::max(pad.before, pad.after));

@@ -1,12 +1,16 @@
-// PyTorch front-end: torch.nn.Conv1d/2d/3d constructor text -> ConvSpec.
-// Mirrors torch/nn/modules/conv.py (_ConvNd.__init__, ConvNd.__init__, _ConvNd._conv_forward) and the forward
-// checks in aten/src/ATen/native/Convolution.cpp, so that what PyTorch rejects is rejected here with the argument
-// named. PyTorch signature (2.x): ConvNd(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-// groups=1, bias=True, padding_mode='zeros', device=None, dtype=None); every parameter may be positional.
+// PyTorch front-end: torch.nn.Conv1d/2d/3d and ConvTranspose1d/2d/3d constructor text -> ConvSpec.
+// Mirrors torch/nn/modules/conv.py (_ConvNd.__init__, ConvNd.__init__, _ConvTransposeNd.__init__,
+// _ConvNd._conv_forward) and the forward checks in aten/src/ATen/native/Convolution.cpp, so that what PyTorch
+// rejects is rejected here with the argument named. PyTorch signatures (2.x), every parameter may be positional:
+//   ConvNd(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+//          padding_mode='zeros', device=None, dtype=None)
+//   ConvTransposeNd(in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+//                   bias=True, dilation=1, padding_mode='zeros', device=None, dtype=None)
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
+#include <span>
 #include <optional>
 #include <string_view>
 
@@ -21,9 +25,12 @@ using frontends::PyArgument;
 using frontends::PyCall;
 using frontends::PyValue;
 
-constexpr std::array<std::string_view, 11> kParameterNames = {
+constexpr std::array<std::string_view, 11> kConvParameters = {
     "in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
     "groups",      "bias",         "padding_mode", "device", "dtype"};
+constexpr std::array<std::string_view, 12> kConvTransposeParameters = {
+    "in_channels", "out_channels", "kernel_size", "stride",       "padding", "output_padding",
+    "groups",      "bias",         "dilation",    "padding_mode", "device",  "dtype"};
 
 Error invalid(std::string message) { return make_error(ErrorCode::invalid_argument, std::move(message)); }
 
@@ -52,7 +59,7 @@ std::string keyword_hint(std::string_view keyword) {
   for (auto [keras, torch] : kKerasSpellings) {
     if (keyword == keras) return fmt::format(" (did you mean '{}'? '{}' is the Keras name)", torch, keras);
   }
-  for (std::string_view name : kParameterNames) {
+  for (std::string_view name : kConvTransposeParameters) {
     if (edit_distance(keyword, name) <= 2) return fmt::format(" (did you mean '{}'?)", name);
   }
   return "";
@@ -108,7 +115,12 @@ Result<int64_t> channel_count(const PyValue& value, std::string_view name) {
   return value.integer;
 }
 
-Result<int> rank_of_layer(const std::string& callee, std::string* class_name) {
+struct LayerKind {
+  int rank = 2;
+  bool transposed = false;
+};
+
+Result<LayerKind> kind_of_layer(const std::string& callee, std::string* class_name) {
   std::string_view name = callee;
   std::string_view prefix;
   if (auto dot = name.rfind('.'); dot != std::string_view::npos) {
@@ -117,15 +129,11 @@ Result<int> rank_of_layer(const std::string& callee, std::string* class_name) {
   }
   const bool known_prefix = prefix.empty() || prefix == "nn" || prefix == "torch.nn" || prefix == "torch.nn.modules.conv";
   for (int rank = 1; rank <= kMaxSpatialRank; ++rank) {
-    if (name == fmt::format("Conv{}d", rank) && known_prefix) {
-      *class_name = std::string(name);
-      return rank;
-    }
-    if (name == fmt::format("ConvTranspose{}d", rank)) {
-      return make_error(ErrorCode::unsupported,
-                        fmt::format("{} is not supported yet: convbridge translates nn.Conv1d, nn.Conv2d and "
-                                    "nn.Conv3d; transposed convolutions are planned",
-                                    callee));
+    for (bool transposed : {false, true}) {
+      if (name == fmt::format("Conv{}{}d", transposed ? "Transpose" : "", rank) && known_prefix) {
+        *class_name = std::string(name);
+        return LayerKind{rank, transposed};
+      }
     }
     if (name == fmt::format("Conv{}D", rank) || name == fmt::format("Conv{}DTranspose", rank) ||
         name == "DepthwiseConv2D" || name == "SeparableConv2D") {
@@ -136,8 +144,8 @@ Result<int> rank_of_layer(const std::string& callee, std::string* class_name) {
     }
   }
   return make_error(ErrorCode::unknown_argument,
-                    fmt::format("unknown layer '{}': expected nn.Conv1d, nn.Conv2d or nn.Conv3d (also written "
-                                "torch.nn.Conv2d or Conv2d)",
+                    fmt::format("unknown layer '{}': expected nn.Conv1d/2d/3d or nn.ConvTranspose1d/2d/3d (also "
+                                "written torch.nn.Conv2d or Conv2d)",
                                 callee));
 }
 
@@ -147,10 +155,14 @@ Result<TorchConvLayer> parse_pytorch_layer(std::string_view text) {
   CONVBRIDGE_TRY(PyCall call, frontends::parse_python_call(text));
   TorchConvLayer layer;
   layer.text = std::string(text);
-  CONVBRIDGE_TRY(const int rank, rank_of_layer(call.callee, &layer.class_name));
+  CONVBRIDGE_TRY(const LayerKind kind, kind_of_layer(call.callee, &layer.class_name));
+  const int rank = kind.rank;
+  const std::span<const std::string_view> kParameterNames =
+      kind.transposed ? std::span<const std::string_view>(kConvTransposeParameters)
+                      : std::span<const std::string_view>(kConvParameters);
 
   // Bind arguments to parameters the way Python does: positionals first, then keywords, no duplicates.
-  std::array<const PyValue*, kParameterNames.size()> bound{};
+  std::array<const PyValue*, kConvTransposeParameters.size()> bound{};
   size_t position = 0;
   bool seen_keyword = false;
   for (const PyArgument& argument : call.arguments) {
@@ -178,10 +190,13 @@ Result<TorchConvLayer> parse_pytorch_layer(std::string_view text) {
   }
   for (size_t i = 0; i < 3; ++i) {
     if (bound[i] == nullptr) {
-      return invalid(fmt::format("{} is missing the required argument '{}' (signature: {}(in_channels, "
-                                 "out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True, "
-                                 "padding_mode='zeros'))",
-                                 layer.class_name, kParameterNames[i], layer.class_name));
+      return invalid(fmt::format("{} is missing the required argument '{}' (signature: {}({}))",
+                                 layer.class_name, kParameterNames[i], layer.class_name,
+                                 kind.transposed ? "in_channels, out_channels, kernel_size, stride=1, padding=0, "
+                                                   "output_padding=0, groups=1, bias=True, dilation=1, "
+                                                   "padding_mode='zeros'"
+                                                 : "in_channels, out_channels, kernel_size, stride=1, padding=0, "
+                                                   "dilation=1, groups=1, bias=True, padding_mode='zeros'"));
     }
   }
   auto argument = [&](std::string_view name, std::string_view default_source) -> PyValue {
@@ -194,6 +209,7 @@ Result<TorchConvLayer> parse_pytorch_layer(std::string_view text) {
 
   ConvSpec& spec = layer.spec;
   spec.rank = rank;
+  spec.transposed = kind.transposed;
   CONVBRIDGE_TRY(spec.in_channels, channel_count(argument("in_channels", ""), "in_channels"));
   CONVBRIDGE_TRY(spec.out_channels, channel_count(argument("out_channels", ""), "out_channels"));
 
@@ -240,9 +256,19 @@ Result<TorchConvLayer> parse_pytorch_layer(std::string_view text) {
                                mode.source));
   }
   spec.fill = *fill;
+  if (kind.transposed && spec.fill != PaddingFill::zeros) {
+    return invalid(fmt::format("padding_mode={}: only 'zeros' padding mode is supported for {} (PyTorch: \"Only "
+                               "\"zeros\" padding mode is supported for {}\")",
+                               mode.source, layer.class_name, layer.class_name));
+  }
 
   const PyValue padding = argument("padding", "0");
   layer.padding_as_written = padding.source;
+  if (padding.kind == PyValue::Kind::string && kind.transposed) {
+    return invalid(fmt::format("padding={} is not accepted by {}: use an int or a tuple of {} ints (PyTorch fails at "
+                               "the first forward: \"argument 'padding' must be tuple of ints\")",
+                               padding.source, layer.class_name, rank));
+  }
   if (padding.kind == PyValue::Kind::string) {
     if (padding.text == "valid") {
       spec.padding.assign(static_cast<size_t>(rank), PadPair{});
@@ -275,6 +301,24 @@ Result<TorchConvLayer> parse_pytorch_layer(std::string_view text) {
   CONVBRIDGE_CHECK(require_positive(spec.kernel, "kernel_size", kernel, "kernel size should be greater than zero"));
   CONVBRIDGE_CHECK(require_positive(spec.stride, "stride", stride, "non-positive stride is not supported"));
   CONVBRIDGE_CHECK(require_positive(spec.dilation, "dilation", dilation, "dilation should be greater than zero"));
+
+  if (kind.transposed) {
+    const PyValue output_padding = argument("output_padding", "0");
+    CONVBRIDGE_TRY(spec.output_padding, int_or_tuple(output_padding, "output_padding", rank));
+    for (size_t i = 0; i < static_cast<size_t>(rank); ++i) {
+      if (spec.output_padding[i] < 0) {
+        return invalid(fmt::format("output_padding={} must not be negative (PyTorch: \"negative output_padding is "
+                                   "not supported\")",
+                                   output_padding.source));
+      }
+      if (spec.output_padding[i] >= std::max(spec.stride[i], spec.dilation[i])) {
+        return invalid(fmt::format("output_padding={} must be smaller than either stride={} or dilation={} "
+                                   "(PyTorch fails at the first forward: \"output padding must be smaller than "
+                                   "either stride or dilation\")",
+                                   output_padding.source, stride.source, dilation.source));
+      }
+    }
+  }
 
   if (padding.kind == PyValue::Kind::string && padding.text == "same") {
     for (size_t i = 0; i < static_cast<size_t>(rank); ++i) {

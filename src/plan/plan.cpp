@@ -47,6 +47,23 @@ struct ShapeVisitor {
     return Ok{};
   }
 
+  Status operator()(const TransposedConvStep& step) const {
+    if (channels != step.in_channels) {
+      return make_error(ErrorCode::input_shape,
+                        fmt::format("the input has {} channels; the convolution expects {}", channels, step.in_channels));
+    }
+    for (size_t i = 0; i < spatial.size(); ++i) {
+      const bool explicit_pads = step.padding == TfPadding::explicit_pads;
+      CONVBRIDGE_TRY(TransposedWindow window,
+                     tf_conv_transpose_window(spatial[i], step.kernel[i], step.strides[i], step.padding,
+                                              explicit_pads ? step.pads[i] : PadPair{},
+                                              explicit_pads ? step.extra[i] : 0));
+      spatial[i] = window.size;
+    }
+    channels = step.out_channels;
+    return Ok{};
+  }
+
   Status operator()(const SubsampleStep& step) const {
     for (size_t i = 0; i < spatial.size(); ++i) spatial[i] = subsample_size(spatial[i], step.strides[i]);
     return Ok{};

@@ -23,6 +23,8 @@ std::string pads_text(const std::vector<PadPair>& pads, int rank) {
   return out;
 }
 
+std::string emit_tuple(const std::vector<int64_t>& values) { return fmt::format("({})", fmt::join(values, ", ")); }
+
 bool any_greater_than_one(const std::vector<int64_t>& values) {
   return std::any_of(values.begin(), values.end(), [](int64_t v) { return v > 1; });
 }
@@ -88,21 +90,12 @@ std::string fill_reason(PaddingFill fill) {
   return "";
 }
 
-}  // namespace
 
-Result<Plan> plan_torch_to_tf(const TorchConvLayer& layer, const std::optional<std::vector<int64_t>>& input_shape) {
-  const ConvSpec& spec = layer.spec;
-  CONVBRIDGE_CHECK(validate(spec));
+// Forward convolutions: optional pad step, one conv step, optional subsample step.
+Status plan_forward(Plan& plan) {
+  const ConvSpec& spec = plan.source;
+  const std::optional<std::vector<int64_t>>& input_shape = plan.input_shape;
   const auto rank = static_cast<size_t>(spec.rank);
-
-  Plan plan;
-  plan.source = spec;
-  plan.source_text = layer.text;
-  plan.input_shape = input_shape;
-  std::vector<int64_t> torch_output_shape;
-  if (input_shape) {
-    CONVBRIDGE_TRY(torch_output_shape, torch_conv_output_shape(spec, *input_shape));
-  }
 
   // Stride together with dilation: Keras refuses it, so convolve at stride 1 and keep every s-th output.
   const bool split_stride = any_greater_than_one(spec.stride) && any_greater_than_one(spec.dilation);
@@ -215,6 +208,108 @@ Result<Plan> plan_torch_to_tf(const TorchConvLayer& layer, const std::optional<s
                      spec.stride.back(), spec.stride.back(), spec.stride.back())});
   }
 
+  if (conv.kind == TfConvKind::conv && spec.groups > 1) {
+    plan.notes.push_back("Keras runs grouped convolutions on the CPU through XLA (jit_compile); raw tf.nn.conv3d "
+                         "has no grouped CPU kernel, so the tf.nn code convolves each group separately in 3-D.");
+  }
+  return Ok{};
+}
+
+// Transposed convolutions: one transposed conv step, exact for every input size (TF's transposed padding does not
+// depend on the input size, unlike forward 'same').
+Status plan_transposed(Plan& plan) {
+  const ConvSpec& spec = plan.source;
+  const auto rank = static_cast<size_t>(spec.rank);
+  TransposedConvStep step;
+  step.rank = spec.rank;
+  step.in_channels = spec.in_channels;
+  step.out_channels = spec.out_channels;
+  step.groups = spec.groups;
+  step.strides = spec.stride;
+  step.use_bias = spec.bias;
+
+  // Keras padding='same' (no output_padding) gives in*s outputs starting at floor(max(D, 0) / 2), D = k_eff - s,
+  // for every input size. PyTorch gives in*s + D - 2p + op outputs starting at p: the same when D is even with
+  // p = D/2 and op = 0, or when D < 0 with p = 0 and op = -D (the outputs past L are zeros plus bias in both).
+  std::vector<int64_t> extents(rank);
+  bool same_everywhere = true;
+  for (size_t i = 0; i < rank; ++i) {
+    CONVBRIDGE_TRY(extents[i], effective_kernel_size(spec.kernel[i], spec.dilation[i]));
+    const int64_t d = extents[i] - spec.stride[i];
+    const int64_t p = spec.padding[i].before, op = spec.output_padding[i];
+    same_everywhere = same_everywhere && (d >= 0 ? (d % 2 == 0 && p == d / 2 && op == 0) : (p == 0 && op == -d));
+  }
+
+  std::vector<int64_t> append_zeros(rank, 0);
+  std::string why;
+  if (same_everywhere) {
+    step.padding = TfPadding::same;
+    why = "Keras padding='same' produces in*stride outputs starting at floor((k_eff - stride) / 2), which is "
+          "exactly PyTorch's padding and output_padding here, for every input size";
+  } else {
+    step.padding = TfPadding::explicit_pads;
+    // y[x] = z[x + p] with out = L - 2p + op: crop p before; the remaining difference p - op is cropped after,
+    // or, when op > p, supplied as TF's extra outputs past L (limited to < stride; any more come from zero taps
+    // appended to the kernel, so the bias still covers them as PyTorch's does).
+    std::vector<std::string> axes;
+    for (size_t i = 0; i < rank; ++i) {
+      const int64_t p = spec.padding[i].before, op = spec.output_padding[i], s = spec.stride[i];
+      int64_t after = 0, extra = 0;
+      if (op <= p) {
+        after = p - op;
+      } else {
+        extra = op - p;
+      }
+      if (extra > s - 1) {
+        append_zeros[i] = extra - (s - 1);
+        extra = s - 1;
+      }
+      step.pads.push_back(PadPair{p, after});
+      step.extra.push_back(extra);
+      axes.push_back(fmt::format("{} crop ({}, {}) + {} extra", spatial_letters(spec.rank)[i], p, after, extra));
+    }
+    why = fmt::format("PyTorch's y[x] = z[x + padding] with output_padding extra outputs: {}. Keras padding='same' "
+                      "would start at floor((k_eff - stride) / 2) and give in*stride outputs, which differs here (a "
+                      "one-pixel shift when padding and output_padding are both positive); output_padding is passed "
+                      "explicitly because Keras' default for 'valid' gives in*stride outputs when stride > k_eff",
+                      fmt::join(axes, ", "));
+  }
+  plan.kernel_layout = torch_conv_transpose_weight_to_tf(spec, append_zeros);
+  for (size_t i = 0; i < rank; ++i) step.kernel.push_back(plan.kernel_layout.to_shape[i]);
+  if (any_greater_than_one(spec.dilation)) {
+    why += fmt::format("; dilation {} becomes zeros between the kernel taps (TF's CPU transposed conv rejects "
+                       "dilation > 1), kernel extent {}",
+                       emit_tuple(spec.dilation), emit_tuple(step.kernel));
+  }
+  if (std::any_of(append_zeros.begin(), append_zeros.end(), [](int64_t z) { return z > 0; })) {
+    why += fmt::format("; output_padding beyond stride-1 (allowed by PyTorch when dilation > output_padding) comes "
+                       "from {} zero taps appended to the kernel, so those outputs get the bias as in PyTorch",
+                       emit_tuple(append_zeros));
+  }
+  if (spec.groups > 1) {
+    why += fmt::format("; groups={}: TF has no grouped transposed conv on the CPU, so each group of {} input "
+                       "channels is convolved on its own and the outputs are concatenated in group order",
+                       spec.groups, spec.in_channels / spec.groups);
+  }
+  plan.steps.push_back({step, why});
+  return Ok{};
+}
+
+}  // namespace
+
+Result<Plan> plan_torch_to_tf(const TorchConvLayer& layer, const std::optional<std::vector<int64_t>>& input_shape) {
+  const ConvSpec& spec = layer.spec;
+  CONVBRIDGE_CHECK(validate(spec));
+  Plan plan;
+  plan.source = spec;
+  plan.source_text = layer.text;
+  plan.input_shape = input_shape;
+  std::vector<int64_t> torch_output_shape;
+  if (input_shape) {
+    CONVBRIDGE_TRY(torch_output_shape, torch_conv_output_shape(spec, *input_shape));
+  }
+  CONVBRIDGE_CHECK(spec.transposed ? plan_transposed(plan) : plan_forward(plan));
+
   plan.notes.push_back(fmt::format(
       "Tensors are channels_last (N, {}, C): TF's CPU convolutions support only NHWC. Move PyTorch tensors with "
       "x.permute({}) and back with y.permute({}); a Flatten after this layer orders features ({}, C) instead of "
@@ -223,11 +318,6 @@ Result<Plan> plan_torch_to_tf(const TorchConvLayer& layer, const std::optional<s
       spec.rank == 1 ? "0, 2, 1" : spec.rank == 2 ? "0, 2, 3, 1" : "0, 2, 3, 4, 1",
       spec.rank == 1 ? "0, 2, 1" : spec.rank == 2 ? "0, 3, 1, 2" : "0, 4, 1, 2, 3",
       fmt::join(spatial_letters(spec.rank), ", "), fmt::join(spatial_letters(spec.rank), ", ")));
-  if (conv.kind == TfConvKind::conv && spec.groups > 1) {
-    plan.notes.push_back("Keras runs grouped convolutions on the CPU through XLA (jit_compile); raw tf.nn.conv3d "
-                         "has no grouped CPU kernel, so the tf.nn code convolves each group separately in 3-D.");
-  }
-
   if (input_shape) {
     // Internal invariant: the planned TF computation has PyTorch's output shape.
     std::vector<int64_t> channels_last{(*input_shape)[0]};

@@ -56,10 +56,12 @@ def test_modules_pytorch_would_reject_raise_value_error():
     conv.stride = (0, 1)  # edited after construction: PyTorch fails at forward, convbridge up front
     with pytest.raises(ValueError, match="stride=\\(0, 1\\) must be positive"):
         convbridge.translate(conv)
-    with pytest.raises(ValueError, match="expects a torch.nn.Conv1d, Conv2d or Conv3d"):
+    with pytest.raises(ValueError, match="expects a torch.nn.Conv1d/2d/3d or ConvTranspose1d/2d/3d"):
         convbridge.translate(torch.nn.Linear(3, 4))
-    with pytest.raises(ValueError, match="ConvTranspose2d is not supported yet"):
-        convbridge.translate(torch.nn.ConvTranspose2d(3, 4, 3))
+    transposed = torch.nn.ConvTranspose2d(3, 4, 3, stride=2)
+    transposed.output_padding = (2, 0)  # edited after construction: PyTorch fails at forward
+    with pytest.raises(ValueError, match="output_padding=\\(2, 0\\) must be smaller than either stride"):
+        convbridge.translate(transposed)
     with pytest.raises(ValueError, match="dtype torch.float16 is not supported"):
         convbridge.convert_weights(torch.nn.Conv2d(3, 4, 3).half())
 

@@ -396,17 +396,6 @@ def test_article_example_keras_spelling_is_not_pytorch():
     assert "'strides'" in proc.stderr and "'stride'" in proc.stderr
 
 
-def test_transposed_traps_do_not_apply():
-    """Traps 3-7 are about ConvTranspose / SeparableConv; convbridge refuses ConvTranspose (exit 2), so none of
-    their silent shifts can reach generated code."""
-    for text in ("nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)",
-                 "nn.ConvTranspose1d(3, 4, 3)"):
-        torch_layer(text)  # a valid PyTorch layer
-        proc = run_cli("translate", text, "--emit", "keras")
-        assert proc.returncode == 2 and proc.stdout == ""
-        assert proc.stderr.startswith("convbridge: error:") and "ConvTranspose" in proc.stderr
-
-
 # ------------------------------------------------------------------------------------------------------------------
 # Not in the reference: a oneDNN bug of TF 2.21's default CPU build (found by test_random_layers).
 # Conv2D/Conv3D with ONE input channel, stride > 1 along W and a single output column (W_out == 1) return garbage
