@@ -36,10 +36,21 @@ ROWS = [
     ("nn.Conv3d(8, 8, 3, groups=8)", None),
     ("nn.Conv2d(16, 32, 3, groups=4)", None),
     ("nn.Conv3d(16, 32, 3, groups=4)", None),
+    ("nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1)", None),
+    ("nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)", None),
+    ("nn.ConvTranspose2d(16, 8, 2, stride=2)", None),
+    ("nn.ConvTranspose1d(4, 4, 3, stride=3, output_padding=2)", None),
+    ("nn.ConvTranspose1d(4, 4, 3, dilation=3, output_padding=2)", None),
+    ("nn.ConvTranspose3d(8, 8, 3, stride=2, padding=1, groups=4)", None),
 ]
 
 def _function(code, name):
     return next(node for node in ast.parse(code).body if isinstance(node, ast.FunctionDef) and node.name == name)
+
+
+def _assigns(node, name):
+    """Whether `node` is `name = ...`."""
+    return isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name
 
 
 def _is_default(keyword):
@@ -60,7 +71,7 @@ def _render(call):
 def keras_constructs(code):
     """The layers make_layer returns, in order, as written in the emitted code."""
     body = _function(code, "make_layer").body
-    conv = next(n.value for n in body if isinstance(n, ast.Assign) and n.targets[0].id == "conv")
+    conv = next(n.value for n in body if _assigns(n, "conv"))
     returned = body[-1].value
     items = returned.args[0].elts if isinstance(returned, ast.Call) else [returned]
     return [_render(conv if isinstance(item, ast.Name) else item) for item in items]
@@ -70,7 +81,7 @@ def tf_constructs(code):
     """The TF operations conv() applies to x, in order (weight checks, kernel and bias lines left out)."""
     found = []
     for statement in _function(code, "conv").body:
-        if not isinstance(statement, ast.Assign) or statement.targets[0].id not in ("x", "y"):
+        if not (_assigns(statement, "x") or _assigns(statement, "y")):
             continue
         value = statement.value
         text = ast.unparse(value)
@@ -78,6 +89,7 @@ def tf_constructs(code):
             continue
         if isinstance(value, ast.Call) and ast.unparse(value.func) == "tf.concat":
             conv_call = value.args[0].elt
+            conv_call.keywords = [k for k in conv_call.keywords if k.arg != "output_shape"]
             text = f"per group: {_render(conv_call)}, then tf.concat"
         elif isinstance(value, ast.Call):
             keep = [k for k in value.keywords if k.arg in ("padding", "mode", "strides", "stride")]

@@ -44,6 +44,9 @@ expect 0 '"exact_for": "input_shape"' EMPTY -- translate "Conv2d(3, 16, 3, strid
 expect 0 'Verification: skipped' EMPTY -- translate "nn.Conv2d(3, 16, 3)" --no-verify
 expect 0 'skipped: the smallest check needs' EMPTY -- translate "nn.Conv2d(512, 512, 3)" --input-shape 64,512,512,512
 expect 0 "Verification .*skipped: the smallest check needs more than 2\\^63" EMPTY -- translate "nn.Conv3d(1, 1, (2147483647, 2147483647, 2147483647), dilation=2147483647)"
+expect 0 'Conv2DTranspose.*explicit H crop \(1, 0\)' EMPTY -- translate "nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)"
+expect 0 'keras.layers.Cropping2D' EMPTY -- translate "nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)" --emit keras
+expect 0 'tf.nn.conv1d_transpose' EMPTY -- translate "nn.ConvTranspose1d(4, 4, 3, stride=2, groups=2, dilation=2)" --emit tf
 expect 0 'Examples:' EMPTY -- --help
 expect 0 'Examples:' EMPTY -- translate --help
 expect 0 '^0\.1\.0' EMPTY -- --version
@@ -59,6 +62,9 @@ expect_error "has 4 channels; the layer expects in_channels=3" translate "nn.Con
 expect_error "--input-shape '1,3,x'" translate "nn.Conv2d(3, 16, 3)" --input-shape 1,3,x
 expect_error "padding_mode='reflect' needs padding smaller" translate "nn.Conv1d(1, 1, 3, padding=4, padding_mode='reflect')" --input-shape 1,1,4
 expect_error "does not fit in a signed 64-bit integer" translate "nn.Conv2d(3, 16, 123456789012345678901234567890)"
+expect_error "output_padding=2 must be smaller than either stride=2 or dilation=1" translate "nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=2)"
+expect_error "only 'zeros' padding mode is supported for ConvTranspose2d" translate "nn.ConvTranspose2d(3, 4, 3, padding_mode='reflect')"
+expect_error "Output size is too small" translate "nn.ConvTranspose1d(1, 1, 3, padding=3)" --input-shape 1,1,2
 expect 2 EMPTY 'emit: .*not in' -- translate "nn.Conv2d(3, 16, 3)" --emit onnx
 expect 2 EMPTY 'required' -- translate
 expect 2 EMPTY '.' -- frobnicate

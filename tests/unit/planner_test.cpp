@@ -145,6 +145,51 @@ TEST(Planner, PaddingModesBecomeAPadStep) {
   EXPECT_EQ(plan_for("nn.Conv1d(1, 1, 3, padding_mode='reflect')").steps.size(), 1u);
 }
 
+const TransposedConvStep& transposed_of(const Plan& plan) {
+  const auto* step = std::get_if<TransposedConvStep>(&plan.steps.front().op);
+  if (step == nullptr) ADD_FAILURE() << "plan has no transposed step";
+  static TransposedConvStep none;
+  return step ? *step : none;
+}
+
+TEST(Planner, TransposedSameOnlyWhereItIsExact) {
+  // k 4, s 2, p 1: D = 2, Keras 'same' starts at 1 and gives in*2 outputs, like PyTorch.
+  EXPECT_EQ(transposed_of(plan_for("nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1)")).padding, TfPadding::same);
+  // k 2, s 3, op 1: D = -1, Keras 'same' gives in*3 = L + 1 outputs, like PyTorch's output_padding=1.
+  EXPECT_EQ(transposed_of(plan_for("nn.ConvTranspose1d(2, 2, 2, stride=3, output_padding=1)")).padding,
+            TfPadding::same);
+  // Trap 3: k 3, s 2, p 1, op 1: same shape as Keras 'same' but shifted by one: explicit crop (1, 0).
+  const Plan trap3 = plan_for("nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)");
+  const TransposedConvStep& step = transposed_of(trap3);
+  EXPECT_EQ(step.padding, TfPadding::explicit_pads);
+  EXPECT_EQ(step.pads, (std::vector<PadPair>{{1, 0}, {1, 0}}));
+  EXPECT_EQ(step.extra, (std::vector<int64_t>{0, 0}));
+  expect_verified(trap3);
+  // k 3, s 3, op 2 > p 0: two outputs past L, within TF's extra < stride.
+  const Plan beyond_plan = plan_for("nn.ConvTranspose1d(2, 2, 3, stride=3, output_padding=2)");
+  const TransposedConvStep& beyond = transposed_of(beyond_plan);
+  EXPECT_EQ(beyond.pads, (std::vector<PadPair>{{0, 0}}));
+  EXPECT_EQ(beyond.extra, (std::vector<int64_t>{2}));
+}
+
+// Trap 5: PyTorch allows output_padding up to dilation-1; TF only up to stride-1: zero taps supply the rest.
+TEST(Planner, TransposedOutputPaddingBeyondStrideUsesZeroTaps) {
+  const Plan plan = plan_for("nn.ConvTranspose1d(2, 3, 3, stride=1, dilation=3, output_padding=2)");
+  EXPECT_EQ(plan.kernel_layout.to_shape, (std::vector<int64_t>{9, 3, 2}));  // 7 dilated taps + 2 zeros
+  EXPECT_EQ(transposed_of(plan).extra, (std::vector<int64_t>{0}));
+  expect_verified(plan);
+}
+
+TEST(Planner, TransposedGroupsAndDilation) {
+  const Plan plan = plan_for("nn.ConvTranspose3d(4, 6, (3, 2, 1), stride=(2, 1, 3), padding=(1, 0, 0), "
+                             "output_padding=(1, 0, 2), groups=2, dilation=(1, 2, 1))");
+  EXPECT_EQ(transposed_of(plan).groups, 2);
+  EXPECT_EQ(plan.kernel_layout.to_shape, (std::vector<int64_t>{3, 3, 1, 3, 4}));  // (*k_eff, out/G, in)
+  expect_verified(plan);
+  EXPECT_FALSE(plan_torch_to_tf(*parse_pytorch_layer("nn.ConvTranspose1d(1, 1, 3, padding=3)"),
+                                std::vector<int64_t>{1, 1, 2}));  // output size 1 - 6 + 2 + 1 <= 0
+}
+
 TEST(Planner, InputShapeIsValidated) {
   auto layer = parse_pytorch_layer("nn.Conv2d(3, 16, 5)");
   ASSERT_TRUE(layer);

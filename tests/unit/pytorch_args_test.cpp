@@ -79,6 +79,36 @@ TEST(PytorchArgs, RejectsWhatPytorchRejects) {
   expect_error("nn.Conv2d(3, 16, 'x')", ErrorCode::invalid_argument, "kernel_size='x' must be an int");
 }
 
+TEST(PytorchArgs, ConvTransposeSignature) {
+  // ConvTransposeNd(in, out, k, stride, padding, output_padding, groups, bias, dilation, padding_mode)
+  const ConvSpec s = parse_ok("nn.ConvTranspose2d(4, 6, 3, 2, 1, 1, 2, False, 2)").spec;
+  EXPECT_TRUE(s.transposed);
+  EXPECT_EQ(s.stride, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(s.padding, (std::vector<PadPair>{{1, 1}, {1, 1}}));
+  EXPECT_EQ(s.output_padding, (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(s.groups, 2);
+  EXPECT_FALSE(s.bias);
+  EXPECT_EQ(s.dilation, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(torch_weight_shape(s), (std::vector<int64_t>{4, 3, 3, 3}));  // (in, out/groups, kh, kw)
+  // output_padding may reach the dilation when it is larger than the stride.
+  EXPECT_EQ(parse_ok("nn.ConvTranspose1d(2, 2, 3, dilation=3, output_padding=2)").spec.output_padding,
+            (std::vector<int64_t>{2}));
+}
+
+TEST(PytorchArgs, ConvTransposeRejects) {
+  expect_error("nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=2)", ErrorCode::invalid_argument,
+               "output_padding=2 must be smaller than either stride=2 or dilation=1");
+  expect_error("nn.ConvTranspose2d(3, 4, 3, output_padding=-1)", ErrorCode::invalid_argument,
+               "negative output_padding");
+  expect_error("nn.ConvTranspose2d(3, 4, 3, padding_mode='reflect')", ErrorCode::invalid_argument,
+               "only 'zeros' padding mode is supported for ConvTranspose2d");
+  expect_error("nn.ConvTranspose2d(3, 4, 3, padding='same')", ErrorCode::invalid_argument,
+               "padding='same' is not accepted by ConvTranspose2d");
+  expect_error("nn.ConvTranspose2d(3, 4, 3, dilation=(1, 2), dilation_rate=2)", ErrorCode::unknown_argument,
+               "did you mean 'dilation'?");
+  expect_error("nn.ConvTranspose3d(3, 4)", ErrorCode::invalid_argument, "output_padding=0, groups=1");
+}
+
 TEST(PytorchArgs, PythonCallRules) {
   expect_error("nn.Conv2d(3, 16, 3, strides=2)", ErrorCode::unknown_argument, "did you mean 'stride'?");
   expect_error("nn.Conv2d(3, 16, 3, paddin=1)", ErrorCode::unknown_argument, "did you mean 'padding'?");
@@ -90,7 +120,6 @@ TEST(PytorchArgs, PythonCallRules) {
   expect_error("nn.Conv2d(3, 16, 3", ErrorCode::syntax, "expected ',' or ')'");
   expect_error("", ErrorCode::syntax, "empty");
   expect_error("nn.Conv2D(3, 16, 3)", ErrorCode::unsupported, "Keras layer");
-  expect_error("nn.ConvTranspose2d(3, 16, 3)", ErrorCode::unsupported, "not supported yet");
   expect_error("nn.Linear(3, 16)", ErrorCode::unknown_argument, "unknown layer 'nn.Linear'");
   expect_error("nn.Conv2d(3, 16, 99999999999999999999)", ErrorCode::overflow, "does not fit");
   expect_error("nn.Conv2d(3, 16, 3) extra", ErrorCode::syntax, "after the closing ')'");

@@ -129,6 +129,19 @@ TEST(ReferenceTf, SubsampleKeepsEveryStrideth) {
   EXPECT_EQ(out->data, (std::vector<double>{0, 3, 6}));
 }
 
+TEST(ReferenceTorch, TransposedScatterCropsAndAddsBiasEverywhere) {
+  // ConvTranspose1d(1, 1, 2, stride=2, padding=1, output_padding=1), x = [1, 2], w = [10, 1], bias 0.5.
+  // Full z (L = 4): [10, 1, 20, 2]; y[x] = z[x + 1] for out = 4 - 2 + 1 = 3: [1, 20, 2]; + bias.
+  ConvSpec spec = conv1d(2, 2, 1, {1, 1});
+  spec.transposed = true;
+  spec.output_padding = {1};
+  spec.bias = true;
+  EXPECT_EQ(run_torch(spec, {1, 2}, {10, 1}, {0.5}), (std::vector<double>{1.5, 20.5, 2.5}));
+  // padding 0, output_padding 1: the last output lies past L and holds only the bias (trap 6).
+  spec.padding = {{0, 0}};
+  EXPECT_EQ(run_torch(spec, {1, 2}, {10, 1}, {0.5}), (std::vector<double>{10.5, 1.5, 20.5, 2.5, 0.5}));
+}
+
 TEST(Verification, ReportsPassOnSeveralSizes) {
   auto layer = parse_pytorch_layer("nn.Conv2d(3, 4, 3, stride=2, padding=1)");
   ASSERT_TRUE(layer);

@@ -115,6 +115,33 @@ TEST(TorchOutputShape, ChecksChannelsAndPaddingModes) {
   EXPECT_FALSE(torch_conv_output_shape(conv2d(PaddingFill::zeros, {1, 1}), std::vector<int64_t>{2, 3, 0, 4}));
 }
 
+// out = (in-1)*s - 2p + d(k-1) + op + 1
+TEST(TorchTransposed, OutputSize) {
+  EXPECT_EQ(*torch_conv_transpose_output_size(5, {1, 1}, 3, 2, 1, 1), 10);  // 8 - 2 + 2 + 1 + 1
+  EXPECT_EQ(*torch_conv_transpose_output_size(5, {1, 1}, 4, 2, 1, 0), 10);  // 8 - 2 + 3 + 1
+  EXPECT_EQ(*torch_conv_transpose_output_size(4, {0, 0}, 3, 1, 3, 2), 12);  // 3 + 6 + 2 + 1
+  EXPECT_EQ(*full_transposed_size(5, 3, 2, 2), 13);                          // 4*2 + 5
+  auto too_small = torch_conv_transpose_output_size(2, {3, 3}, 3, 1, 1, 0);   // 1 - 6 + 2 + 1 = -2
+  ASSERT_FALSE(too_small);
+  EXPECT_NE(too_small.error().message.find("Output size is too small"), std::string::npos);
+}
+
+// TF's transposed window: 'same' gives in*s starting at max(L - in*s, 0)/2; explicit gives L - b - a + extra.
+TEST(TfTransposed, Window) {
+  // in 5, k 3, s 2: L = 11, out 10, start (11-10)/2 = 0  (Keras 'same' vs PyTorch p=1, op=1: trap 3)
+  auto same = tf_conv_transpose_window(5, 3, 2, TfPadding::same);
+  EXPECT_EQ(same->size, 10);
+  EXPECT_EQ(same->crop_before, 0);
+  // in 5, k 4, s 2: L = 12, out 10, start 1 (equals PyTorch p=1, op=0)
+  EXPECT_EQ(tf_conv_transpose_window(5, 4, 2, TfPadding::same)->crop_before, 1);
+  // stride larger than the kernel: L = 4*3 + 2 = 14 < in*s = 15: start 0, one output past L
+  EXPECT_EQ(tf_conv_transpose_window(5, 2, 3, TfPadding::same)->size, 15);
+  auto cropped = tf_conv_transpose_window(5, 3, 2, TfPadding::explicit_pads, {1, 0}, 0);
+  EXPECT_EQ(cropped->size, 10);
+  EXPECT_EQ(cropped->crop_before, 1);
+  EXPECT_FALSE(tf_conv_transpose_window(5, 3, 2, TfPadding::explicit_pads, {0, 0}, 2));  // extra >= stride
+}
+
 TEST(Subsample, CeilDivision) {
   EXPECT_EQ(subsample_size(7, 2), 4);
   EXPECT_EQ(subsample_size(8, 2), 4);

@@ -62,6 +62,23 @@ TEST(WeightLayout, DepthwiseKeepsChannelOrder) {
   EXPECT_EQ(apply_layout_change<float>(change, iota(8)), (std::vector<float>{0, 2, 4, 6, 1, 3, 5, 7}));
 }
 
+TEST(WeightLayout, TransposedIowToWoiWithZeroTaps) {
+  // ConvTranspose1d(in=2, out=1, k=2, dilation=3): weight (I=2, O=1, W=2), value i*2 + w.
+  ConvSpec spec = spec_with(1, 2, 1, 1, {2});
+  spec.transposed = true;
+  spec.dilation = {3};
+  const WeightLayoutChange change = torch_conv_transpose_weight_to_tf(spec, {1});
+  EXPECT_EQ(change.from_layout, "IOW");
+  EXPECT_EQ(change.to_layout, "WOI");
+  EXPECT_EQ(change.to_shape, (std::vector<int64_t>{5, 1, 2}));  // (2-1)*3+1 = 4 taps + 1 appended zero
+  // out[w'][0][i]: tap 0 at w'=0, tap 1 at w'=3, zeros elsewhere.
+  EXPECT_EQ(apply_layout_change<float>(change, iota(4)), (std::vector<float>{0, 2, 0, 0, 0, 0, 1, 3, 0, 0}));
+  spec.dilation = {1};
+  const WeightLayoutChange plain = torch_conv_transpose_weight_to_tf(spec, {0});
+  EXPECT_TRUE(plain.dilate.empty());
+  EXPECT_EQ(apply_layout_change<float>(plain, iota(4)), (std::vector<float>{0, 2, 1, 3}));
+}
+
 TEST(WeightLayout, MovesBitsUnchanged) {
   // NaN payloads, -0.0, denormals and infinities survive: elements are moved, never recomputed.
   std::vector<float> values = {-0.0f, std::nanf("0x2a"), 1e-45f, -INFINITY, 3.5f, INFINITY};
