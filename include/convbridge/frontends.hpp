@@ -27,7 +27,43 @@ struct TorchConvLayer {
 // construction, or at the first forward for errors such as stride=0) with a message naming the argument.
 Result<TorchConvLayer> parse_pytorch_layer(std::string_view text);
 
-// Parses an input shape such as "1,3,32,32" or "(1, 3, 32, 32)" into positive sizes.
-Result<std::vector<int64_t>> parse_input_shape(std::string_view text);
+// Parses an input shape such as "1,3,32,32" or "(1, 3, 32, 32)" into positive sizes. With allow_unknown, None
+// entries (Keras' unknown sizes, e.g. "None,None,None,3") are accepted and returned as kUnknownSize.
+inline constexpr int64_t kUnknownSize = -1;
+Result<std::vector<int64_t>> parse_input_shape(std::string_view text, bool allow_unknown = false);
+
+enum class KerasLayerKind {
+  conv,            // keras.layers.Conv1D/2D/3D
+  depthwise,       // DepthwiseConv1D/2D
+  separable,       // SeparableConv1D/2D: depthwise (no bias) then a 1x1 conv with bias
+  conv_transpose,  // Conv1DTranspose/2DTranspose/3DTranspose
+};
+enum class KerasPadding { valid, same, causal };
+
+// A Keras 3 convolution layer as constructed (channels_last). Its input channel count is not part of the
+// constructor; planners take it from the input shape or the built layer.
+struct KerasConvLayer {
+  KerasLayerKind kind = KerasLayerKind::conv;
+  int rank = 2;
+  std::string class_name;  // "Conv2D", "DepthwiseConv2D", ...
+  std::string text;        // as the user wrote it
+  int64_t filters = 0;     // conv, separable, conv_transpose
+  std::vector<int64_t> kernel, strides, dilation;  // [rank]
+  KerasPadding padding = KerasPadding::valid;
+  int64_t groups = 1;            // conv only
+  int64_t depth_multiplier = 1;  // depthwise, separable
+  bool has_output_padding = false;       // conv_transpose: output_padding given (not None)
+  std::vector<int64_t> output_padding;   // [rank] when given
+  bool use_bias = true;
+};
+
+// Parses a Keras layer constructor such as "keras.layers.Conv2D(16, 3, strides=2, padding='same')" (also
+// layers.Conv2D, tf.keras.layers.Conv2D, Conv2D), with Keras' own argument checks. Arguments that do not change
+// the computation (initializers, regularizers, constraints, name, trainable, dtype float32) are accepted and
+// ignored; activations other than None/'linear' and data_format='channels_first' are refused.
+Result<KerasConvLayer> parse_keras_layer(std::string_view text);
+
+// Whether the text names a Keras layer (so the CLI plans Keras -> PyTorch).
+bool names_keras_layer(std::string_view text);
 
 }  // namespace convbridge

@@ -112,12 +112,37 @@ class CallParser {
         value.kind = PyValue::Kind::name;
       }
       skip_space();
-      if (peek() == '(') return fail(fmt::format("calls such as '{}(...)' are not accepted as argument values", value.text));
+      if (peek() == '(') {
+        // A nested call (e.g. kernel_initializer=keras.initializers.HeNormal()) is kept as opaque text: front-ends
+        // accept it only where the value cannot change the computation.
+        CONVBRIDGE_CHECK(skip_call(depth));
+        value.kind = PyValue::Kind::call;
+      }
     } else {
       return fail(fmt::format("unexpected character '{}'", printable(c)));
     }
     value.source = std::string(text_.substr(start, pos_ - start));
     return value;
+  }
+
+  // Skips a balanced "( ... )" argument list, validating its values.
+  Status skip_call(int depth) {
+    ++pos_;  // '('
+    skip_space();
+    while (!consume(')')) {
+      if (is_identifier_start(peek())) {  // keyword=
+        const size_t start = pos_;
+        identifier();
+        skip_space();
+        if (!(peek() == '=' && peek(1) != '=')) pos_ = start; else { ++pos_; }
+      }
+      CONVBRIDGE_TRY(PyValue ignored, parse_value(depth + 1));
+      (void)ignored;
+      skip_space();
+      if (!consume(',') && peek() != ')') return fail("expected ',' or ')' in a nested call");
+      skip_space();
+    }
+    return Ok{};
   }
 
   Result<int64_t> parse_integer() {
@@ -221,6 +246,7 @@ std::string_view kind_name(PyValue::Kind kind) {
     case PyValue::Kind::none: return "None";
     case PyValue::Kind::name: return "name";
     case PyValue::Kind::sequence: return "tuple";
+    case PyValue::Kind::call: return "call";
   }
   return "?";
 }

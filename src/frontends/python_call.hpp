@@ -17,11 +17,11 @@ inline constexpr size_t kMaxCallTextBytes = 64 * 1024;
 inline constexpr int kMaxNesting = 8;
 
 struct PyValue {
-  enum class Kind { integer, string, boolean, none, name, sequence };
+  enum class Kind { integer, string, boolean, none, name, sequence, call };
   Kind kind = Kind::none;
   int64_t integer = 0;
   bool boolean = false;
-  std::string text;  // string contents, or the dotted name
+  std::string text;  // string contents, or the dotted name (of the callee, for a call)
   std::vector<PyValue> items;
   std::string source;  // the literal exactly as written, for error messages
 };

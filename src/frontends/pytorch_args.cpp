@@ -16,6 +16,7 @@
 
 #include "convbridge/frontends.hpp"
 #include "convbridge/shape_math.hpp"
+#include "frontends/arguments.hpp"
 #include "frontends/python_call.hpp"
 
 namespace convbridge {
@@ -32,23 +33,9 @@ constexpr std::array<std::string_view, 12> kConvTransposeParameters = {
     "in_channels", "out_channels", "kernel_size", "stride",       "padding", "output_padding",
     "groups",      "bias",         "dilation",    "padding_mode", "device",  "dtype"};
 
-Error invalid(std::string message) { return make_error(ErrorCode::invalid_argument, std::move(message)); }
+using frontends::int_or_tuple;
 
-// Levenshtein distance, for "did you mean" hints on misspelled keywords.
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
+Error invalid(std::string message) { return frontends::invalid_argument(std::move(message)); }
 
 std::string keyword_hint(std::string_view keyword) {
   // Keras spellings users carry over, then near-misses.
@@ -59,38 +46,7 @@ std::string keyword_hint(std::string_view keyword) {
   for (auto [keras, torch] : kKerasSpellings) {
     if (keyword == keras) return fmt::format(" (did you mean '{}'? '{}' is the Keras name)", torch, keras);
   }
-  for (std::string_view name : kConvTransposeParameters) {
-    if (edit_distance(keyword, name) <= 2) return fmt::format(" (did you mean '{}'?)", name);
-  }
-  return "";
-}
-
-// A size argument: int, or a tuple/list of `rank` ints (torch.nn.modules.utils._ntuple).
-Result<std::vector<int64_t>> int_or_tuple(const PyValue& value, std::string_view name, int rank) {
-  auto as_int = [&](const PyValue& v) -> Result<int64_t> {
-    if (v.kind != PyValue::Kind::integer) {
-      return invalid(fmt::format("{}={} must be an int or a tuple of {} ints, not {}", name, value.source, rank,
-                                 frontends::kind_name(v.kind)));
-    }
-    if (v.integer > kMaxSizeArgument || v.integer < -kMaxSizeArgument) {
-      return invalid(fmt::format("{}={} is too large (the limit is {})", name, v.source, kMaxSizeArgument));
-    }
-    return v.integer;
-  };
-  if (value.kind == PyValue::Kind::sequence) {
-    if (value.items.size() != static_cast<size_t>(rank)) {
-      return invalid(fmt::format("{}={} has {} entries; Conv{}d needs an int or {} ints", name, value.source,
-                                 value.items.size(), rank, rank));
-    }
-    std::vector<int64_t> out;
-    for (const PyValue& item : value.items) {
-      CONVBRIDGE_TRY(int64_t v, as_int(item));
-      out.push_back(v);
-    }
-    return out;
-  }
-  CONVBRIDGE_TRY(int64_t v, as_int(value));
-  return std::vector<int64_t>(static_cast<size_t>(rank), v);
+  return frontends::closest_name_hint(keyword, kConvTransposeParameters);
 }
 
 Status require_positive(const std::vector<int64_t>& values, std::string_view name, const PyValue& written,
@@ -161,50 +117,16 @@ Result<TorchConvLayer> parse_pytorch_layer(std::string_view text) {
       kind.transposed ? std::span<const std::string_view>(kConvTransposeParameters)
                       : std::span<const std::string_view>(kConvParameters);
 
-  // Bind arguments to parameters the way Python does: positionals first, then keywords, no duplicates.
-  std::array<const PyValue*, kConvTransposeParameters.size()> bound{};
-  size_t position = 0;
-  bool seen_keyword = false;
-  for (const PyArgument& argument : call.arguments) {
-    if (!argument.keyword) {
-      if (seen_keyword) return make_error(ErrorCode::syntax, "positional argument follows keyword argument");
-      if (position >= kParameterNames.size()) {
-        return invalid(fmt::format("{} takes at most {} arguments ({} given)", layer.class_name,
-                                   kParameterNames.size(), call.arguments.size()));
-      }
-      bound[position++] = &argument.value;
-      continue;
-    }
-    seen_keyword = true;
-    const auto it = std::find(kParameterNames.begin(), kParameterNames.end(), *argument.keyword);
-    if (it == kParameterNames.end()) {
-      return make_error(ErrorCode::unknown_argument,
-                        fmt::format("{} got an unexpected keyword argument '{}'{}", layer.class_name,
-                                    *argument.keyword, keyword_hint(*argument.keyword)));
-    }
-    const auto index = static_cast<size_t>(it - kParameterNames.begin());
-    if (bound[index] != nullptr) {
-      return invalid(fmt::format("{} got multiple values for argument '{}'", layer.class_name, *argument.keyword));
-    }
-    bound[index] = &argument.value;
-  }
-  for (size_t i = 0; i < 3; ++i) {
-    if (bound[i] == nullptr) {
-      return invalid(fmt::format("{} is missing the required argument '{}' (signature: {}({}))",
-                                 layer.class_name, kParameterNames[i], layer.class_name,
-                                 kind.transposed ? "in_channels, out_channels, kernel_size, stride=1, padding=0, "
-                                                   "output_padding=0, groups=1, bias=True, dilation=1, "
-                                                   "padding_mode='zeros'"
-                                                 : "in_channels, out_channels, kernel_size, stride=1, padding=0, "
-                                                   "dilation=1, groups=1, bias=True, padding_mode='zeros'"));
-    }
-  }
-  auto argument = [&](std::string_view name, std::string_view default_source) -> PyValue {
-    const auto index = static_cast<size_t>(std::find(kParameterNames.begin(), kParameterNames.end(), name) -
-                                           kParameterNames.begin());
-    if (bound[index] != nullptr) return *bound[index];
-    auto parsed = frontends::parse_python_call(fmt::format("f({})", default_source));
-    return parsed->arguments.front().value;
+  CONVBRIDGE_TRY(const frontends::BoundArguments bound,
+                 frontends::BoundArguments::bind(
+                     call, layer.class_name, kParameterNames, 3,
+                     kind.transposed ? "in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, "
+                                       "groups=1, bias=True, dilation=1, padding_mode='zeros'"
+                                     : "in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, "
+                                       "groups=1, bias=True, padding_mode='zeros'",
+                     keyword_hint));
+  auto argument = [&](std::string_view name, std::string_view default_source) {
+    return bound.get(name, default_source);
   };
 
   ConvSpec& spec = layer.spec;
@@ -337,7 +259,8 @@ Result<TorchConvLayer> parse_pytorch_layer(std::string_view text) {
   }
 
   const PyValue device = argument("device", "None");
-  if (device.kind != PyValue::Kind::none && device.kind != PyValue::Kind::string && device.kind != PyValue::Kind::name) {
+  if (device.kind != PyValue::Kind::none && device.kind != PyValue::Kind::string && device.kind != PyValue::Kind::name &&
+      device.kind != PyValue::Kind::call) {  // torch.device('cpu') is fine: the device does not change the numbers
     return invalid(fmt::format("device={} must be None or a device string such as 'cpu'", device.source));
   }
   const PyValue dtype = argument("dtype", "None");
@@ -350,36 +273,6 @@ Result<TorchConvLayer> parse_pytorch_layer(std::string_view text) {
 
   CONVBRIDGE_CHECK(validate(spec));
   return layer;
-}
-
-Result<std::vector<int64_t>> parse_input_shape(std::string_view text) {
-  const std::string as_call = fmt::format("shape({})", text);
-  auto call = frontends::parse_python_call(as_call);
-  auto bad = [&](std::string why) {
-    return make_error(ErrorCode::input_shape,
-                      fmt::format("--input-shape '{}' {}; expected comma-separated sizes such as 1,3,32,32", text, why));
-  };
-  if (!call) return bad("does not parse");
-  std::vector<const PyValue*> values;
-  for (const auto& argument : call->arguments) {
-    if (argument.keyword) return bad("contains a keyword");
-    if (argument.value.kind == PyValue::Kind::sequence && call->arguments.size() == 1) {
-      for (const auto& item : argument.value.items) values.push_back(&item);
-    } else {
-      values.push_back(&argument.value);
-    }
-  }
-  if (values.empty()) return bad("is empty");
-  std::vector<int64_t> shape;
-  for (const PyValue* value : values) {
-    if (value->kind != PyValue::Kind::integer) return bad(fmt::format("has a non-integer entry '{}'", value->source));
-    if (value->integer <= 0) return bad(fmt::format("has the size {}; every size must be positive", value->source));
-    if (value->integer > kMaxSizeArgument) {
-      return bad(fmt::format("has the size {}, above the limit {}", value->source, kMaxSizeArgument));
-    }
-    shape.push_back(value->integer);
-  }
-  return shape;
 }
 
 }  // namespace convbridge

@@ -1,0 +1,287 @@
+// Keras 3 front-end: keras.layers.Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D and Conv1D/2D/3DTranspose
+// constructor text -> KerasConvLayer, with the checks Keras makes (keras/src/layers/convolutional/base_conv.py,
+// base_depthwise_conv.py, base_separable_conv.py, base_conv_transpose.py; keras/src/utils/argument_validation.py;
+// keras/src/backend/common/backend_utils.py standardize_padding).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+
+#include "convbridge/frontends.hpp"
+#include "frontends/arguments.hpp"
+#include "frontends/python_call.hpp"
+
+namespace convbridge {
+namespace {
+
+using frontends::PyValue;
+
+Error invalid(std::string message) { return frontends::invalid_argument(std::move(message)); }
+
+// Positional orders of the Keras 3.15 signatures, then the arguments that cannot change the computation.
+constexpr std::array<std::string_view, 16> kConvParameters = {
+    "filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups", "activation",
+    "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+    "activity_regularizer", "kernel_constraint", "bias_constraint"};
+constexpr std::array<std::string_view, 15> kDepthwiseParameters = {
+    "kernel_size", "strides", "padding", "depth_multiplier", "data_format", "dilation_rate", "activation",
+    "use_bias", "depthwise_initializer", "bias_initializer", "depthwise_regularizer", "bias_regularizer",
+    "activity_regularizer", "depthwise_constraint", "bias_constraint"};
+constexpr std::array<std::string_view, 19> kSeparableParameters = {
+    "filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "depth_multiplier",
+    "activation", "use_bias", "depthwise_initializer", "pointwise_initializer", "bias_initializer",
+    "depthwise_regularizer", "pointwise_regularizer", "bias_regularizer", "activity_regularizer",
+    "depthwise_constraint", "pointwise_constraint", "bias_constraint"};
+constexpr std::array<std::string_view, 16> kTransposeParameters = {
+    "filters", "kernel_size", "strides", "padding", "output_padding", "data_format", "dilation_rate", "activation",
+    "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+    "activity_regularizer", "kernel_constraint", "bias_constraint"};
+// Layer keyword arguments (keras.layers.Layer.__init__) accepted by every class.
+constexpr std::array<std::string_view, 4> kLayerKeywords = {"name", "trainable", "dtype", "input_shape"};
+
+std::string keras_keyword_hint(std::string_view keyword) {
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 6> kTorchSpellings = {{
+      {"stride", "strides"}, {"dilation", "dilation_rate"}, {"out_channels", "filters"},
+      {"bias", "use_bias"},  {"in_channels", ""},           {"padding_mode", ""},
+  }};
+  for (auto [torch, keras] : kTorchSpellings) {
+    if (keyword != torch) continue;
+    if (keras.empty()) return fmt::format(" ('{}' is a PyTorch argument with no Keras equivalent)", torch);
+    return fmt::format(" (did you mean '{}'? '{}' is the PyTorch name)", keras, torch);
+  }
+  return frontends::closest_name_hint(keyword, kSeparableParameters);
+}
+
+struct KerasClass {
+  KerasLayerKind kind;
+  int rank;
+};
+
+Result<KerasClass> keras_class(std::string_view callee, std::string* class_name) {
+  std::string_view name = callee;
+  std::string_view prefix;
+  if (auto dot = name.rfind('.'); dot != std::string_view::npos) {
+    prefix = name.substr(0, dot);
+    name = name.substr(dot + 1);
+  }
+  const bool known_prefix = prefix.empty() || prefix == "layers" || prefix == "keras.layers" ||
+                            prefix == "tf.keras.layers" || prefix == "tensorflow.keras.layers" || prefix == "tfkl";
+  for (int rank = 1; rank <= kMaxSpatialRank; ++rank) {
+    const std::array<std::pair<std::string, KerasLayerKind>, 4> forms = {{
+        {fmt::format("Conv{}D", rank), KerasLayerKind::conv},
+        {fmt::format("DepthwiseConv{}D", rank), KerasLayerKind::depthwise},
+        {fmt::format("SeparableConv{}D", rank), KerasLayerKind::separable},
+        {fmt::format("Conv{}DTranspose", rank), KerasLayerKind::conv_transpose},
+    }};
+    for (const auto& [form, kind] : forms) {
+      if (name != form) continue;
+      if (!known_prefix) break;
+      if (rank == 3 && (kind == KerasLayerKind::depthwise || kind == KerasLayerKind::separable)) break;
+      *class_name = std::string(name);
+      return KerasClass{kind, rank};
+    }
+  }
+  return make_error(ErrorCode::unknown_argument,
+                    fmt::format("unknown Keras layer '{}': expected keras.layers.Conv1D/2D/3D, DepthwiseConv1D/2D, "
+                                "SeparableConv1D/2D or Conv1D/2D/3DTranspose",
+                                callee));
+}
+
+Result<std::vector<int64_t>> positive_sizes(const PyValue& value, std::string_view name, int rank) {
+  CONVBRIDGE_TRY(std::vector<int64_t> sizes, frontends::int_or_tuple(value, name, rank));
+  for (int64_t v : sizes) {
+    if (v <= 0) return invalid(fmt::format("{}={} must be positive (Keras rejects it)", name, value.source));
+  }
+  return sizes;
+}
+
+Result<int64_t> positive_int(const PyValue& value, std::string_view name) {
+  if (value.kind != PyValue::Kind::integer || value.integer <= 0 || value.integer > kMaxSizeArgument) {
+    return invalid(fmt::format("{}={} must be a positive int (at most {})", name, value.source, kMaxSizeArgument));
+  }
+  return value.integer;
+}
+
+}  // namespace
+
+bool names_keras_layer(std::string_view text) {
+  auto call = frontends::parse_python_call(text);
+  if (!call) return false;
+  std::string ignored;
+  return keras_class(call->callee, &ignored).ok();
+}
+
+Result<KerasConvLayer> parse_keras_layer(std::string_view text) {
+  CONVBRIDGE_TRY(frontends::PyCall call, frontends::parse_python_call(text));
+  KerasConvLayer layer;
+  layer.text = std::string(text);
+  CONVBRIDGE_TRY(const KerasClass cls, keras_class(call.callee, &layer.class_name));
+  layer.kind = cls.kind;
+  layer.rank = cls.rank;
+
+  std::vector<std::string_view> names;
+  size_t required = 2;
+  std::string_view signature;
+  switch (cls.kind) {
+    case KerasLayerKind::conv:
+      names.assign(kConvParameters.begin(), kConvParameters.end());
+      signature = "filters, kernel_size, strides=1, padding='valid', data_format=None, dilation_rate=1, groups=1, "
+                  "activation=None, use_bias=True, ...";
+      break;
+    case KerasLayerKind::depthwise:
+      names.assign(kDepthwiseParameters.begin(), kDepthwiseParameters.end());
+      required = 1;
+      signature = "kernel_size, strides=1, padding='valid', depth_multiplier=1, data_format=None, dilation_rate=1, "
+                  "activation=None, use_bias=True, ...";
+      break;
+    case KerasLayerKind::separable:
+      names.assign(kSeparableParameters.begin(), kSeparableParameters.end());
+      signature = "filters, kernel_size, strides=1, padding='valid', data_format=None, dilation_rate=1, "
+                  "depth_multiplier=1, activation=None, use_bias=True, ...";
+      break;
+    case KerasLayerKind::conv_transpose:
+      names.assign(kTransposeParameters.begin(), kTransposeParameters.end());
+      signature = "filters, kernel_size, strides=1, padding='valid', output_padding=None, data_format=None, "
+                  "dilation_rate=1, activation=None, use_bias=True, ...";
+      break;
+  }
+  const size_t positional = names.size();
+  names.insert(names.end(), kLayerKeywords.begin(), kLayerKeywords.end());
+  // Layer keywords are keyword-only: bind against the positional names first, then check them.
+  CONVBRIDGE_TRY(const frontends::BoundArguments bound,
+                 frontends::BoundArguments::bind(call, layer.class_name, names, required, signature,
+                                                 keras_keyword_hint));
+  size_t positionals = 0;
+  for (const auto& argument : call.arguments) positionals += argument.keyword ? 0 : 1;
+  if (positionals > positional) {
+    return invalid(fmt::format("{} takes at most {} positional arguments", layer.class_name, positional));
+  }
+  const int rank = cls.rank;
+
+  if (cls.kind != KerasLayerKind::depthwise) {
+    CONVBRIDGE_TRY(layer.filters, positive_int(bound.get("filters", ""), "filters"));
+  }
+  CONVBRIDGE_TRY(layer.kernel, positive_sizes(bound.get("kernel_size", ""), "kernel_size", rank));
+  CONVBRIDGE_TRY(layer.strides, positive_sizes(bound.get("strides", "1"), "strides", rank));
+  CONVBRIDGE_TRY(layer.dilation, positive_sizes(bound.get("dilation_rate", "1"), "dilation_rate", rank));
+
+  const PyValue padding = bound.get("padding", "'valid'");
+  if (padding.kind != PyValue::Kind::string) {
+    return invalid(fmt::format("padding={} must be 'valid' or 'same'{}", padding.source,
+                               rank == 1 && cls.kind == KerasLayerKind::conv ? " or 'causal'" : ""));
+  }
+  std::string lowered = padding.text;  // Keras lower-cases padding (standardize_padding)
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (lowered == "valid") {
+    layer.padding = KerasPadding::valid;
+  } else if (lowered == "same") {
+    layer.padding = KerasPadding::same;
+  } else if (lowered == "causal" && rank == 1 && cls.kind == KerasLayerKind::conv) {
+    layer.padding = KerasPadding::causal;
+  } else {
+    return invalid(fmt::format("padding={} is not a {} padding: use 'valid' or 'same'{}", padding.source,
+                               layer.class_name,
+                               rank == 1 && cls.kind == KerasLayerKind::conv ? " or 'causal'" : ""));
+  }
+
+  const auto any_above_one = [](const std::vector<int64_t>& v) {
+    return std::any_of(v.begin(), v.end(), [](int64_t x) { return x > 1; });
+  };
+  if ((cls.kind == KerasLayerKind::conv || cls.kind == KerasLayerKind::conv_transpose) &&
+      any_above_one(layer.strides) && any_above_one(layer.dilation)) {
+    return invalid(fmt::format("{} does not support strides > 1 together with dilation_rate > 1 (Keras: \"`strides "
+                               "> 1` not supported in conjunction with `dilation_rate > 1`\")",
+                               layer.class_name));
+  }
+
+  if (cls.kind == KerasLayerKind::conv) {
+    CONVBRIDGE_TRY(layer.groups, positive_int(bound.get("groups", "1"), "groups"));
+    if (layer.filters % layer.groups != 0) {
+      return invalid(fmt::format("filters={} must be divisible by groups={} (Keras: \"The number of filters must be "
+                                 "evenly divisible by the number of groups\")",
+                                 layer.filters, layer.groups));
+    }
+  }
+  if (cls.kind == KerasLayerKind::depthwise || cls.kind == KerasLayerKind::separable) {
+    CONVBRIDGE_TRY(layer.depth_multiplier, positive_int(bound.get("depth_multiplier", "1"), "depth_multiplier"));
+  }
+  if (cls.kind == KerasLayerKind::conv_transpose) {
+    const PyValue output_padding = bound.get("output_padding", "None");
+    if (output_padding.kind != PyValue::Kind::none) {
+      CONVBRIDGE_TRY(layer.output_padding, frontends::int_or_tuple(output_padding, "output_padding", rank));
+      layer.has_output_padding = true;
+      for (size_t i = 0; i < static_cast<size_t>(rank); ++i) {
+        if (layer.output_padding[i] < 0 || layer.output_padding[i] >= layer.strides[i]) {
+          return invalid(fmt::format("output_padding={} must be at least 0 and smaller than strides={} (Keras: "
+                                     "\"Strides must be greater than output padding\")",
+                                     output_padding.source, bound.get("strides", "1").source));
+        }
+      }
+    }
+  }
+
+  const PyValue use_bias = bound.get("use_bias", "True");
+  if (use_bias.kind != PyValue::Kind::boolean) {
+    return invalid(fmt::format("use_bias={} must be True or False", use_bias.source));
+  }
+  layer.use_bias = use_bias.boolean;
+
+  const PyValue data_format = bound.get("data_format", "None");
+  if (!(data_format.kind == PyValue::Kind::none ||
+        (data_format.kind == PyValue::Kind::string && data_format.text == "channels_last"))) {
+    return make_error(ErrorCode::unsupported,
+                      fmt::format("data_format={} is not supported: convbridge translates channels_last Keras layers "
+                                  "(TF's CPU convolutions need channels_last)",
+                                  data_format.source));
+  }
+  const PyValue activation = bound.get("activation", "None");
+  if (!(activation.kind == PyValue::Kind::none ||
+        (activation.kind == PyValue::Kind::string && activation.text == "linear"))) {
+    return make_error(ErrorCode::unsupported,
+                      fmt::format("activation={} is not part of the convolution: build the layer with "
+                                  "activation=None and translate the activation on its own",
+                                  activation.source));
+  }
+  const PyValue dtype = bound.get("dtype", "None");
+  if (!(dtype.kind == PyValue::Kind::none || (dtype.kind == PyValue::Kind::string && dtype.text == "float32"))) {
+    return make_error(ErrorCode::unsupported,
+                      fmt::format("dtype={} is not supported yet: convbridge plans float32 layers", dtype.source));
+  }
+  return layer;
+}
+
+Result<std::vector<int64_t>> parse_input_shape(std::string_view text, bool allow_unknown) {
+  auto bad = [&](std::string why) {
+    return make_error(ErrorCode::input_shape,
+                      fmt::format("--input-shape '{}' {}; expected comma-separated sizes such as {}", text, why,
+                                  allow_unknown ? "None,32,32,3" : "1,3,32,32"));
+  };
+  auto call = frontends::parse_python_call(fmt::format("shape({})", text));
+  if (!call) return bad("does not parse");
+  std::vector<const PyValue*> values;
+  for (const auto& argument : call->arguments) {
+    if (argument.keyword) return bad("contains a keyword");
+    if (argument.value.kind == PyValue::Kind::sequence && call->arguments.size() == 1) {
+      for (const auto& item : argument.value.items) values.push_back(&item);
+    } else {
+      values.push_back(&argument.value);
+    }
+  }
+  if (values.empty()) return bad("is empty");
+  std::vector<int64_t> shape;
+  for (const PyValue* value : values) {
+    if (allow_unknown && value->kind == PyValue::Kind::none) {
+      shape.push_back(kUnknownSize);
+      continue;
+    }
+    if (value->kind != PyValue::Kind::integer) return bad(fmt::format("has a non-integer entry '{}'", value->source));
+    if (value->integer <= 0) return bad(fmt::format("has the size {}; every size must be positive", value->source));
+    if (value->integer > kMaxSizeArgument) {
+      return bad(fmt::format("has the size {}, above the limit {}", value->source, kMaxSizeArgument));
+    }
+    shape.push_back(value->integer);
+  }
+  return shape;
+}
+
+}  // namespace convbridge
