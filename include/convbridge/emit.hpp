@@ -22,6 +22,12 @@ std::string emit_tf_nn(const Plan& plan);
 // The plan as JSON (schema in README.md, "JSON plan").
 std::string emit_json(const Plan& plan);
 
+// Keras/TF -> PyTorch: the explanation, PyTorch source defining make_module(<Keras weights>, bias=None) -> an
+// nn.Module on channels_first input, and the plan as JSON.
+std::string explain_plan(const TorchPlan& plan);
+std::string emit_torch(const TorchPlan& plan);
+std::string emit_json(const TorchPlan& plan);
+
 // One line per verification case, for the CLI.
 std::string describe_verification(const VerificationReport& report);
 

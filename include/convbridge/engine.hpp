@@ -28,12 +28,22 @@ Result<Tensor> reference_torch_conv(const ConvSpec& spec, const Tensor& input, c
 // plan.kernel_layout.to_shape; bias: (C_out) or empty. Returns channels_last (N, *spatial_out, C_out).
 Result<Tensor> run_tf_plan(const Plan& plan, const Tensor& input, const Tensor& kernel, std::span<const double> bias);
 
-// (N, C, *spatial) <-> (N, *spatial, C).
+// TensorFlow semantics for a list of TF steps (kernels indexed by each step's `weight`).
+Result<Tensor> run_tf_steps(std::span<const PlanStep> steps, int rank, const Tensor& input,
+                            std::span<const Tensor> kernels, std::span<const double> bias);
+
+// PyTorch semantics for a TF/Keras -> PyTorch plan. input: channels_first (N, C_in, *spatial); keras_weights: the
+// Keras weights in Keras layouts (TorchPlan::weight_shapes), converted here by each step's layout.
+Result<Tensor> run_torch_plan(const TorchPlan& plan, const Tensor& input, std::span<const Tensor> keras_weights,
+                              std::span<const double> bias);
+
+// (N, C, *spatial) -> (N, *spatial, C), and back.
 Tensor channels_first_to_last(const Tensor& tensor);
+Tensor channels_last_to_first(const Tensor& tensor);
 
 struct VerificationCase {
-  std::vector<int64_t> input_shape;   // PyTorch layout (N, C, *spatial)
-  std::vector<int64_t> output_shape;  // PyTorch layout
+  std::vector<int64_t> input_shape;   // the source framework's layout
+  std::vector<int64_t> output_shape;  // the source framework's layout
   bool shapes_match = false;
   double max_abs_diff = 0.0;
 };
@@ -49,5 +59,8 @@ struct VerificationReport {
 // Runs the PyTorch reference and the plan on random inputs, weights and bias (fixed seed) and compares them:
 // at the plan's input shape when it has one, else at several sizes (the smallest valid one, odd and even sizes).
 Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed);
+
+// The same for a Keras -> PyTorch plan: the Keras layer run with TF semantics against the PyTorch modules.
+Result<VerificationReport> verify_plan(const TorchPlan& plan, uint64_t seed);
 
 }  // namespace convbridge

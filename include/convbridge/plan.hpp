@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "convbridge/conv_spec.hpp"
+#include "convbridge/frontends.hpp"
 #include "convbridge/shape_math.hpp"
 #include "convbridge/weight_layout.hpp"
 
@@ -38,6 +39,7 @@ struct ConvStep {
   TfPadding padding = TfPadding::valid;
   std::vector<PadPair> explicit_pads;  // [rank], for TfPadding::explicit_pads
   bool use_bias = true;
+  int weight = 0;  // which kernel the step reads, when a layer has several (SeparableConv: 0 depthwise, 1 pointwise)
 };
 
 // Keeps every s-th element along each spatial dim, starting at 0: x[:, ::s0, ::s1, :]. Used to split a conv with
@@ -64,6 +66,7 @@ struct TransposedConvStep {
   std::vector<PadPair> pads;     // [rank], explicit_pads only
   std::vector<int64_t> extra;    // [rank], explicit_pads only
   bool use_bias = true;
+  int weight = 0;
 };
 
 struct PlanStep {
@@ -81,7 +84,54 @@ struct Plan {
   std::vector<std::string> notes;                // facts the user should know that are not a step
 };
 
-// Channels_last output shape (N, *spatial, C) of a plan for a channels_last input, with TF's shape rules.
+// Channels_last output shape (N, *spatial, C) of TF steps for a channels_last input, with TF's shape rules.
+Result<std::vector<int64_t>> tf_steps_output_shape(std::span<const PlanStep> steps,
+                                                   std::span<const int64_t> input_shape_channels_last);
 Result<std::vector<int64_t>> plan_output_shape(const Plan& plan, std::span<const int64_t> input_shape_channels_last);
+
+// ---- TF/Keras -> PyTorch ----------------------------------------------------------------------------------------
+
+// Zero padding before a PyTorch module: fixed per-side pads, or TF's 'same' padding computed from the input size
+// at run time (it depends on the size when stride > 1, so no fixed nn.Conv padding reproduces it).
+struct TorchPadStep {
+  bool tf_same_at_runtime = false;
+  std::vector<PadPair> pads;              // [rank], fixed pads
+  std::vector<int64_t> kernel_extent;     // [rank], runtime 'same': (k-1)*d+1
+  std::vector<int64_t> strides;           // [rank], runtime 'same'
+};
+
+// One PyTorch module: nn.ConvNd or nn.ConvTransposeNd as `spec` describes it (spec.padding is symmetric, or the
+// 'same' split when padding_same is set), with the Keras weight it takes.
+struct TorchConvStep {
+  ConvSpec spec;
+  bool padding_same = false;  // write padding='same' (PyTorch's split equals TF's at stride 1)
+  int weight = 0;             // index into TorchPlan::weight_names
+  WeightLayoutChange layout;  // Keras weight -> PyTorch weight
+  bool takes_bias = false;    // the Keras bias is this module's bias
+};
+
+// Drops the last elements of each spatial axis (a Keras transposed output one shorter than any PyTorch
+// padding/output_padding pair gives).
+struct TorchCropStep {
+  std::vector<int64_t> crop_end;  // [rank]
+};
+
+struct TorchPlanStep {
+  std::variant<TorchPadStep, TorchConvStep, TorchCropStep> op;
+  std::string why;
+};
+
+struct TorchPlan {
+  KerasConvLayer source;
+  int64_t in_channels = 1;
+  std::optional<std::vector<int64_t>> input_shape;  // channels_last, as the Keras layer sees it; sizes known
+  std::vector<PlanStep> source_steps;               // the Keras layer in TF semantics (for the reference engine)
+  std::vector<std::string> weight_names;            // Keras weight names, in make_module's argument order
+  std::vector<std::vector<int64_t>> weight_shapes;  // Keras layouts
+  std::vector<WeightLayoutChange> source_kernels;   // Keras weight -> the kernel its TF step reads
+  bool exact_for_every_input_size = true;
+  std::vector<TorchPlanStep> steps;
+  std::vector<std::string> notes;
+};
 
 }  // namespace convbridge

@@ -16,4 +16,11 @@ namespace convbridge {
 // 'same' padding where TF's size-dependent split happens to equal PyTorch's).
 Result<Plan> plan_torch_to_tf(const TorchConvLayer& layer, const std::optional<std::vector<int64_t>>& input_shape);
 
+// TensorFlow/Keras -> PyTorch. `input_shape` is the channels_last shape the Keras layer sees (batch included);
+// kUnknownSize entries are unknown sizes. With every spatial size known, the plan is the cheapest exact one for
+// that size (fixed pads); otherwise it is exact for every size, computing TF 'same' padding at run time where
+// it depends on the size. in_channels comes from the input shape or the built layer.
+Result<TorchPlan> plan_keras_to_torch(const KerasConvLayer& layer, int64_t in_channels,
+                                      const std::optional<std::vector<int64_t>>& input_shape);
+
 }  // namespace convbridge

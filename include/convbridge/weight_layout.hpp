@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "convbridge/conv_spec.hpp"
@@ -22,7 +23,7 @@ struct WeightLayoutChange {
   // long: tap j moves to j*dilate[i], every other entry is 0. Empty when nothing is inserted.
   std::vector<int64_t> dilate;
   std::vector<int64_t> append_zeros;
-  std::vector<int64_t> to_shape;
+  std::vector<int64_t> to_shape;  // when it differs from the transposed shape, the data is only re-viewed
 };
 
 // PyTorch conv weight (O, I/G, *k) -> TF conv kernel (*k, I/G, O): OIW->WIO, OIHW->HWIO, OIDHW->DHWIO.
@@ -34,6 +35,15 @@ WeightLayoutChange torch_conv_weight_to_tf_depthwise(const ConvSpec& spec);
 // PyTorch transposed weight (I, O/G, *k) -> TF transposed kernel (*k_eff, O/G, I): IOHW->HWOI, zero-dilated by
 // the layer's dilation, with `append_zeros` zero taps added at the end of each spatial axis.
 WeightLayoutChange torch_conv_transpose_weight_to_tf(const ConvSpec& spec, const std::vector<int64_t>& append_zeros);
+
+// Keras -> PyTorch. Conv/transposed kernel (*k, a, b) -> (b, a, *k): HWIO->OIHW (and HWOI->IOHW).
+WeightLayoutChange keras_kernel_to_torch(int rank, const std::vector<int64_t>& keras_shape, std::string_view letters_from,
+                                         std::string_view letters_to);
+// Keras depthwise kernel (*k, C, M) -> PyTorch (C*M, 1, *k): transpose to (C, M, *k), then view.
+WeightLayoutChange keras_depthwise_kernel_to_torch(int rank, const std::vector<int64_t>& keras_shape);
+// Keras kernel -> itself (and, for a dilated transposed kernel, zero-spread to what TF's CPU step reads).
+WeightLayoutChange keras_kernel_identity(const std::vector<int64_t>& keras_shape, const std::vector<int64_t>& dilate,
+                                         std::string_view letters);
 
 // Moves the elements of a row-major tensor of shape change.from_shape into change.to_shape order.
 template <class T>

@@ -1,41 +1,62 @@
-"""convbridge: translate convolution layers from PyTorch to TensorFlow/Keras exactly.
+"""convbridge: translate convolution layers between PyTorch and TensorFlow/Keras exactly.
 
     import convbridge
     plan = convbridge.translate(torch_conv)           # or translate(torch_conv, input_shape=(1, 3, 224, 224))
     print(plan.explain())
     layer = convbridge.to_keras(torch_conv)            # Keras layer, weights loaded, channels_last in and out
     weights = convbridge.convert_weights(torch_conv)   # {"kernel": ..., "bias": ...} in the Keras layout
+    module = convbridge.to_torch(keras_conv)           # nn.Module, weights loaded, channels_first in and out
 
 Neither torch nor tensorflow is needed to import convbridge; each is imported only by the call that needs it.
 """
 
-from convbridge._impl import Plan, __version__
+from convbridge._impl import Plan, TorchPlan, __version__
+from convbridge._impl import plan_keras_layer as _plan_keras_layer
 from convbridge._impl import plan_pytorch_layer as _plan_pytorch_layer
-from convbridge import _torch
+from convbridge import _impl, _keras_source, _torch
 
-__all__ = ["Plan", "translate", "to_keras", "convert_weights", "__version__"]
+__all__ = ["Plan", "TorchPlan", "translate", "to_keras", "to_torch", "convert_weights", "__version__"]
 
 
-def _input_shape(input_shape):
+def _input_shape(input_shape, allow_unknown=False):
+    """A list of ints; with allow_unknown, None entries (unknown Keras sizes) become -1."""
     if input_shape is None:
         return None
+    what = "(N, *spatial, C), None for unknown sizes" if allow_unknown else "(N, C, *spatial)"
     try:
-        shape = [int(v) for v in input_shape]
+        shape = [-1 if (v is None and allow_unknown) else int(v) for v in input_shape]
     except (TypeError, ValueError):
-        raise ValueError(f"input_shape={input_shape!r} must be a sequence of ints (N, C, *spatial)") from None
-    if any(int(v) != v for v in input_shape):
-        raise ValueError(f"input_shape={input_shape!r} must be a sequence of ints (N, C, *spatial)")
+        raise ValueError(f"input_shape={input_shape!r} must be a sequence of ints {what}") from None
+    if any(v is not None and int(v) != v for v in input_shape):
+        raise ValueError(f"input_shape={input_shape!r} must be a sequence of ints {what}")
     return shape
 
 
-def translate(module, input_shape=None) -> Plan:
-    """Plans the exact TensorFlow/Keras equivalent of a torch.nn.Conv1d/2d/3d (or of its constructor text).
+def _is_keras_text(text):
+    return _impl.names_keras_layer(text)
 
-    input_shape: the PyTorch input shape (N, C, *spatial). Without it the plan is exact for every input size;
-    with it, it is the cheapest plan exact for that size. Raises ValueError for configurations or shapes PyTorch
-    rejects, with the message the CLI prints.
+
+def translate(layer, input_shape=None):
+    """Plans the exact translation of a conv layer, in the direction its framework implies.
+
+    - torch.nn.Conv1d/2d/3d or ConvTranspose1d/2d/3d (or its constructor text) -> a Plan to TensorFlow/Keras.
+      input_shape: the PyTorch input (N, C, *spatial); without it the plan is exact for every input size, with it
+      the cheapest plan exact for that size.
+    - a Keras Conv/DepthwiseConv/SeparableConv/ConvTranspose layer (or its constructor text, e.g.
+      "keras.layers.Conv2D(16, 3, strides=2, padding='same')") -> a TorchPlan to PyTorch. input_shape: what the
+      Keras layer sees (N, *spatial, C), None for unknown sizes; needed for text and for unbuilt layers (channels).
+    Raises ValueError for configurations or shapes the framework rejects, with the message the CLI prints.
     """
-    text = module if isinstance(module, str) else _torch.layer_text(module)
+    if _keras_source.is_keras_layer(layer) or (isinstance(layer, str) and _is_keras_text(layer)):
+        shape = _input_shape(input_shape, allow_unknown=True)
+        if isinstance(layer, str):
+            if shape is None or shape[-1] < 0:
+                raise ValueError("a Keras layer's text does not record its input channels: pass input_shape "
+                                 "(N, *spatial, C), e.g. (None, None, None, 3)")
+            return _plan_keras_layer(layer, shape[-1], shape)
+        channels = _keras_source.in_channels(layer, input_shape)
+        return _plan_keras_layer(_keras_source.layer_text(layer), channels, shape)
+    text = layer if isinstance(layer, str) else _torch.layer_text(layer)
     return _plan_pytorch_layer(text, _input_shape(input_shape))
 
 
@@ -46,6 +67,20 @@ def _converted(plan, module):
         raise ValueError(f"weight dtype {dtype} is not supported: convbridge converts float32 and float64 weights")
     kernel = plan.convert_kernel(weight)
     return kernel, None if bias is None else bias.numpy()
+
+
+def to_torch(layer, input_shape=None):
+    """An nn.Module (or small nn.Sequential) with the Keras layer's weights loaded, such that
+    to_torch(k)(x_channels_first) equals k(x) moved to channels_first, within float32 round-off: for every input
+    size when input_shape is None or has None sizes, for that size otherwise. Needs torch."""
+    if not _keras_source.is_keras_layer(layer):
+        raise ValueError(f"to_torch expects a Keras convolution layer, got {type(layer).__module__}."
+                         f"{type(layer).__qualname__}")
+    plan = translate(layer, input_shape)
+    from convbridge import _torch_target  # imports torch only here
+
+    keras_weights, bias = _keras_source.weights(layer, plan.weight_names)
+    return _torch_target.build_module(plan, keras_weights, bias)
 
 
 def convert_weights(module) -> dict:

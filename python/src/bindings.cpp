@@ -5,6 +5,7 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
@@ -55,17 +56,32 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return out + (shape.size() == 1 ? ",)" : ")");
 }
 
-// PyTorch weight (O, I/G, *k) -> the kernel the plan's convolution reads, element for element.
+// Moves a weight's elements into the layout `change` describes; the shape must be change.from_shape.
 template <class T>
-OutputArray<T> convert_kernel(const Plan& plan, const InputArray<T>& weight) {
-  const WeightLayoutChange& change = plan.kernel_layout;
+OutputArray<T> convert_with(const WeightLayoutChange& change, const InputArray<T>& weight) {
   if (shape_of(weight) != change.from_shape) {
     throw nb::value_error(("weight has shape " + shape_text(shape_of(weight)) + "; expected " +
-                           shape_text(change.from_shape) + " (PyTorch layout " + change.from_layout + ")")
+                           shape_text(change.from_shape) + " (layout " + change.from_layout + ")")
                               .c_str());
   }
   return to_numpy(apply_layout_change<T>(change, std::span<const T>(weight.data(), weight.size())),
                   change.to_shape);
+}
+
+// PyTorch weight (O, I/G, *k) -> the kernel the plan's convolution reads, element for element.
+template <class T>
+OutputArray<T> convert_kernel(const Plan& plan, const InputArray<T>& weight) {
+  return convert_with(plan.kernel_layout, weight);
+}
+
+const WeightLayoutChange& torch_conv_layout(const TorchPlan& plan, size_t step) {
+  size_t seen = 0;
+  for (const TorchPlanStep& s : plan.steps) {
+    if (const auto* conv = std::get_if<TorchConvStep>(&s.op)) {
+      if (seen++ == step) return conv->layout;
+    }
+  }
+  throw nb::index_error("the plan has no such convolution step");
 }
 
 Tensor to_tensor(const InputArray<double>& array) {
@@ -104,10 +120,10 @@ NB_MODULE(_impl, m) {
   m.doc() = "convbridge's C++ core. Use the convbridge package, which wraps this module.";
 
   nb::class_<Plan>(m, "Plan", "An exact PyTorch -> TensorFlow/Keras translation plan.")
-      .def("explain", &explain_plan, "Per-side padding in both frameworks, output shapes, each step and why.")
+      .def("explain", nb::overload_cast<const Plan&>(&explain_plan), "Per-side padding in both frameworks, output shapes, each step and why.")
       .def("keras_code", &emit_keras, "Keras 3 source defining make_layer(weight, bias=None).")
       .def("tf_code", &emit_tf_nn, "tf.nn source defining conv(x, weight, bias=None) for channels_last x.")
-      .def("to_json", &emit_json, "The plan as JSON (schema in the README).")
+      .def("to_json", nb::overload_cast<const Plan&>(&emit_json), "The plan as JSON (schema in the README).")
       .def(
           "output_shape",
           [](const Plan& plan, const std::vector<int64_t>& input_shape) {
@@ -147,6 +163,53 @@ NB_MODULE(_impl, m) {
         return "<convbridge.Plan " + plan.source_text +
                (plan.exact_for_every_input_size ? ", exact for every input size>" : ", exact for its input shape>");
       });
+
+  nb::class_<TorchPlan>(m, "TorchPlan", "An exact TensorFlow/Keras -> PyTorch translation plan.")
+      .def("explain", nb::overload_cast<const TorchPlan&>(&explain_plan),
+           "The Keras layer's padding and shapes, each PyTorch step and why, the weight transforms.")
+      .def("torch_code", &emit_torch, "PyTorch source defining make_module(<Keras weights>, bias=None).")
+      .def("to_json", nb::overload_cast<const TorchPlan&>(&emit_json), "The plan as JSON (schema in the README).")
+      .def(
+          "output_shape",
+          [](const TorchPlan& plan, const std::vector<int64_t>& input_shape) {
+            return unwrap(tf_steps_output_shape(plan.source_steps, input_shape));
+          },
+          "input_shape"_a, "Keras output shape (N, *spatial, C) for a channels_last input shape.")
+      .def_prop_ro("exact_for_every_input_size", [](const TorchPlan& plan) { return plan.exact_for_every_input_size; })
+      .def_prop_ro("input_shape", [](const TorchPlan& plan) { return plan.input_shape; })
+      .def_prop_ro("source_text", [](const TorchPlan& plan) { return plan.source.text; })
+      .def_prop_ro("weight_names", [](const TorchPlan& plan) { return plan.weight_names; })
+      .def(
+          "verify", [](const TorchPlan& plan, uint64_t seed) { return verification_dict(unwrap(verify_plan(plan, seed))); },
+          "seed"_a = 0, "Checks the plan against Keras semantics with the float64 reference engine.")
+      .def(
+          "torch_weight",
+          [](const TorchPlan& plan, size_t step, const InputArray<float>& keras_weight) {
+            return convert_with(torch_conv_layout(plan, step), keras_weight);
+          },
+          "step"_a, "keras_weight"_a, "The Keras weight the step-th PyTorch module takes, in its layout, bit for bit.")
+      .def(
+          "torch_weight",
+          [](const TorchPlan& plan, size_t step, const InputArray<double>& keras_weight) {
+            return convert_with(torch_conv_layout(plan, step), keras_weight);
+          },
+          "step"_a, "keras_weight"_a)
+      .def("__repr__", [](const TorchPlan& plan) {
+        return "<convbridge.TorchPlan " + plan.source.text +
+               (plan.exact_for_every_input_size ? ", exact for every input size>" : ", exact for its input shape>");
+      });
+
+  m.def("names_keras_layer", &names_keras_layer, "text"_a, "Whether the text is a Keras layer constructor call.");
+
+  m.def(
+      "plan_keras_layer",
+      [](const std::string& text, int64_t in_channels, const std::optional<std::vector<int64_t>>& input_shape) {
+        const KerasConvLayer layer = unwrap(parse_keras_layer(text));
+        return unwrap(plan_keras_to_torch(layer, in_channels, input_shape));
+      },
+      "text"_a, "in_channels"_a, "input_shape"_a.none() = nb::none(),
+      "Parses a Keras constructor call such as 'keras.layers.Conv2D(16, 3)' and plans its PyTorch translation; "
+      "input_shape is channels_last with -1 for unknown sizes.");
 
   m.def(
       "plan_pytorch_layer",

@@ -65,6 +65,46 @@ WeightLayoutChange torch_conv_transpose_weight_to_tf(const ConvSpec& spec, const
   return change;
 }
 
+WeightLayoutChange keras_kernel_to_torch(int rank, const std::vector<int64_t>& keras_shape, std::string_view letters_from,
+                                         std::string_view letters_to) {
+  WeightLayoutChange change;
+  change.from_layout = std::string(letters_from);
+  change.to_layout = std::string(letters_to);
+  change.from_shape = keras_shape;
+  change.permutation = {rank + 1, rank};
+  for (int i = 0; i < rank; ++i) change.permutation.push_back(i);
+  for (int axis : change.permutation) change.to_shape.push_back(keras_shape[static_cast<size_t>(axis)]);
+  return change;
+}
+
+WeightLayoutChange keras_depthwise_kernel_to_torch(int rank, const std::vector<int64_t>& keras_shape) {
+  const std::string spatial(spatial_letters(rank));
+  WeightLayoutChange change;
+  change.from_layout = spatial + "CM";
+  change.to_layout = "OI" + spatial;
+  change.from_shape = keras_shape;
+  change.permutation = {rank, rank + 1};
+  for (int i = 0; i < rank; ++i) change.permutation.push_back(i);
+  // (C, M, *k) viewed as (C*M, 1, *k): output channel c*M + m, PyTorch's depthwise order.
+  change.to_shape = {keras_shape[static_cast<size_t>(rank)] * keras_shape[static_cast<size_t>(rank) + 1], 1};
+  for (int i = 0; i < rank; ++i) change.to_shape.push_back(keras_shape[static_cast<size_t>(i)]);
+  return change;
+}
+
+WeightLayoutChange keras_kernel_identity(const std::vector<int64_t>& keras_shape, const std::vector<int64_t>& dilate,
+                                         std::string_view letters) {
+  WeightLayoutChange change;
+  change.from_layout = change.to_layout = std::string(letters);
+  change.from_shape = change.to_shape = keras_shape;
+  for (int i = 0; i < static_cast<int>(keras_shape.size()); ++i) change.permutation.push_back(i);
+  if (std::any_of(dilate.begin(), dilate.end(), [](int64_t d) { return d > 1; })) {
+    change.dilate = dilate;
+    change.append_zeros.assign(dilate.size(), 0);
+    for (size_t i = 0; i < dilate.size(); ++i) change.to_shape[i] = (keras_shape[i] - 1) * dilate[i] + 1;
+  }
+  return change;
+}
+
 namespace {
 
 // Spreads the first `rank` axes of a row-major tensor: tap j of axis i goes to j*dilate[i]; the rest are zeros.

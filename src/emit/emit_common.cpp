@@ -58,10 +58,15 @@ std::string python_weight_checks(const Plan& plan, const std::string& indent) {
   return out;
 }
 
-std::string python_layout_expression(const WeightLayoutChange& change) {
-  std::string source = "weight";
-  if (!change.reshape.empty()) source = fmt::format("weight.reshape({})", py_tuple(change.reshape));
-  return fmt::format("np.transpose({}, {})", source, py_tuple(change.permutation));
+std::string python_layout_expression(const WeightLayoutChange& change, std::string_view source_name) {
+  std::string source(source_name);
+  if (!change.reshape.empty()) source = fmt::format("{}.reshape({})", source_name, py_tuple(change.reshape));
+  std::string out = fmt::format("np.transpose({}, {})", source, py_tuple(change.permutation));
+  const std::vector<int64_t>& shape = change.reshape.empty() ? change.from_shape : change.reshape;
+  std::vector<int64_t> moved;
+  for (int axis : change.permutation) moved.push_back(shape[static_cast<size_t>(axis)]);
+  if (change.dilate.empty() && moved != change.to_shape) out += fmt::format(".reshape({})", py_tuple(change.to_shape));
+  return out;
 }
 
 std::string python_kernel_lines(const WeightLayoutChange& change, const std::string& indent) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "convbridge/plan.hpp"
@@ -28,7 +29,7 @@ std::string python_weight_checks(const Plan& plan, const std::string& indent);
 
 // Python expression turning the PyTorch `weight` array into `change.to_shape`, e.g.
 // np.transpose(weight, (2, 3, 1, 0)), ignoring zero insertion (see python_kernel_lines).
-std::string python_layout_expression(const WeightLayoutChange& change);
+std::string python_layout_expression(const WeightLayoutChange& change, std::string_view source_name = "weight");
 
 // Python lines that assign `kernel` (a numpy array in change.to_shape) from `weight`, with the zero insertion of
 // a dilated transposed kernel when the change has one.

@@ -114,6 +114,94 @@ std::string explain_plan(const Plan& plan) {
   return out;
 }
 
+namespace {
+
+struct TorchStepDescriber {
+  int rank;
+  std::string operator()(const TorchPadStep& step) const {
+    if (step.tf_same_at_runtime) {
+      return fmt::format("TFSamePad(kernel extent {}, strides {}): TF 'same' zero padding computed from the input "
+                         "size at run time",
+                         emit::py_tuple(step.kernel_extent), emit::py_tuple(step.strides));
+    }
+    return fmt::format("nn.ConstantPad{}d: zero pad {}", rank, pads_text(step.pads, rank));
+  }
+  std::string operator()(const TorchConvStep& step) const {
+    const ConvSpec& s = step.spec;
+    std::string padding = step.padding_same ? "'same'" : "";
+    if (!step.padding_same) {
+      std::vector<int64_t> p;
+      for (const PadPair& pair : s.padding) p.push_back(pair.before);
+      padding = emit::py_tuple(p);
+    }
+    return fmt::format("nn.Conv{}{}d({}, {}, kernel {}, stride {}, padding {}{}, dilation {}, groups={}, bias={})",
+                       s.transposed ? "Transpose" : "", s.rank, s.in_channels, s.out_channels,
+                       emit::py_tuple(s.kernel), emit::py_tuple(s.stride), padding,
+                       s.transposed ? fmt::format(", output_padding {}", emit::py_tuple(s.output_padding)) : "",
+                       emit::py_tuple(s.dilation), s.groups, s.bias ? "True" : "False");
+  }
+  std::string operator()(const TorchCropStep& step) const {
+    return fmt::format("CropEnd({}): drop the last outputs of each axis", emit::py_tuple(step.crop_end));
+  }
+};
+
+std::string_view keras_padding_name(KerasPadding padding) {
+  switch (padding) {
+    case KerasPadding::valid: return "valid";
+    case KerasPadding::same: return "same";
+    case KerasPadding::causal: return "causal";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::string explain_plan(const TorchPlan& plan) {
+  const KerasConvLayer& k = plan.source;
+  std::string out = fmt::format("Keras     {}\n", k.text);
+  out += fmt::format("  {}: {}kernel {}, strides {}, dilation_rate {}, padding '{}'{}{}, use_bias={}; input channels {}\n",
+                     k.class_name, k.kind == KerasLayerKind::depthwise ? "" : fmt::format("filters={}, ", k.filters),
+                     emit::py_tuple(k.kernel), emit::py_tuple(k.strides), emit::py_tuple(k.dilation),
+                     keras_padding_name(k.padding), k.groups > 1 ? fmt::format(", groups={}", k.groups) : "",
+                     k.kind == KerasLayerKind::depthwise || k.kind == KerasLayerKind::separable
+                         ? fmt::format(", depth_multiplier={}", k.depth_multiplier)
+                         : "",
+                     k.use_bias ? "True" : "False", plan.in_channels);
+  if (k.padding == KerasPadding::same && k.kind != KerasLayerKind::conv_transpose) {
+    out += "  TF 'same' per axis: need = max(0, (ceil(in/s)-1)*s + (k-1)*d+1 - in), need//2 before, the rest after\n";
+  }
+  if (plan.input_shape) {
+    std::vector<int64_t> shape = *plan.input_shape;
+    if (shape[0] == kUnknownSize) shape[0] = 1;
+    if (auto tf_out = tf_steps_output_shape(plan.source_steps, shape)) {
+      out += fmt::format("  input {} -> output {}  (N, {}, C)\n", shape_text(shape), shape_text(*tf_out),
+                         fmt::join(spatial_letters(k.rank), ", "));
+    }
+  }
+  out += fmt::format("\nPyTorch plan, exact {}:\n",
+                     plan.exact_for_every_input_size ? "for every input size" : "for this input size only");
+  int number = 1;
+  for (const TorchPlanStep& step : plan.steps) {
+    out += fmt::format("  {}. {}\n", number++, std::visit(TorchStepDescriber{k.rank}, step.op));
+    out += fmt::format("     why: {}\n", step.why);
+  }
+  out += "\nWeights:";
+  for (const TorchPlanStep& step : plan.steps) {
+    if (const auto* conv = std::get_if<TorchConvStep>(&step.op)) {
+      const WeightLayoutChange& c = conv->layout;
+      out += fmt::format(" Keras {} {} {} -> PyTorch {} {}: {};", plan.weight_names[static_cast<size_t>(conv->weight)],
+                         c.from_layout, shape_text(c.from_shape), c.to_layout, shape_text(c.to_shape),
+                         emit::python_layout_expression(c, plan.weight_names[static_cast<size_t>(conv->weight)]));
+    }
+  }
+  out += k.use_bias ? " bias unchanged\n" : " no bias\n";
+  if (!plan.notes.empty()) {
+    out += "\nNotes:\n";
+    for (const std::string& note : plan.notes) out += fmt::format("  - {}\n", note);
+  }
+  return out;
+}
+
 std::string describe_verification(const VerificationReport& report) {
   if (report.cases.empty()) {
     return fmt::format("Verification (reference engine, float64): {}\n", report.skipped_reason);

@@ -48,7 +48,94 @@ struct StepToJson {
   Json operator()(const SubsampleStep& step) const { return {{"op", "subsample"}, {"strides", step.strides}}; }
 };
 
+Json layout_json(const WeightLayoutChange& k) {
+  return {{"from_layout", k.from_layout},
+          {"from_shape", k.from_shape},
+          {"reshape", k.reshape.empty() ? Json(nullptr) : Json(k.reshape)},
+          {"permutation", k.permutation},
+          {"dilate", k.dilate.empty() ? Json(nullptr) : Json(k.dilate)},
+          {"append_zeros", k.append_zeros.empty() ? Json(nullptr) : Json(k.append_zeros)},
+          {"to_layout", k.to_layout},
+          {"to_shape", k.to_shape}};
+}
+
+struct TorchStepToJson {
+  const TorchPlan& plan;
+  Json operator()(const TorchPadStep& step) const {
+    if (step.tf_same_at_runtime) {
+      return {{"op", "pad"}, {"mode", "tf_same_at_runtime"}, {"kernel_extent", step.kernel_extent},
+              {"strides", step.strides}};
+    }
+    return {{"op", "pad"}, {"mode", "zeros"}, {"pads", pads_json(step.pads)}};
+  }
+  Json operator()(const TorchConvStep& step) const {
+    const ConvSpec& s = step.spec;
+    Json padding = Json::array();
+    for (const PadPair& p : s.padding) padding.push_back(p.before);
+    Json out = {{"op", "conv"},
+                {"module", torch_class_name(s)},
+                {"in_channels", s.in_channels},
+                {"out_channels", s.out_channels},
+                {"kernel_size", s.kernel},
+                {"stride", s.stride},
+                {"padding", step.padding_same ? Json("same") : padding}};
+    if (s.transposed) out["output_padding"] = s.output_padding;
+    out["dilation"] = s.dilation;
+    out["groups"] = s.groups;
+    out["bias"] = s.bias;
+    out["weight"] = plan.weight_names[static_cast<size_t>(step.weight)];
+    out["layout"] = layout_json(step.layout);
+    return out;
+  }
+  Json operator()(const TorchCropStep& step) const { return {{"op", "crop_end"}, {"crop", step.crop_end}}; }
+};
+
+std::string dump(const Json& json) {
+  // Layer text is user input: replace invalid UTF-8 instead of throwing.
+  return json.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
 }  // namespace
+
+std::string emit_json(const TorchPlan& plan) {
+  const KerasConvLayer& k = plan.source;
+  Json source = {{"framework", "keras"}, {"text", k.text}, {"layer", k.class_name}, {"in_channels", plan.in_channels}};
+  if (k.kind != KerasLayerKind::depthwise) source["filters"] = k.filters;
+  source["kernel_size"] = k.kernel;
+  source["strides"] = k.strides;
+  source["dilation_rate"] = k.dilation;
+  source["padding"] = k.padding == KerasPadding::valid ? "valid" : k.padding == KerasPadding::same ? "same" : "causal";
+  if (k.kind == KerasLayerKind::conv) source["groups"] = k.groups;
+  if (k.kind == KerasLayerKind::depthwise || k.kind == KerasLayerKind::separable) {
+    source["depth_multiplier"] = k.depth_multiplier;
+  }
+  if (k.kind == KerasLayerKind::conv_transpose) {
+    source["output_padding"] = k.has_output_padding ? Json(k.output_padding) : Json(nullptr);
+  }
+  source["use_bias"] = k.use_bias;
+  Json out = {{"convbridge_version", CONVBRIDGE_VERSION}, {"direction", "keras_to_pytorch"}, {"source", source}};
+  out["input_shape"] = plan.input_shape ? Json(*plan.input_shape) : Json(nullptr);
+  out["output_shape"] = nullptr;
+  if (plan.input_shape) {
+    std::vector<int64_t> shape = *plan.input_shape;
+    if (shape[0] == kUnknownSize) shape[0] = 1;
+    if (auto tf_out = tf_steps_output_shape(plan.source_steps, shape)) out["output_shape"] = *tf_out;
+  }
+  out["exact_for"] = plan.exact_for_every_input_size ? "every_input_size" : "input_shape";
+  out["data_format"] = "channels_first";
+  Json steps = Json::array();
+  for (const TorchPlanStep& step : plan.steps) {
+    Json item = std::visit(TorchStepToJson{plan}, step.op);
+    item["why"] = step.why;
+    steps.push_back(std::move(item));
+  }
+  out["steps"] = std::move(steps);
+  Json weights = Json::object();
+  for (size_t i = 0; i < plan.weight_names.size(); ++i) weights[plan.weight_names[i]] = {{"shape", plan.weight_shapes[i]}};
+  out["weights"] = weights;
+  out["notes"] = plan.notes;
+  return dump(out);
+}
 
 std::string emit_json(const Plan& plan) {
   const ConvSpec& spec = plan.source;
@@ -81,19 +168,10 @@ std::string emit_json(const Plan& plan) {
   }
   out["steps"] = std::move(steps);
   const WeightLayoutChange& k = plan.kernel_layout;
-  out["weights"] = {{"kernel",
-                     {{"from_layout", k.from_layout},
-                      {"from_shape", k.from_shape},
-                      {"reshape", k.reshape.empty() ? Json(nullptr) : Json(k.reshape)},
-                      {"permutation", k.permutation},
-                      {"dilate", k.dilate.empty() ? Json(nullptr) : Json(k.dilate)},
-                      {"append_zeros", k.append_zeros.empty() ? Json(nullptr) : Json(k.append_zeros)},
-                      {"to_layout", k.to_layout},
-                      {"to_shape", k.to_shape}}},
+  out["weights"] = {{"kernel", layout_json(k)},
                     {"bias", spec.bias ? Json({{"shape", {spec.out_channels}}}) : Json(nullptr)}};
   out["notes"] = plan.notes;
-  // The layer text is user input: replace invalid UTF-8 instead of throwing.
-  return out.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+  return dump(out);
 }
 
 }  // namespace convbridge

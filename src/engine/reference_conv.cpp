@@ -188,13 +188,13 @@ Status check_shape(const Tensor& t, const std::vector<int64_t>& expected, std::s
 }
 
 struct TfStepRunner {
-  const Plan& plan;
-  const Tensor& kernel;
+  int rank;
+  std::span<const Tensor> kernels;  // indexed by the steps' `weight`
   std::span<const double> bias;
   Tensor& x;  // channels_last activations, updated in place
 
   Status operator()(const PadStep& step) const {
-    x = pad_spatial(x, plan.source.rank, true, step.pads, step.fill);
+    x = pad_spatial(x, rank, true, step.pads, step.fill);
     return Ok{};
   }
 
@@ -214,6 +214,7 @@ struct TfStepRunner {
       if (out == 0) return make_error(ErrorCode::input_shape, "the TF convolution would produce an empty output");
     }
     const Tensor padded = pad_spatial(x, step.rank, true, pads, PaddingFill::zeros);
+    const Tensor& kernel = kernels[static_cast<size_t>(step.weight)];
     const Dims3 k = promote(step.kernel, 1);
     if (step.kind == TfConvKind::depthwise) {
       // kernel (*k, C, M); output channel o = c*M + m.
@@ -250,6 +251,7 @@ struct TfStepRunner {
       crop[axis] = window.crop_before;
     }
     // kernel (*k, C_out/G, C_in), already zero-dilated: TF dilation 1.
+    const Tensor& kernel = kernels[static_cast<size_t>(step.weight)];
     const Dims3 k = promote(step.kernel, 1);
     const int64_t out_per_group = step.out_channels / step.groups, i_count = step.in_channels;
     auto at = [&](int64_t i, int64_t o, int64_t kz, int64_t ky, int64_t kx) {
@@ -266,7 +268,7 @@ struct TfStepRunner {
     const Dims3 s = promote(step.strides, 1);
     View5 out = in;
     for (size_t a = 0; a < 3; ++a) out.spatial[a] = subsample_size(in.spatial[a], s[a]);
-    Tensor result{out.shape(plan.source.rank), std::vector<double>(static_cast<size_t>(out.size()))};
+    Tensor result{out.shape(rank), std::vector<double>(static_cast<size_t>(out.size()))};
     for (int64_t n = 0; n < out.batch; ++n)
       for (int64_t z = 0; z < out.spatial[0]; ++z)
         for (int64_t y = 0; y < out.spatial[1]; ++y)
@@ -318,16 +320,76 @@ Result<Tensor> reference_torch_conv(const ConvSpec& spec, const Tensor& input, c
   return out;
 }
 
-Result<Tensor> run_tf_plan(const Plan& plan, const Tensor& input, const Tensor& kernel, std::span<const double> bias) {
+Result<Tensor> run_tf_steps(std::span<const PlanStep> steps, int rank, const Tensor& input,
+                            std::span<const Tensor> kernels, std::span<const double> bias) {
   CONVBRIDGE_CHECK(check_size(input, "input"));
-  CONVBRIDGE_CHECK(check_shape(kernel, plan.kernel_layout.to_shape, "kernel"));
-  CONVBRIDGE_TRY(std::vector<int64_t> out_shape, plan_output_shape(plan, input.shape));
+  CONVBRIDGE_TRY(std::vector<int64_t> out_shape, tf_steps_output_shape(steps, input.shape));
   Tensor x = input;
-  for (const PlanStep& step : plan.steps) CONVBRIDGE_CHECK(std::visit(TfStepRunner{plan, kernel, bias, x}, step.op));
+  for (const PlanStep& step : steps) CONVBRIDGE_CHECK(std::visit(TfStepRunner{rank, kernels, bias, x}, step.op));
   if (x.shape != out_shape) {
-    return make_error(ErrorCode::unsupported, "internal error: the plan runner disagrees with plan_output_shape");
+    return make_error(ErrorCode::unsupported, "internal error: the step runner disagrees with the shape rules");
   }
   return x;
+}
+
+Result<Tensor> run_tf_plan(const Plan& plan, const Tensor& input, const Tensor& kernel, std::span<const double> bias) {
+  CONVBRIDGE_CHECK(check_shape(kernel, plan.kernel_layout.to_shape, "kernel"));
+  if (input.shape.size() != static_cast<size_t>(plan.source.rank) + 2) {
+    return make_error(ErrorCode::input_shape, "the input does not have the layer's rank");
+  }
+  return run_tf_steps(plan.steps, plan.source.rank, input, std::span<const Tensor>(&kernel, 1), bias);
+}
+
+Result<Tensor> run_torch_plan(const TorchPlan& plan, const Tensor& input, std::span<const Tensor> keras_weights,
+                              std::span<const double> bias) {
+  CONVBRIDGE_CHECK(check_size(input, "input"));
+  if (keras_weights.size() != plan.weight_shapes.size()) {
+    return make_error(ErrorCode::invalid_argument, "wrong number of weights");
+  }
+  Tensor x = input;  // (N, C, *spatial)
+  const int rank = plan.source.rank;
+  for (const TorchPlanStep& step : plan.steps) {
+    if (const auto* pad = std::get_if<TorchPadStep>(&step.op)) {
+      std::vector<PadPair> pads = pad->pads;
+      if (pad->tf_same_at_runtime) {  // what TFSamePad computes from the input
+        pads.clear();
+        for (size_t i = 0; i < static_cast<size_t>(rank); ++i) {
+          CONVBRIDGE_TRY(PadPair p, tf_same_padding(x.shape[i + 2], pad->kernel_extent[i], pad->strides[i], 1));
+          pads.push_back(p);
+        }
+      }
+      x = pad_spatial(x, rank, false, pads, PaddingFill::zeros);
+    } else if (const auto* conv = std::get_if<TorchConvStep>(&step.op)) {
+      const Tensor& keras = keras_weights[static_cast<size_t>(conv->weight)];
+      CONVBRIDGE_CHECK(check_shape(keras, conv->layout.from_shape, "weight"));
+      const Tensor weight{conv->layout.to_shape, apply_layout_change<double>(conv->layout, keras.data)};
+      CONVBRIDGE_TRY(x, reference_torch_conv(conv->spec, x, weight, conv->takes_bias ? bias : std::span<const double>{}));
+    } else if (const auto* crop = std::get_if<TorchCropStep>(&step.op)) {
+      View5 in = View5::of(x.shape, false);
+      View5 out = in;
+      const Dims3 ends = promote(crop->crop_end, 0);
+      for (size_t a = 0; a < 3; ++a) out.spatial[a] -= ends[a];
+      Tensor result{out.shape(rank), std::vector<double>(static_cast<size_t>(out.size()))};
+      for (int64_t n = 0; n < out.batch; ++n)
+        for (int64_t c = 0; c < out.channels; ++c)
+          for (int64_t z = 0; z < out.spatial[0]; ++z)
+            for (int64_t y = 0; y < out.spatial[1]; ++y)
+              for (int64_t xx = 0; xx < out.spatial[2]; ++xx)
+                result.data[static_cast<size_t>(out.at(n, c, z, y, xx))] =
+                    x.data[static_cast<size_t>(in.at(n, c, z, y, xx))];
+      x = std::move(result);
+    }
+  }
+  return x;
+}
+
+Tensor channels_last_to_first(const Tensor& tensor) {
+  std::vector<int> permutation{0, static_cast<int>(tensor.shape.size()) - 1};
+  for (int i = 1; i + 1 < static_cast<int>(tensor.shape.size()); ++i) permutation.push_back(i);
+  Tensor out;
+  for (int axis : permutation) out.shape.push_back(tensor.shape[static_cast<size_t>(axis)]);
+  out.data = transpose<double>(tensor.data, tensor.shape, permutation);
+  return out;
 }
 
 Tensor channels_first_to_last(const Tensor& tensor) {

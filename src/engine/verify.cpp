@@ -67,7 +67,83 @@ std::vector<std::vector<int64_t>> candidate_shapes(const Plan& plan) {
   return shapes;
 }
 
+std::vector<std::vector<int64_t>> keras_candidate_shapes(const TorchPlan& plan) {
+  const KerasConvLayer& k = plan.source;
+  if (plan.input_shape) {
+    std::vector<int64_t> shape = *plan.input_shape;
+    shape[0] = shape[0] == kUnknownSize ? kVerificationBatch : std::min(shape[0], kVerificationBatch);
+    return {shape};
+  }
+  std::vector<std::vector<int64_t>> shapes;
+  for (int variant = 0; variant < 4; ++variant) {
+    std::vector<int64_t> shape{kVerificationBatch};
+    for (size_t a = 0; a < static_cast<size_t>(k.rank); ++a) {
+      const bool needs_extent = k.padding == KerasPadding::valid && k.kind != KerasLayerKind::conv_transpose;
+      const int64_t base = needs_extent ? (k.kernel[a] - 1) * k.dilation[a] + 1 : 1;
+      const int64_t offsets[4] = {0, 1, k.strides[a] + 2 + static_cast<int64_t>(a), 2 * k.strides[a] + 1};
+      shape.push_back(base + offsets[variant]);
+    }
+    shape.push_back(plan.in_channels);
+    shapes.push_back(shape);
+  }
+  return shapes;
+}
+
+void compare_into(VerificationReport& report, const std::vector<int64_t>& input_shape, const Tensor& expected,
+                  const Tensor& actual) {
+  VerificationCase result;
+  result.input_shape = input_shape;
+  result.output_shape = expected.shape;
+  result.shapes_match = expected.shape == actual.shape;
+  if (result.shapes_match) {
+    for (size_t i = 0; i < actual.data.size(); ++i) {
+      result.max_abs_diff = std::max(result.max_abs_diff, std::abs(actual.data[i] - expected.data[i]));
+    }
+  } else {
+    result.max_abs_diff = INFINITY;
+  }
+  report.cases.push_back(std::move(result));
+}
+
+std::string over_budget(int64_t cheapest) {
+  return fmt::format("skipped: the smallest check needs {} multiply-adds, over the reference engine's budget of {}",
+                     cheapest < 0 ? std::string("more than 2^63") : fmt::format("{}", cheapest), kWorkBudget);
+}
+
 }  // namespace
+
+Result<VerificationReport> verify_plan(const TorchPlan& plan, uint64_t seed) {
+  VerificationReport report;
+  report.seed = seed;
+  std::mt19937_64 rng(seed);
+  int64_t cheapest = -1;
+  for (const std::vector<int64_t>& shape : keras_candidate_shapes(plan)) {
+    auto out = tf_steps_output_shape(plan.source_steps, shape);
+    std::optional<int64_t> work = out ? checked_product(*out) : std::nullopt;
+    for (const auto& weight : plan.weight_shapes) {
+      if (work) work = checked_mul(*work, std::max<int64_t>(1, *checked_product(weight) / std::max<int64_t>(1, weight.back())));
+    }
+    const auto input_count = checked_product(shape);
+    if (!work || !input_count || *work > kWorkBudget || *input_count > kWorkBudget || *work == 0) {
+      if (work && *work > 0 && (cheapest < 0 || *work < cheapest)) cheapest = *work;
+      continue;
+    }
+    std::vector<Tensor> weights, source_kernels;
+    for (size_t i = 0; i < plan.weight_shapes.size(); ++i) {
+      weights.push_back(random_tensor(plan.weight_shapes[i], rng));
+      source_kernels.push_back(Tensor{plan.source_kernels[i].to_shape,
+                                      apply_layout_change<double>(plan.source_kernels[i], weights.back().data)});
+    }
+    const Tensor input = random_tensor(shape, rng);  // channels_last, as Keras sees it
+    std::vector<double> bias;
+    if (plan.source.use_bias) bias = random_tensor({out->back()}, rng).data;
+    CONVBRIDGE_TRY(Tensor expected, run_tf_steps(plan.source_steps, plan.source.rank, input, source_kernels, bias));
+    CONVBRIDGE_TRY(Tensor actual, run_torch_plan(plan, channels_last_to_first(input), weights, bias));
+    compare_into(report, shape, expected, channels_first_to_last(actual));
+  }
+  if (report.cases.empty()) report.skipped_reason = over_budget(cheapest);
+  return report;
+}
 
 bool VerificationReport::passed() const {
   if (cases.empty()) return false;
@@ -99,27 +175,10 @@ Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed) {
     CONVBRIDGE_TRY(Tensor expected, reference_torch_conv(spec, input, weight, bias));
     const Tensor kernel{plan.kernel_layout.to_shape, apply_layout_change<double>(plan.kernel_layout, weight.data)};
     CONVBRIDGE_TRY(Tensor actual, run_tf_plan(plan, channels_first_to_last(input), kernel, bias));
-    const Tensor expected_last = channels_first_to_last(expected);
-
-    VerificationCase result;
-    result.input_shape = shape;
-    result.output_shape = expected.shape;
-    result.shapes_match = expected_last.shape == actual.shape;
-    if (result.shapes_match) {
-      for (size_t i = 0; i < actual.data.size(); ++i) {
-        result.max_abs_diff = std::max(result.max_abs_diff, std::abs(actual.data[i] - expected_last.data[i]));
-      }
-    } else {
-      result.max_abs_diff = INFINITY;
-    }
-    report.cases.push_back(std::move(result));
+    // Compared in PyTorch's layout, the source framework's.
+    compare_into(report, shape, expected, channels_last_to_first(actual));
   }
-  if (report.cases.empty()) {
-    report.skipped_reason = fmt::format("skipped: the smallest check needs {} multiply-adds, over the reference "
-                                        "engine's budget of {}",
-                                        cheapest < 0 ? std::string("more than 2^63") : fmt::format("{}", cheapest),
-                                        kWorkBudget);
-  }
+  if (report.cases.empty()) report.skipped_reason = over_budget(cheapest);
   return report;
 }
 

@@ -73,13 +73,21 @@ struct ShapeVisitor {
 }  // namespace
 
 Result<std::vector<int64_t>> plan_output_shape(const Plan& plan, std::span<const int64_t> input_shape_channels_last) {
-  const auto rank = static_cast<size_t>(plan.source.rank);
-  if (input_shape_channels_last.size() != rank + 2) {
-    return make_error(ErrorCode::input_shape, fmt::format("a channels_last input of rank {} is needed", rank + 2));
+  if (input_shape_channels_last.size() != static_cast<size_t>(plan.source.rank) + 2) {
+    return make_error(ErrorCode::input_shape,
+                      fmt::format("a channels_last input of rank {} is needed", plan.source.rank + 2));
+  }
+  return tf_steps_output_shape(plan.steps, input_shape_channels_last);
+}
+
+Result<std::vector<int64_t>> tf_steps_output_shape(std::span<const PlanStep> steps,
+                                                   std::span<const int64_t> input_shape_channels_last) {
+  if (input_shape_channels_last.size() < 3) {
+    return make_error(ErrorCode::input_shape, "a channels_last input (N, *spatial, C) is needed");
   }
   std::vector<int64_t> spatial(input_shape_channels_last.begin() + 1, input_shape_channels_last.end() - 1);
   int64_t channels = input_shape_channels_last.back();
-  for (const PlanStep& step : plan.steps) {
+  for (const PlanStep& step : steps) {
     CONVBRIDGE_CHECK(std::visit(ShapeVisitor{spatial, channels}, step.op));
   }
   std::vector<int64_t> out{input_shape_channels_last.front()};

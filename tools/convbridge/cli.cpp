@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <optional>
+#include <variant>
 #include <sstream>
 #include <string>
 
@@ -24,6 +25,9 @@ constexpr const char* kExamples = R"TXT(Examples:
   convbridge translate "torch.nn.Conv1d(8, 8, 5, padding='same', padding_mode='reflect')" --emit keras > layer.py
   convbridge translate "nn.Conv2d(32, 64, 3, groups=32, dilation=2, stride=2)" --emit tf
   convbridge translate "nn.Conv3d(4, 8, (3, 1, 2), padding=(1, 0, 1))" --emit json
+  convbridge translate "nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)" --emit keras
+  convbridge translate "keras.layers.Conv2D(16, 3, strides=2, padding='same')" --input-shape None,None,None,3
+  convbridge translate "layers.SeparableConv2D(32, 3, padding='same')" --input-shape 1,64,64,8 --emit torch
 
 Exit status: 0 success, 1 the reference engine found a mismatch (a convbridge bug: please report it),
 2 invalid layer text, input shape or arguments.)TXT";
@@ -40,9 +44,36 @@ struct TranslateOptions {
   uint64_t seed = 0;
 };
 
-CliResult run_translate(const TranslateOptions& options) {
+// Runs the reference engine before anything is printed, so a wrong plan never reaches a file the user redirects
+// into. Returns the report, or the CLI result to return instead.
+template <class AnyPlan>
+std::variant<std::optional<convbridge::VerificationReport>, CliResult> verify_first(const AnyPlan& plan,
+                                                                                   const TranslateOptions& options,
+                                                                                   std::string_view source) {
+  if (!options.verify) return std::optional<convbridge::VerificationReport>{};
+  auto verified = convbridge::verify_plan(plan, options.seed);
+  if (!verified) return fail(verified.error().message);
+  if (!verified->cases.empty() && !verified->passed()) {
+    return CliResult{kExitVerificationFailed, "",
+                     convbridge::describe_verification(*verified) +
+                         fmt::format("convbridge: error: the plan does not reproduce {}; this is a convbridge bug, "
+                                     "please report the layer text above\n",
+                                     source)};
+  }
+  return std::optional<convbridge::VerificationReport>{*verified};
+}
+
+std::string verification_line(const std::optional<convbridge::VerificationReport>& report) {
+  return report ? convbridge::describe_verification(*report) : std::string("Verification: skipped (--no-verify)\n");
+}
+
+// PyTorch layer -> TensorFlow/Keras.
+CliResult translate_pytorch(const TranslateOptions& options) {
   auto layer = convbridge::parse_pytorch_layer(options.layer_text);
   if (!layer) return fail(layer.error().message);
+  if (options.emit == "torch") {
+    return fail("--emit torch translates Keras layers to PyTorch; this layer is already PyTorch (use --emit keras or tf)");
+  }
   std::optional<std::vector<int64_t>> input_shape;
   if (options.input_shape_text) {
     auto shape = convbridge::parse_input_shape(*options.input_shape_text);
@@ -51,20 +82,9 @@ CliResult run_translate(const TranslateOptions& options) {
   }
   auto plan = convbridge::plan_torch_to_tf(*layer, input_shape);
   if (!plan) return fail(plan.error().message);
-
-  // Verify before printing anything, so a wrong plan never reaches a file the user redirects into.
-  std::optional<convbridge::VerificationReport> report;
-  if (options.verify) {
-    auto verified = convbridge::verify_plan(*plan, options.seed);
-    if (!verified) return fail(verified.error().message);
-    report = *verified;
-    if (!report->cases.empty() && !report->passed()) {
-      return CliResult{kExitVerificationFailed, "",
-                       convbridge::describe_verification(*report) +
-                           "convbridge: error: the plan does not reproduce PyTorch; this is a convbridge bug, "
-                           "please report the layer text above\n"};
-    }
-  }
+  auto verified = verify_first(*plan, options, "PyTorch");
+  if (auto* result = std::get_if<CliResult>(&verified)) return *result;
+  const auto& report = std::get<0>(verified);
 
   std::string output;
   if (options.emit == "keras") {
@@ -76,9 +96,52 @@ CliResult run_translate(const TranslateOptions& options) {
   } else {
     output = convbridge::explain_plan(*plan);
     output += "\nKeras code:\n\n" + convbridge::emit_keras(*plan) + "\n";
-    output += report ? convbridge::describe_verification(*report) : std::string("Verification: skipped (--no-verify)\n");
+    output += verification_line(report);
   }
   return CliResult{0, std::move(output), ""};
+}
+
+// Keras layer -> PyTorch. Keras layers do not record their input channels, so the input shape is required; its
+// sizes may be None (unknown), which makes the plan exact for every size.
+CliResult translate_keras(const TranslateOptions& options) {
+  auto layer = convbridge::parse_keras_layer(options.layer_text);
+  if (!layer) return fail(layer.error().message);
+  if (options.emit == "keras" || options.emit == "tf") {
+    return fail(fmt::format("--emit {} translates PyTorch layers; this layer is already Keras (use --emit torch)",
+                            options.emit));
+  }
+  if (!options.input_shape_text) {
+    return fail(fmt::format("{} does not record its input channels: give the input shape as Keras sees it, e.g. "
+                            "--input-shape {} (None for sizes that vary)",
+                            layer->class_name,
+                            layer->rank == 1 ? "None,None,8" : layer->rank == 2 ? "None,None,None,3" : "None,None,None,None,3"));
+  }
+  auto shape = convbridge::parse_input_shape(*options.input_shape_text, /*allow_unknown=*/true);
+  if (!shape) return fail(shape.error().message);
+  if (shape->back() == convbridge::kUnknownSize) {
+    return fail(fmt::format("--input-shape '{}' must give the channel count (its last entry)", *options.input_shape_text));
+  }
+  auto plan = convbridge::plan_keras_to_torch(*layer, shape->back(), *shape);
+  if (!plan) return fail(plan.error().message);
+  auto verified = verify_first(*plan, options, "Keras");
+  if (auto* result = std::get_if<CliResult>(&verified)) return *result;
+  const auto& report = std::get<0>(verified);
+
+  std::string output;
+  if (options.emit == "torch") {
+    output = convbridge::emit_torch(*plan);
+  } else if (options.emit == "json") {
+    output = convbridge::emit_json(*plan);
+  } else {
+    output = convbridge::explain_plan(*plan);
+    output += "\nPyTorch code:\n\n" + convbridge::emit_torch(*plan) + "\n";
+    output += verification_line(report);
+  }
+  return CliResult{0, std::move(output), ""};
+}
+
+CliResult run_translate(const TranslateOptions& options) {
+  return convbridge::names_keras_layer(options.layer_text) ? translate_keras(options) : translate_pytorch(options);
 }
 
 }  // namespace
@@ -92,17 +155,20 @@ CliResult run(const std::vector<std::string>& arguments) {
   app.require_subcommand(1);
 
   TranslateOptions options;
-  CLI::App* translate = app.add_subcommand("translate", "Translate a PyTorch convolution layer to TensorFlow/Keras");
+  CLI::App* translate = app.add_subcommand(
+      "translate", "Translate a PyTorch convolution layer to TensorFlow/Keras, or a Keras one to PyTorch");
   translate->add_option("layer", options.layer_text,
-                        "The layer exactly as written in PyTorch code, e.g. \"nn.Conv2d(3, 16, 3, stride=2)\"")
+                        "The layer exactly as written in code, e.g. \"nn.Conv2d(3, 16, 3, stride=2)\" or "
+                        "\"keras.layers.Conv2D(16, 3, strides=2, padding='same')\"")
       ->required();
   translate->add_option("--input-shape", options.input_shape_text,
-                        "PyTorch input shape N,C,<spatial> (e.g. 1,3,224,224); without it the plan is exact for "
-                        "every input size");
+                        "The input shape the source layer sees: PyTorch N,C,<spatial> (e.g. 1,3,224,224; optional: "
+                        "without it the plan is exact for every size), Keras N,<spatial>,C (required for the "
+                        "channel count; None for sizes that vary, e.g. None,None,None,3)");
   translate->add_option("--emit", options.emit,
-                        "explain: explanation, Keras code and verification (default); keras: Keras source; tf: "
-                        "tf.nn source; json: the plan")
-      ->check(CLI::IsMember({"explain", "keras", "tf", "json"}));
+                        "explain: explanation, code and verification (default); keras: Keras source; tf: tf.nn "
+                        "source; torch: PyTorch source (for Keras layers); json: the plan")
+      ->check(CLI::IsMember({"explain", "keras", "tf", "torch", "json"}));
   translate->add_flag("!--no-verify", options.verify, "Skip the reference-engine check");
   translate->add_option("--seed", options.seed, "Seed of the random verification data (default 0)");
   translate->footer(kExamples);

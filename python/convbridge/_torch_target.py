@@ -1,0 +1,54 @@
+"""PyTorch target adapter: builds nn.Modules from a TF/Keras -> PyTorch plan (its JSON form), weights loaded.
+
+Module choices mirror the PyTorch emitter (src/emit/torch_emitter.cpp): fixed pads -> nn.ConstantPadNd; TF 'same'
+padding that depends on the input size -> TFSamePad; nn.ConvNd / nn.ConvTransposeNd; a shorter transposed output
+-> CropEnd.
+"""
+
+import json
+
+import torch
+from torch import nn
+
+from convbridge.torch_modules import CropEnd, TFSamePad
+
+
+def _conv_module(step):
+    transposed = step["module"].startswith("ConvTranspose")
+    cls = getattr(nn, step["module"])
+    padding = step["padding"] if isinstance(step["padding"], str) else tuple(step["padding"])
+    common = dict(stride=tuple(step["stride"]), padding=padding, dilation=tuple(step["dilation"]),
+                  groups=step["groups"], bias=step["bias"])
+    if transposed:
+        common["output_padding"] = tuple(step["output_padding"])
+    return cls(step["in_channels"], step["out_channels"], tuple(step["kernel_size"]), **common)
+
+
+def build_module(plan, keras_weights, bias):
+    """nn.Module (or nn.Sequential) for `plan` (a TorchPlan), channels_first in and out."""
+    described = json.loads(plan.to_json())
+    rank = len(described["source"]["kernel_size"])
+    modules = []
+    conv_index = 0
+    names = plan.weight_names
+    for step in described["steps"]:
+        if step["op"] == "pad":
+            if step["mode"] == "tf_same_at_runtime":
+                modules.append(TFSamePad(step["kernel_extent"], step["strides"]))
+            else:
+                flat = [v for before, after in reversed(step["pads"]) for v in (before, after)]
+                modules.append(getattr(nn, f"ConstantPad{rank}d")(tuple(flat), 0.0))
+        elif step["op"] == "conv":
+            module = _conv_module(step)
+            weight = plan.torch_weight(conv_index, keras_weights[names.index(step["weight"])])
+            with torch.no_grad():
+                module.weight.copy_(torch.from_numpy(weight))
+                if module.bias is not None:
+                    module.bias.copy_(torch.from_numpy(bias))
+            modules.append(module)
+            conv_index += 1
+        elif step["op"] == "crop_end":
+            modules.append(CropEnd(step["crop"]))
+        else:  # a newer plan than this adapter knows: refuse rather than build something inexact
+            raise ValueError(f"unknown plan step {step['op']!r}")
+    return modules[0] if len(modules) == 1 else nn.Sequential(*modules)

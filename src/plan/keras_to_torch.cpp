@@ -1,0 +1,333 @@
+// TensorFlow/Keras -> PyTorch planner. Facts relied on (docs/semantics.md):
+// - TF 'same' (kernel_shape_util.cc): need = max(0, (ceil(in/s)-1)*s + eff - in), before = need/2. At stride 1
+//   that is PyTorch's padding='same' split; at stride > 1 it depends on the input size.
+// - Keras 'causal' (Conv1D) pads d*(k-1) on the left only.
+// - Keras transposed output (keras/src/ops/operation_utils.py compute_conv_transpose_output_shape, then
+//   tf.nn.conv_transpose): 'valid' -> L + max(s - eff, 0) (output_padding None) or L + op; 'same' -> in*s
+//   (None) or L - 2*(eff//2) + op, starting at z[max(L - out, 0) / 2]; L = (in-1)*s + eff.
+// - SeparableConv has no depthwise bias: depthwise (bias=False) then a 1x1 conv with the bias (trap 7).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+#include "convbridge/planner.hpp"
+
+namespace convbridge {
+namespace {
+
+std::string tuple_text(const std::vector<int64_t>& values) { return fmt::format("({})", fmt::join(values, ", ")); }
+
+std::string pads_text(const std::vector<PadPair>& pads) {
+  std::string out;
+  for (const PadPair& p : pads) out += fmt::format("{}({}, {})", out.empty() ? "" : ", ", p.before, p.after);
+  return out;
+}
+
+bool all_known(const std::optional<std::vector<int64_t>>& shape) {
+  return shape && std::all_of(shape->begin() + 1, shape->end() - 1, [](int64_t v) { return v != kUnknownSize; });
+}
+
+// The Keras layer as TF steps, for the reference engine and for TF's output shape.
+Status add_source_steps(TorchPlan& plan) {
+  const KerasConvLayer& k = plan.source;
+  const auto rank = static_cast<size_t>(k.rank);
+  const std::string spatial(spatial_letters(k.rank));
+  ConvStep conv;
+  conv.rank = k.rank;
+  conv.in_channels = plan.in_channels;
+  conv.kernel = k.kernel;
+  conv.strides = k.strides;
+  conv.dilation = k.dilation;
+  conv.padding = k.padding == KerasPadding::same ? TfPadding::same : TfPadding::valid;
+  conv.use_bias = k.use_bias;
+  std::vector<int64_t> kernel_shape = k.kernel;
+  switch (k.kind) {
+    case KerasLayerKind::conv: {
+      if (plan.in_channels % k.groups != 0) {
+        return make_error(ErrorCode::input_shape,
+                          fmt::format("the input has {} channels, not divisible by groups={} (Keras: \"The number "
+                                      "of input channels must be evenly divisible by the number of groups\")",
+                                      plan.in_channels, k.groups));
+      }
+      conv.out_channels = k.filters;
+      conv.groups = k.groups;
+      kernel_shape.push_back(plan.in_channels / k.groups);
+      kernel_shape.push_back(k.filters);
+      plan.weight_names = {"kernel"};
+      plan.weight_shapes = {kernel_shape};
+      plan.source_kernels = {keras_kernel_identity(kernel_shape, {}, spatial + "IO")};
+      if (k.padding == KerasPadding::causal) {
+        CONVBRIDGE_TRY(const int64_t eff, effective_kernel_size(k.kernel[0], k.dilation[0]));
+        plan.source_steps.push_back({PadStep{PaddingFill::zeros, {PadPair{eff - 1, 0}}}, "causal: left pad"});
+      }
+      plan.source_steps.push_back({conv, "the Keras convolution"});
+      return Ok{};
+    }
+    case KerasLayerKind::depthwise:
+    case KerasLayerKind::separable: {
+      conv.kind = k.rank <= 2 ? TfConvKind::depthwise : TfConvKind::conv;
+      conv.depth_multiplier = k.depth_multiplier;
+      conv.out_channels = plan.in_channels * k.depth_multiplier;
+      kernel_shape.push_back(plan.in_channels);
+      kernel_shape.push_back(k.depth_multiplier);
+      const bool separable = k.kind == KerasLayerKind::separable;
+      conv.use_bias = !separable && k.use_bias;
+      plan.weight_names = {separable ? "depthwise_kernel" : "kernel"};
+      plan.weight_shapes = {kernel_shape};
+      plan.source_kernels = {keras_kernel_identity(kernel_shape, {}, spatial + "CM")};
+      plan.source_steps.push_back({conv, "the Keras depthwise convolution"});
+      if (separable) {
+        ConvStep pointwise;
+        pointwise.rank = k.rank;
+        pointwise.in_channels = conv.out_channels;
+        pointwise.out_channels = k.filters;
+        pointwise.kernel.assign(rank, 1);
+        pointwise.strides.assign(rank, 1);
+        pointwise.dilation.assign(rank, 1);
+        pointwise.use_bias = k.use_bias;
+        pointwise.weight = 1;
+        std::vector<int64_t> pointwise_shape(rank, 1);
+        pointwise_shape.push_back(conv.out_channels);
+        pointwise_shape.push_back(k.filters);
+        plan.weight_names.push_back("pointwise_kernel");
+        plan.weight_shapes.push_back(pointwise_shape);
+        plan.source_kernels.push_back(keras_kernel_identity(pointwise_shape, {}, spatial + "IO"));
+        plan.source_steps.push_back({pointwise, "the Keras pointwise convolution"});
+      }
+      return Ok{};
+    }
+    case KerasLayerKind::conv_transpose: {
+      TransposedConvStep step;
+      step.rank = k.rank;
+      step.in_channels = plan.in_channels;
+      step.out_channels = k.filters;
+      step.strides = k.strides;
+      step.use_bias = k.use_bias;
+      kernel_shape.push_back(k.filters);
+      kernel_shape.push_back(plan.in_channels);
+      plan.weight_names = {"kernel"};
+      plan.weight_shapes = {kernel_shape};
+      plan.source_kernels = {keras_kernel_identity(kernel_shape, k.dilation, spatial + "OI")};
+      step.padding = TfPadding::explicit_pads;
+      for (size_t i = 0; i < rank; ++i) {
+        CONVBRIDGE_TRY(const int64_t eff, effective_kernel_size(k.kernel[i], k.dilation[i]));
+        step.kernel.push_back(eff);
+        // Keras' output length relative to L, and where it starts in z (both independent of the input size).
+        const int64_t s = k.strides[i];
+        int64_t delta = 0;  // out - L
+        if (k.padding == KerasPadding::valid) {
+          delta = k.has_output_padding ? k.output_padding[i] : std::max<int64_t>(s - eff, 0);
+        } else {
+          delta = k.has_output_padding ? k.output_padding[i] - 2 * (eff / 2) : s - eff;
+        }
+        const int64_t crop = k.padding == KerasPadding::same ? std::max<int64_t>(-delta, 0) / 2 : 0;
+        // out = L - crop - after + extra with 0 <= extra < s.
+        const int64_t after = std::max<int64_t>(-delta - crop, 0);
+        const int64_t extra = std::max<int64_t>(delta, 0);
+        step.pads.push_back(PadPair{crop, after});
+        step.extra.push_back(extra);
+      }
+      plan.source_steps.push_back({step, "the Keras transposed convolution"});
+      return Ok{};
+    }
+  }
+  return Ok{};
+}
+
+ConvSpec torch_conv_spec(const KerasConvLayer& k, int64_t in_channels, int64_t out_channels, int64_t groups) {
+  ConvSpec spec;
+  spec.rank = k.rank;
+  spec.in_channels = in_channels;
+  spec.out_channels = out_channels;
+  spec.groups = groups;
+  spec.kernel = k.kernel;
+  spec.stride = k.strides;
+  spec.dilation = k.dilation;
+  spec.padding.assign(static_cast<size_t>(k.rank), PadPair{});
+  spec.bias = k.use_bias;
+  return spec;
+}
+
+// Forward convolutions (conv, depthwise, separable): padding first, then the module(s).
+Status plan_forward(TorchPlan& plan) {
+  const KerasConvLayer& k = plan.source;
+  const auto rank = static_cast<size_t>(k.rank);
+  const bool depthwise_like = k.kind != KerasLayerKind::conv;
+  const int64_t out_first = depthwise_like ? plan.in_channels * k.depth_multiplier : k.filters;
+  TorchConvStep conv;
+  conv.spec = torch_conv_spec(k, plan.in_channels, out_first, depthwise_like ? plan.in_channels : k.groups);
+  conv.spec.bias = k.kind != KerasLayerKind::separable && k.use_bias;
+  conv.takes_bias = conv.spec.bias;
+  conv.layout = depthwise_like ? keras_depthwise_kernel_to_torch(k.rank, plan.weight_shapes[0])
+                               : keras_kernel_to_torch(k.rank, plan.weight_shapes[0],
+                                                       std::string(spatial_letters(k.rank)) + "IO",
+                                                       "OI" + std::string(spatial_letters(k.rank)));
+  std::string conv_why =
+      depthwise_like
+          ? fmt::format("the depthwise convolution: nn.Conv{}d(groups={}, out={}) keeps Keras' channel order c*{}+m",
+                        k.rank, plan.in_channels, out_first, k.depth_multiplier)
+          : fmt::format("nn.Conv{}d with the same kernel, strides, dilation and groups", k.rank);
+
+  std::vector<PadPair> pads(rank);
+  bool runtime_same = false;
+  std::vector<int64_t> extents(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    CONVBRIDGE_TRY(extents[i], effective_kernel_size(k.kernel[i], k.dilation[i]));
+  }
+  const bool any_stride = std::any_of(k.strides.begin(), k.strides.end(), [](int64_t s) { return s > 1; });
+  if (k.padding == KerasPadding::causal) {
+    pads[0] = PadPair{extents[0] - 1, 0};
+  } else if (k.padding == KerasPadding::same) {
+    for (size_t i = 0; i < rank; ++i) {
+      if (k.strides[i] == 1) {
+        pads[i] = PadPair{(extents[i] - 1) / 2, extents[i] - 1 - (extents[i] - 1) / 2};
+      } else if (all_known(plan.input_shape)) {
+        CONVBRIDGE_TRY(pads[i], tf_same_padding((*plan.input_shape)[i + 1], k.kernel[i], k.strides[i], k.dilation[i]));
+      } else {
+        runtime_same = true;
+      }
+    }
+    if (any_stride && all_known(plan.input_shape)) plan.exact_for_every_input_size = false;
+  }
+
+  const bool symmetric = std::all_of(pads.begin(), pads.end(), [](PadPair p) { return p.before == p.after; });
+  if (runtime_same) {
+    plan.steps.push_back(
+        {TorchPadStep{true, {}, extents, k.strides},
+         fmt::format("TF 'same' at strides {} pads need = max(0, (ceil(in/s)-1)*s + eff - in) split before = need//2, "
+                     "which depends on the input size: TFSamePad computes it from each input at run time (no fixed "
+                     "nn.Conv padding can)",
+                     tuple_text(k.strides))});
+  } else if (k.padding == KerasPadding::same && !any_stride && !symmetric) {
+    conv.padding_same = true;
+    conv.spec.padding = pads;
+    conv_why += fmt::format("; TF 'same' at stride 1 pads {} (the odd unit after), exactly PyTorch's padding='same'",
+                            pads_text(pads));
+  } else if (symmetric) {
+    conv.spec.padding = pads;
+    if (k.padding != KerasPadding::valid) {
+      conv_why += fmt::format("; TF pads {} here, symmetric, so nn.Conv{}d's own padding does it",
+                              pads_text(pads),
+                              k.rank);
+      if (any_stride) conv_why += " (at this input size only: TF 'same' depends on it at stride > 1)";
+    }
+  } else {
+    plan.steps.push_back(
+        {TorchPadStep{false, pads, {}, {}},
+         k.padding == KerasPadding::causal
+             ? fmt::format("'causal' pads {} on the left only; PyTorch convolutions pad symmetrically",
+                           pads[0].before)
+             : fmt::format("TF 'same' pads {} at this input size, asymmetrically (PyTorch convolutions pad "
+                           "symmetrically), so an nn.ConstantPad{}d does it first",
+                           pads_text(pads),
+                           k.rank)});
+  }
+  plan.steps.push_back({conv, conv_why});
+
+  if (k.kind == KerasLayerKind::separable) {
+    TorchConvStep pointwise;
+    pointwise.spec = torch_conv_spec(k, out_first, k.filters, 1);
+    pointwise.spec.kernel.assign(rank, 1);
+    pointwise.spec.stride.assign(rank, 1);
+    pointwise.spec.dilation.assign(rank, 1);
+    pointwise.weight = 1;
+    pointwise.takes_bias = k.use_bias;
+    pointwise.layout = keras_kernel_to_torch(k.rank, plan.weight_shapes[1], std::string(spatial_letters(k.rank)) + "IO",
+                                             "OI" + std::string(spatial_letters(k.rank)));
+    plan.steps.push_back({pointwise, "the pointwise 1x1 convolution; SeparableConv has no depthwise bias, so the "
+                                     "depthwise module has bias=False and the bias belongs here"});
+  }
+  return Ok{};
+}
+
+Status plan_transposed(TorchPlan& plan) {
+  const KerasConvLayer& k = plan.source;
+  const auto rank = static_cast<size_t>(k.rank);
+  const auto& source = std::get<TransposedConvStep>(plan.source_steps.back().op);
+  TorchConvStep conv;
+  conv.spec = torch_conv_spec(k, plan.in_channels, k.filters, 1);
+  conv.spec.transposed = true;
+  conv.takes_bias = k.use_bias;
+  const std::string spatial(spatial_letters(k.rank));
+  conv.layout = keras_kernel_to_torch(k.rank, plan.weight_shapes[0], spatial + "OI", "IO" + spatial);
+  std::vector<int64_t> crop_end(rank, 0);
+  bool any_crop = false;
+  std::vector<std::string> axes;
+  for (size_t i = 0; i < rank; ++i) {
+    // Keras: out = L - crop - after + extra starting at z[crop]. PyTorch: out = L - 2p + op starting at z[p].
+    const int64_t p = source.pads[i].before;
+    int64_t op = source.extra[i] - source.pads[i].after + p;
+    if (op < 0) {  // one output shorter than PyTorch's padding can make it: crop the end
+      crop_end[i] = -op;
+      any_crop = true;
+      op = 0;
+    }
+    conv.spec.padding[i] = PadPair{p, p};
+    conv.spec.output_padding.push_back(op);
+    axes.push_back(fmt::format("{} padding {} output_padding {}{}", spatial[i], p, op,
+                               crop_end[i] ? fmt::format(" then drop the last {}", crop_end[i]) : ""));
+  }
+  CONVBRIDGE_CHECK(validate(conv.spec));
+  plan.steps.push_back(
+      {conv, fmt::format("Keras' transposed output starts at z[floor(max(L - out, 0)/2)] for 'same' (z[0] for "
+                         "'valid') and its length does not depend on the input size; nn.ConvTranspose{}d reproduces "
+                         "it with {}",
+                         k.rank, fmt::join(axes, ", "))});
+  if (any_crop) {
+    plan.steps.push_back({TorchCropStep{crop_end},
+                          "Keras 'same' with an even effective kernel extent past the stride ends one output "
+                          "earlier than any PyTorch padding/output_padding pair: the last output is dropped"});
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+Result<TorchPlan> plan_keras_to_torch(const KerasConvLayer& layer, int64_t in_channels,
+                                      const std::optional<std::vector<int64_t>>& input_shape) {
+  if (in_channels <= 0 || in_channels > kMaxSizeArgument) {
+    return make_error(ErrorCode::input_shape, fmt::format("the input channel count {} must be positive", in_channels));
+  }
+  TorchPlan plan;
+  plan.source = layer;
+  plan.in_channels = in_channels;
+  if (input_shape) {
+    if (input_shape->size() != static_cast<size_t>(layer.rank) + 2) {
+      return make_error(ErrorCode::input_shape,
+                        fmt::format("--input-shape has {} dimensions; {} expects {}: N,{},C (channels_last)",
+                                    input_shape->size(), layer.class_name, layer.rank + 2,
+                                    fmt::join(spatial_letters(layer.rank), ",")));
+    }
+    if (input_shape->back() != in_channels) {
+      return make_error(ErrorCode::input_shape,
+                        fmt::format("the input shape has {} channels but the layer has {}", input_shape->back(),
+                                    in_channels));
+    }
+    if (all_known(input_shape)) plan.input_shape = input_shape;
+  }
+  CONVBRIDGE_CHECK(add_source_steps(plan));
+  if (plan.input_shape) {
+    std::vector<int64_t> shape = *plan.input_shape;
+    if (shape[0] == kUnknownSize) shape[0] = 1;
+    CONVBRIDGE_TRY(std::vector<int64_t> out, tf_steps_output_shape(plan.source_steps, shape));
+    for (size_t i = 1; i + 1 < out.size(); ++i) {
+      if (out[i] <= 0) {
+        return make_error(ErrorCode::input_shape,
+                          fmt::format("Keras gives an empty output for input shape ({}): the input is smaller than "
+                                      "the kernel",
+                                      fmt::join(*plan.input_shape, ",")));
+      }
+    }
+  }
+  CONVBRIDGE_CHECK(layer.kind == KerasLayerKind::conv_transpose ? plan_transposed(plan) : plan_forward(plan));
+  plan.notes.push_back(fmt::format(
+      "The PyTorch module takes channels_first tensors (N, C, {}): move Keras tensors with np.transpose(x, ({})) "
+      "and back with ({}).",
+      fmt::join(spatial_letters(layer.rank), ", "),
+      layer.rank == 1 ? "0, 2, 1" : layer.rank == 2 ? "0, 3, 1, 2" : "0, 4, 1, 2, 3",
+      layer.rank == 1 ? "0, 2, 1" : layer.rank == 2 ? "0, 2, 3, 1" : "0, 2, 3, 4, 1"));
+  return plan;
+}
+
+}  // namespace convbridge
