@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints (or writes into README.md) the table of which PyTorch configurations become which TF constructs.
+"""Prints (or writes into README.md) the tables of which configurations become which constructs, both ways.
 
 Every row is produced by the planner: each layer is translated with the installed convbridge package and the
 constructs are read out of the Keras and tf.nn code it emits. `--write` updates README.md between the
@@ -16,6 +16,21 @@ import convbridge
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN, END = "<!-- mapping-table:begin -->", "<!-- mapping-table:end -->"
+REVERSE_BEGIN, REVERSE_END = "<!-- reverse-table:begin -->", "<!-- reverse-table:end -->"
+
+REVERSE_ROWS = [
+    ("keras.layers.Conv2D(16, 3, padding='same')", (None, None, None, 3)),
+    ("keras.layers.Conv2D(16, 4, padding='same')", (None, None, None, 3)),
+    ("keras.layers.Conv2D(16, 3, strides=2, padding='same')", (None, None, None, 3)),
+    ("keras.layers.Conv2D(16, 3, strides=2, padding='same')", (1, 224, 224, 3)),
+    ("keras.layers.Conv2D(16, 3, strides=2, padding='same')", (1, 225, 225, 3)),
+    ("keras.layers.Conv1D(8, 3, padding='causal', dilation_rate=2)", (None, None, 4)),
+    ("keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding='same')", (None, None, None, 8)),
+    ("keras.layers.SeparableConv2D(32, 3, padding='same')", (None, None, None, 8)),
+    ("keras.layers.Conv2DTranspose(8, 4, strides=2, padding='same')", (None, None, None, 16)),
+    ("keras.layers.Conv2DTranspose(8, 3, strides=2, padding='same')", (None, None, None, 16)),
+    ("keras.layers.Conv1DTranspose(8, 2, strides=3)", (None, None, 16)),
+]
 
 ROWS = [
     ("nn.Conv2d(3, 16, 3)", None),
@@ -99,6 +114,34 @@ def tf_constructs(code):
     return found
 
 
+def torch_constructs(code):
+    """The modules make_module returns, in order, as written in the emitted PyTorch code."""
+    body = _function(code, "make_module").body
+    convs = {n.targets[0].id: n.value for n in body if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)
+             and n.targets[0].id.startswith("conv")}
+    returned = body[-1].value
+    items = returned.args if isinstance(returned, ast.Call) and ast.unparse(returned.func) == "nn.Sequential" else [returned]
+    rendered = []
+    for item in items:
+        call = convs[item.id] if isinstance(item, ast.Name) else item
+        keep = [k for k in call.keywords if not (k.arg in ("dilation", "stride") and ast.unparse(k.value) in
+                                                   ("(1,)", "(1, 1)", "(1, 1, 1)")) and not
+                (k.arg == "groups" and ast.unparse(k.value) == "1") and k.arg != "bias"]
+        rendered.append(ast.unparse(ast.Call(func=call.func, args=call.args, keywords=keep)))
+    return rendered
+
+
+def reverse_table():
+    lines = ["| Keras layer | input shape | exact for | PyTorch modules |", "|---|---|---|---|"]
+    for text, shape in REVERSE_ROWS:
+        plan = convbridge.translate(text, input_shape=shape)
+        modules = " → ".join(f"`{m}`" for m in torch_constructs(plan.torch_code()))
+        exact = "every size" if json.loads(plan.to_json())["exact_for"] == "every_input_size" else "this size"
+        shape_text = ",".join("None" if v is None else str(v) for v in shape)
+        lines.append(f"| `{text}` | {shape_text} | {exact} | {modules} |")
+    return "\n".join(lines)
+
+
 def table():
     lines = ["| PyTorch layer | input shape | exact for | Keras layers | tf.nn operations |", "|---|---|---|---|---|"]
     for text, shape in ROWS:
@@ -111,8 +154,8 @@ def table():
     return "\n".join(lines)
 
 
-def readme_with_table(readme, generated):
-    start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
+def readme_with_table(readme, generated, begin=BEGIN, end_marker=END):
+    start, end = readme.index(begin) + len(begin), readme.index(end_marker)
     return readme[:start] + "\n" + generated + "\n" + readme[end:]
 
 
@@ -122,12 +165,12 @@ def main():
     group.add_argument("--write", action="store_true", help="update README.md")
     group.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
     args = parser.parse_args()
-    generated = table()
+    generated, reverse = table(), reverse_table()
     if not (args.write or args.check):
-        print(generated)
+        print(generated + "\n\n" + reverse)
         return 0
     readme = README.read_text()
-    updated = readme_with_table(readme, generated)
+    updated = readme_with_table(readme_with_table(readme, generated), reverse, REVERSE_BEGIN, REVERSE_END)
     if args.check:
         if updated != readme:
             print("README.md's mapping table is out of date: run scripts/mapping_table.py --write", file=sys.stderr)

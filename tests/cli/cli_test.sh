@@ -47,6 +47,9 @@ expect 0 "Verification .*skipped: the smallest check needs more than 2\\^63" EMP
 expect 0 'Conv2DTranspose.*explicit H crop \(1, 0\)' EMPTY -- translate "nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)"
 expect 0 'keras.layers.Cropping2D' EMPTY -- translate "nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)" --emit keras
 expect 0 'tf.nn.conv1d_transpose' EMPTY -- translate "nn.ConvTranspose1d(4, 4, 3, stride=2, groups=2, dilation=2)" --emit tf
+expect 0 'TFSamePad\(\(3, 3\), \(2, 2\)\)' EMPTY -- translate "keras.layers.Conv2D(16, 3, strides=2, padding='same')" --input-shape None,None,None,3 --emit torch
+expect 0 'Verification .*: PASS' EMPTY -- translate "layers.SeparableConv2D(8, 3, padding='same')" --input-shape 1,9,9,4
+expect 0 '"direction": "keras_to_pytorch"' EMPTY -- translate "Conv1DTranspose(2, 3, strides=2, padding='same')" --input-shape None,None,3 --emit json
 expect 0 'Examples:' EMPTY -- --help
 expect 0 'Examples:' EMPTY -- translate --help
 expect 0 '^0\.1\.0' EMPTY -- --version
@@ -65,6 +68,11 @@ expect_error "does not fit in a signed 64-bit integer" translate "nn.Conv2d(3, 1
 expect_error "output_padding=2 must be smaller than either stride=2 or dilation=1" translate "nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=2)"
 expect_error "only 'zeros' padding mode is supported for ConvTranspose2d" translate "nn.ConvTranspose2d(3, 4, 3, padding_mode='reflect')"
 expect_error "Output size is too small" translate "nn.ConvTranspose1d(1, 1, 3, padding=3)" --input-shape 1,1,2
+expect_error "does not record its input channels" translate "keras.layers.Conv2D(16, 3)"
+expect_error "must give the channel count" translate "keras.layers.Conv2D(16, 3)" --input-shape None,None,None,None
+expect_error "activation='relu' is not part of the convolution" translate "keras.layers.Conv2D(16, 3, activation='relu')" --input-shape None,8,8,3
+expect_error "this layer is already Keras" translate "keras.layers.Conv2D(16, 3)" --input-shape None,8,8,3 --emit keras
+expect_error "this layer is already PyTorch" translate "nn.Conv2d(3, 16, 3)" --emit torch
 expect 2 EMPTY 'emit: .*not in' -- translate "nn.Conv2d(3, 16, 3)" --emit onnx
 expect 2 EMPTY 'required' -- translate
 expect 2 EMPTY '.' -- frobnicate
