@@ -68,6 +68,9 @@ std::vector<int64_t> torch_weight_shape(const ConvSpec& spec);
 // "Conv2d" or "ConvTranspose2d".
 std::string torch_class_name(const ConvSpec& spec);
 
+// "H (1, 1), W (0, 1)": per-side padding with axis letters, for explanations.
+std::string describe_padding(const std::vector<PadPair>& pads, int rank);
+
 // Axis letters for a spatial rank: "W", "HW", "DHW".
 std::string_view spatial_letters(int rank);
 

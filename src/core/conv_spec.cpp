@@ -27,6 +27,15 @@ std::string_view spatial_letters(int rank) {
   }
 }
 
+std::string describe_padding(const std::vector<PadPair>& pads, int rank) {
+  std::string out;
+  const std::string_view letters = spatial_letters(rank);
+  for (size_t i = 0; i < pads.size() && i < letters.size(); ++i) {
+    out += fmt::format("{}{} ({}, {})", i ? ", " : "", letters[i], pads[i].before, pads[i].after);
+  }
+  return out;
+}
+
 Status validate(const ConvSpec& spec) {
   auto invalid = [](std::string message) { return make_error(ErrorCode::invalid_argument, std::move(message)); };
   if (spec.rank < 1 || spec.rank > kMaxSpatialRank) return invalid(fmt::format("rank={} must be 1, 2 or 3", spec.rank));

@@ -38,6 +38,9 @@ std::string python_kernel_lines(const WeightLayoutChange& change, const std::str
 // The plan's transposed step, or nullptr for a forward plan.
 const TransposedConvStep* transposed_step(const Plan& plan);
 
+// User text made safe for a one-line Python comment: ASCII, no line breaks.
+std::string comment_safe(std::string_view text);
+
 // The comment block at the top of generated code: source layer and input-size validity.
 std::string python_header(const Plan& plan, const std::string& target);
 

@@ -9,26 +9,17 @@
 namespace convbridge {
 namespace {
 
-std::string pads_text(const std::vector<PadPair>& pads, int rank) {
-  std::string out;
-  const std::string_view letters = spatial_letters(rank);
-  for (size_t i = 0; i < pads.size(); ++i) {
-    out += fmt::format("{}{} ({}, {})", i ? ", " : "", letters[i], pads[i].before, pads[i].after);
-  }
-  return out;
-}
-
 std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("({})", fmt::join(shape, ", ")); }
 
 struct StepDescriber {
   int rank;
   std::string operator()(const PadStep& step) const {
-    return fmt::format("pad {} with {}", pads_text(step.pads, rank), padding_fill_name(step.fill));
+    return fmt::format("pad {} with {}", describe_padding(step.pads, rank), padding_fill_name(step.fill));
   }
   std::string operator()(const ConvStep& step) const {
     std::string padding = step.padding == TfPadding::same    ? "'same'"
                           : step.padding == TfPadding::valid ? "'valid'"
-                                                             : "explicit " + pads_text(step.explicit_pads, rank);
+                                                             : "explicit " + describe_padding(step.explicit_pads, rank);
     std::string head = step.kind == TfConvKind::depthwise
                            ? fmt::format("DepthwiseConv{}D(depth_multiplier={})", step.rank, step.depth_multiplier)
                            : fmt::format("Conv{}D({} filters, groups={})", step.rank, step.out_channels, step.groups);
@@ -70,11 +61,11 @@ std::string explain_plan(const Plan& plan) {
                      spec.transposed ? fmt::format(", output_padding {}", emit::py_tuple(spec.output_padding)) : "");
   if (spec.transposed) {
     out += fmt::format("  padding per side: {}, cropped from the full transposed result\n",
-                       pads_text(spec.padding, spec.rank));
+                       describe_padding(spec.padding, spec.rank));
     out += "  output size per axis: (in-1)*stride - 2*padding + (k-1)*d + output_padding + 1; outputs past the full "
            "result are 0 + bias\n";
   } else {
-    out += fmt::format("  padding per side: {}, filled with {}\n", pads_text(spec.padding, spec.rank),
+    out += fmt::format("  padding per side: {}, filled with {}\n", describe_padding(spec.padding, spec.rank),
                        padding_fill_name(spec.fill));
     out += "  output size per axis: floor((in + before + after - ((k-1)*d+1)) / stride) + 1\n";
   }
@@ -124,7 +115,7 @@ struct TorchStepDescriber {
                          "size at run time",
                          emit::py_tuple(step.kernel_extent), emit::py_tuple(step.strides));
     }
-    return fmt::format("nn.ConstantPad{}d: zero pad {}", rank, pads_text(step.pads, rank));
+    return fmt::format("nn.ConstantPad{}d: zero pad {}", rank, describe_padding(step.pads, rank));
   }
   std::string operator()(const TorchConvStep& step) const {
     const ConvSpec& s = step.spec;

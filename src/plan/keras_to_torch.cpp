@@ -18,12 +18,6 @@ namespace {
 
 std::string tuple_text(const std::vector<int64_t>& values) { return fmt::format("({})", fmt::join(values, ", ")); }
 
-std::string pads_text(const std::vector<PadPair>& pads) {
-  std::string out;
-  for (const PadPair& p : pads) out += fmt::format("{}({}, {})", out.empty() ? "" : ", ", p.before, p.after);
-  return out;
-}
-
 bool all_known(const std::optional<std::vector<int64_t>>& shape) {
   return shape && std::all_of(shape->begin() + 1, shape->end() - 1, [](int64_t v) { return v != kUnknownSize; });
 }
@@ -203,12 +197,12 @@ Status plan_forward(TorchPlan& plan) {
     conv.padding_same = true;
     conv.spec.padding = pads;
     conv_why += fmt::format("; TF 'same' at stride 1 pads {} (the odd unit after), exactly PyTorch's padding='same'",
-                            pads_text(pads));
+                            describe_padding(pads, k.rank));
   } else if (symmetric) {
     conv.spec.padding = pads;
     if (k.padding != KerasPadding::valid) {
       conv_why += fmt::format("; TF pads {} here, symmetric, so nn.Conv{}d's own padding does it",
-                              pads_text(pads),
+                              describe_padding(pads, k.rank),
                               k.rank);
       if (any_stride) conv_why += " (at this input size only: TF 'same' depends on it at stride > 1)";
     }
@@ -220,7 +214,7 @@ Status plan_forward(TorchPlan& plan) {
                            pads[0].before)
              : fmt::format("TF 'same' pads {} at this input size, asymmetrically (PyTorch convolutions pad "
                            "symmetrically), so an nn.ConstantPad{}d does it first",
-                           pads_text(pads),
+                           describe_padding(pads, k.rank),
                            k.rank)});
   }
   plan.steps.push_back({conv, conv_why});

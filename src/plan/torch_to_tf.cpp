@@ -14,15 +14,6 @@
 namespace convbridge {
 namespace {
 
-std::string pads_text(const std::vector<PadPair>& pads, int rank) {
-  std::string out;
-  const std::string_view letters = spatial_letters(rank);
-  for (size_t i = 0; i < pads.size(); ++i) {
-    out += fmt::format("{}{} ({}, {})", i ? ", " : "", letters[i], pads[i].before, pads[i].after);
-  }
-  return out;
-}
-
 std::string emit_tuple(const std::vector<int64_t>& values) { return fmt::format("({})", fmt::join(values, ", ")); }
 
 bool any_greater_than_one(const std::vector<int64_t>& values) {
@@ -152,7 +143,7 @@ Status plan_forward(Plan& plan) {
     conv_why += "; PyTorch pads nothing, which is TF 'valid'";
   } else if (spec.fill != PaddingFill::zeros) {
     plan.steps.push_back({PadStep{spec.fill, spec.padding},
-                          fmt::format("pad {} with {}. {}", pads_text(spec.padding, spec.rank),
+                          fmt::format("pad {} with {}. {}", describe_padding(spec.padding, spec.rank),
                                       padding_fill_name(spec.fill), fill_reason(spec.fill))});
     conv.padding = TfPadding::valid;
   } else {
@@ -161,7 +152,7 @@ Status plan_forward(Plan& plan) {
       conv.padding = TfPadding::same;
       conv_why += fmt::format("; PyTorch pads {}, and TF 'same' at stride 1 pads (eff-1)//2 before and the rest "
                               "after: the same split for every input size",
-                              pads_text(spec.padding, spec.rank));
+                              describe_padding(spec.padding, spec.rank));
     } else {
       SameComparison comparison{false, ""};
       if (input_shape) {
@@ -177,7 +168,7 @@ Status plan_forward(Plan& plan) {
       } else {
         conv.padding = TfPadding::explicit_pads;
         conv.explicit_pads = spec.padding;
-        conv_why += fmt::format("; PyTorch pads {} with zeros, kept as explicit padding", pads_text(spec.padding,
+        conv_why += fmt::format("; PyTorch pads {} with zeros, kept as explicit padding", describe_padding(spec.padding,
                                                                                                     spec.rank));
         if (input_shape) {
           conv_why += fmt::format(" because TF 'same' would differ ({})", comparison.detail);
