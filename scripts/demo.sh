@@ -19,3 +19,6 @@ section "Example 3: dilation 2, padding 2 (the article feeds OIHW weights to tf.
 "$bin" translate "nn.Conv2d(3, 16, kernel_size=3, stride=1, padding=2, dilation=2, groups=1)"
 printf '\ntf.nn code (HWIO kernel):\n\n'
 "$bin" translate "nn.Conv2d(3, 16, kernel_size=3, stride=1, padding=2, dilation=2, groups=1)" --emit tf
+
+section "The article's TensorFlow side, back to PyTorch: Keras 'same' at stride 2 depends on the input size"
+"$bin" translate "tf.keras.layers.Conv2D(16, (3, 3), strides=2, padding='same')" --input-shape None,None,None,3
