@@ -109,6 +109,16 @@ Status add_source_steps(TorchPlan& plan) {
         step.kernel.push_back(eff);
         // Keras' output length relative to L, and where it starts in z (both independent of the input size).
         const int64_t s = k.strides[i];
+        if (k.padding == KerasPadding::same && k.has_output_padding && eff % 2 == 0 && k.output_padding[i] == 0) {
+          // out = (in-1)*s + eff%2 + op = (in-1)*s, but TF's conv_transpose needs ceil(out/s) == in
+          // (conv_grad_input_ops.h "Size of out_backprop doesn't match computed"): rejected at every size.
+          return make_error(ErrorCode::invalid_argument,
+                            fmt::format("{} with padding='same', output_padding=0 and an even kernel extent {} on "
+                                        "axis {} is rejected by TensorFlow at run time (its output (in-1)*{} is one "
+                                        "stride too short: \"Size of out_backprop doesn't match computed\"); use "
+                                        "output_padding=None or >= 1",
+                                        k.class_name, eff, spatial[i], s));
+        }
         int64_t delta = 0;  // out - L
         if (k.padding == KerasPadding::valid) {
           delta = k.has_output_padding ? k.output_padding[i] : std::max<int64_t>(s - eff, 0);
@@ -301,17 +311,26 @@ Result<TorchPlan> plan_keras_to_torch(const KerasConvLayer& layer, int64_t in_ch
     if (all_known(input_shape)) plan.input_shape = input_shape;
   }
   CONVBRIDGE_CHECK(add_source_steps(plan));
-  if (plan.input_shape) {
-    std::vector<int64_t> shape = *plan.input_shape;
-    if (shape[0] == kUnknownSize) shape[0] = 1;
-    CONVBRIDGE_TRY(std::vector<int64_t> out, tf_steps_output_shape(plan.source_steps, shape));
-    for (size_t i = 1; i + 1 < out.size(); ++i) {
-      if (out[i] <= 0) {
-        return make_error(ErrorCode::input_shape,
-                          fmt::format("Keras gives an empty output for input shape ({}): the input is smaller than "
-                                      "the kernel",
-                                      fmt::join(*plan.input_shape, ",")));
-      }
+  if (input_shape) {
+    // Every known size must give a non-empty output (Keras: "Computed output size would be zero or negative");
+    // unknown sizes stand in as a size every kernel fits, so only the known axes can fail.
+    std::vector<int64_t> shape = *input_shape;
+    shape[0] = 1;
+    for (size_t i = 1; i + 1 < shape.size(); ++i) {
+      if (shape[i] == kUnknownSize) shape[i] = kMaxSizeArgument;
+    }
+    auto out = tf_steps_output_shape(plan.source_steps, shape);
+    const auto known = [&](size_t i) { return (*input_shape)[i] != kUnknownSize; };
+    for (size_t i = 1; out && i + 1 < out->size(); ++i) {
+      if (known(i) && (*out)[i] <= 0) out = make_error(ErrorCode::input_shape, "");
+    }
+    if (!out) {
+      std::vector<std::string> sizes;
+      for (int64_t v : *input_shape) sizes.push_back(v == kUnknownSize ? "None" : std::to_string(v));
+      return make_error(ErrorCode::input_shape,
+                        fmt::format("Keras gives an empty output for input shape ({}): the input is smaller than the "
+                                    "kernel (Keras: \"Computed output size would be zero or negative\")",
+                                    fmt::join(sizes, ",")));
     }
   }
   CONVBRIDGE_CHECK(layer.kind == KerasLayerKind::conv_transpose ? plan_transposed(plan) : plan_forward(plan));

@@ -9,10 +9,13 @@ Conventions
 - PyTorch is the reference and runs in float64 (module.double()) on the float32 values given to TensorFlow, so the
   only difference between the two is TensorFlow's float32 arithmetic.
 - Tolerance (see `tolerance_for`): atol = 4e-5 * sqrt(K), K = (in_channels / groups) * prod(kernel_size), the number
-  of products accumulated into one output. Weights use PyTorch's default init (|w| <= 1/sqrt(K)), inputs are
-  standard normal and the bias is drawn from U(-1, 1), so outputs are O(1) and float32 rounding of a K-term sum is
-  ~1e-7 * sqrt(K): the bound leaves a wide margin for accumulation order, yet any wrong window, pad value, weight
-  layout or missing bias is orders of magnitude larger. Do not widen it to make a test pass.
+  of products accumulated into one output (an upper bound for ConvTransposeNd too: see accumulation_length).
+  Weights use PyTorch's default init (|w| <= 1/sqrt(K); for ConvTransposeNd PyTorch takes the fan-in from the
+  weight's dim 1, (out/groups) * prod(k), so outputs are larger by about sqrt(in/out), a few at most in these
+  tests, still far inside the margin below), inputs are standard normal and the bias is drawn from U(-1, 1), so
+  outputs are O(1) and float32 rounding of a K-term sum is ~1e-7 * sqrt(K): the bound leaves a wide margin for
+  accumulation order, yet any wrong window, pad value, weight layout or missing bias is orders of magnitude larger.
+  Do not widen it to make a test pass.
 - Everything is seeded from the layer text and input shape (see `stable_seed`), so a failure reproduces exactly.
 
 The binary is $CONVBRIDGE_BIN, default <repo>/build/convbridge.
@@ -54,7 +57,8 @@ _EMITTED_DIR: Path | None = None
 TORCH_NAMESPACE = {
     "nn": torch.nn,
     "torch": torch,
-    **{name: getattr(torch.nn, name) for name in ("Conv1d", "Conv2d", "Conv3d")},
+    **{name: getattr(torch.nn, name)
+       for name in ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")},
 }
 
 
@@ -163,6 +167,11 @@ def load_emitted(text: str, emit: str, input_shape: tuple | None = None) -> Emit
 # --------------------------------------------------------------------------------------------------------------
 
 
+def is_transposed(module: torch.nn.Module) -> bool:
+    """True for nn.ConvTranspose1d/2d/3d (torch's _ConvNd.transposed)."""
+    return bool(getattr(module, "transposed", False))
+
+
 def stable_seed(*parts) -> int:
     return zlib.crc32(repr(parts).encode()) & 0x7FFFFFFF
 
@@ -179,14 +188,34 @@ def torch_layer(text: str, seed: int | None = None) -> torch.nn.Module:
     return module.eval()
 
 
-def torch_accepts(module: torch.nn.Module, shape) -> bool:
-    """Whether the real PyTorch layer runs a forward pass on an input of this shape."""
+def torch_forward_error(module: torch.nn.Module, shape) -> Exception | None:
+    """The error the real PyTorch layer raises on a forward pass at this input shape, or None if it runs.
+
+    ConvTransposeNd: PyTorch's rule is "Output size is too small" for an output size <= 0 on any axis (ATen's shape
+    check, which the native kernels and batch 1 always apply). Its oneDNN path (torch.backends.mkldnn, on by default
+    on x86) skips that check for some shapes (batch > 1, or groups > 1) and returns an empty tensor for size 0, or
+    fails with "could not construct a memory descriptor" for a negative size. A 0-sized transposed output is
+    therefore counted as a rejection here, with the message of the native check. Forward ConvNd never produces a
+    0-sized output without raising, so nothing changes for them.
+    """
     try:
         with torch.no_grad():
-            module(torch.zeros(tuple(shape)))
-        return True
-    except RuntimeError:
-        return False
+            y = module(torch.zeros(tuple(shape)))
+    except (RuntimeError, ValueError, TypeError) as error:
+        return error
+    if is_transposed(module) and 0 in tuple(y.shape[2:]):
+        return RuntimeError(f"Calculated output size per channel: {tuple(y.shape[2:])}. Output size is too small "
+                            "(PyTorch's native check; its oneDNN path returned an empty tensor)")
+    return None
+
+
+def torch_accepts(module: torch.nn.Module, shape) -> bool:
+    """Whether the real PyTorch layer runs a forward pass on an input of this shape (see torch_forward_error).
+    Only a RuntimeError (a shape PyTorch refuses) means False; other errors are configuration errors and propagate."""
+    error = torch_forward_error(module, shape)
+    if error is not None and not isinstance(error, RuntimeError):
+        raise error
+    return error is None
 
 
 @functools.lru_cache(maxsize=None)
@@ -197,6 +226,7 @@ def torch_minimal_input_shape(text: str, batch: int = 1) -> tuple:
     rank = len(module.kernel_size)
     pads = module._reversed_padding_repeated_twice  # (last axis before, after, ..., first axis before, after)
     max_pad = max(pads) if pads else 0
+    # For a ConvTransposeNd these sizes are safe as well: (in-1)*s - 2p + eff + op >= eff + 2p - 2p + eff > 0.
     safe = [(k - 1) * d + 1 + 2 * max_pad + 1 for k, d in zip(module.kernel_size, module.dilation)]
     minimal = []
     for axis in range(rank):
@@ -211,11 +241,25 @@ def torch_minimal_input_shape(text: str, batch: int = 1) -> tuple:
 
 
 def accumulation_length(module: torch.nn.Module) -> int:
-    return (module.in_channels // module.groups) * math.prod(module.kernel_size)
+    """The most products summed into one output: (in_channels / groups) * prod(kernel_size).
+
+    - ConvNd: weight (out, in/G, *k); every output reads in/G channels times prod(k) taps.
+    - ConvTransposeNd: weight (in, out/G, *k); an output of group g receives from the in/G input channels of g at
+      most prod(k) taps each (fewer when stride > 1), so the same bound holds. The zero taps TF-side plans add
+      (dilation spread into the kernel, appended zero taps) multiply into exact zeros and add no rounding.
+      in_channels is the real input channel count for both kinds (module.in_channels; not weight.shape[1]).
+    """
+    in_per_group = module.in_channels // module.groups
+    if is_transposed(module):
+        assert module.weight.shape[0] == module.in_channels, "ConvTranspose weight is (in, out/G, *k)"
+    else:
+        assert module.weight.shape[1] == in_per_group, "Conv weight is (out, in/G, *k)"
+    return in_per_group * math.prod(module.kernel_size)
 
 
 def tolerance_for(module: torch.nn.Module) -> float:
-    """atol = 4e-5 * sqrt(K) with K = (in_channels/groups) * prod(kernel_size): see the module docstring."""
+    """atol = 4e-5 * sqrt(K) with K = (in_channels/groups) * prod(kernel_size) (the accumulation length, for
+    forward and transposed convolutions alike): see the module docstring and accumulation_length."""
     return 1e-5 * math.sqrt(accumulation_length(module)) * 4
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import TORCH_NAMESPACE, run_cli
+import convbridge
+
+from conftest import TORCH_NAMESPACE, run_cli, torch_forward_error
 
 SYNTAX = "syntax"  # not PyTorch-checkable: the text is not valid Python
 
@@ -207,3 +209,254 @@ def test_valid_layer_at_boundary_sizes_is_accepted():
             module(torch.zeros(shape))
         proc = run_cli("translate", text, "--input-shape", ",".join(map(str, shape)), "--emit", "json")
         assert proc.returncode == 0, proc.stderr
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# nn.ConvTranspose1d/2d/3d: what PyTorch rejects, at construction or at the first forward
+# ------------------------------------------------------------------------------------------------------------------
+
+TRANSPOSED_REJECTS = [
+    # padding_mode: ConvTranspose accepts only 'zeros' (PyTorch raises in __init__)
+    reject("t-reflect-2d", "nn.ConvTranspose2d(3, 4, 3, padding_mode='reflect')", None, "padding_mode='reflect'",
+           torch_stage="construct"),
+    reject("t-reflect-2d-positional", "nn.ConvTranspose2d(3, 4, 3, 1, 1, 0, 1, True, 1, 'reflect')", None,
+           "padding_mode='reflect'", torch_stage="construct"),
+    reject("t-replicate-1d", "nn.ConvTranspose1d(3, 4, 3, padding_mode='replicate')", None,
+           "padding_mode='replicate'", torch_stage="construct"),
+    reject("t-circular-3d", "nn.ConvTranspose3d(2, 2, 3, padding=1, padding_mode='circular')", None,
+           "padding_mode='circular'", torch_stage="construct"),
+    # padding strings: accepted by __init__, fail at forward ("argument 'padding' must be tuple of ints")
+    reject("t-padding-same-2d", "nn.ConvTranspose2d(3, 4, 3, padding='same')", (1, 3, 8, 8), "padding='same'",
+           torch_stage="forward"),
+    reject("t-padding-same-1d", "nn.ConvTranspose1d(3, 4, 3, padding='same')", (1, 3, 8), "padding='same'",
+           torch_stage="forward"),
+    reject("t-padding-valid-1d", "nn.ConvTranspose1d(3, 4, 3, padding='valid')", (1, 3, 8), "padding='valid'",
+           torch_stage="forward"),
+    # output_padding >= max(stride, dilation) (fails at forward)
+    reject("t-op-equals-stride", "nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=2)", (1, 3, 5, 5),
+           "output_padding=2", "stride=2", torch_stage="forward"),
+    reject("t-op-stride1-default", "nn.ConvTranspose2d(3, 4, 3, output_padding=1)", (1, 3, 5, 5),
+           "output_padding=1", torch_stage="forward"),
+    reject("t-op-equals-dilation", "nn.ConvTranspose1d(2, 2, 3, stride=1, dilation=3, output_padding=3)", (1, 2, 5),
+           "output_padding=3", "dilation=3", torch_stage="forward"),
+    reject("t-op-one-axis-tuple", "nn.ConvTranspose2d(3, 4, 3, stride=(2, 3), output_padding=(1, 3))", (1, 3, 5, 5),
+           "output_padding=(1, 3)", torch_stage="forward"),
+    reject("t-op-3d-axis-with-dilation-elsewhere",
+           "nn.ConvTranspose3d(2, 2, 3, stride=2, dilation=(1, 3, 1), output_padding=(1, 2, 2))", (1, 2, 4, 4, 4),
+           "output_padding=(1, 2, 2)", torch_stage="forward"),
+    # negative output_padding (fails at forward)
+    reject("t-op-negative", "nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=-1)", (1, 3, 5, 5),
+           "output_padding=-1", torch_stage="forward"),
+    reject("t-op-negative-tuple-1d", "nn.ConvTranspose1d(3, 4, 3, stride=2, output_padding=(-1,))", (1, 3, 5),
+           "output_padding=(-1,)", torch_stage="forward"),
+    # input shapes giving an output size <= 0 ("Output size is too small")
+    reject("t-output-size-negative", "nn.ConvTranspose2d(3, 4, 3, padding=3)", (1, 3, 2, 2), "output size", "-2",
+           torch_stage="forward"),
+    reject("t-output-size-zero-1d", "nn.ConvTranspose1d(2, 2, 1, padding=1)", (1, 2, 2), "W", "output size", "0",
+           torch_stage="forward"),
+    reject("t-output-size-zero-one-axis-3d", "nn.ConvTranspose3d(2, 3, (1, 3, 3), padding=(1, 0, 0))",
+           (1, 2, 2, 3, 3), "D", "output size", torch_stage="forward"),
+    # batch 2: PyTorch's oneDNN path returns an empty tensor here; its native check rejects (see below)
+    reject("t-output-size-zero-batch2", "nn.ConvTranspose2d(3, 4, 3, padding=2)", (2, 3, 2, 5), "H", "output size",
+           torch_stage="forward"),
+    # the other arguments, as for ConvNd
+    reject("t-stride-zero", "nn.ConvTranspose2d(3, 4, 3, stride=0)", (1, 3, 5, 5), "stride=0", torch_stage="forward"),
+    reject("t-padding-negative", "nn.ConvTranspose1d(3, 4, 3, padding=-1)", (1, 3, 5), "padding=-1",
+           torch_stage="forward"),
+    reject("t-dilation-zero", "nn.ConvTranspose2d(3, 4, 3, dilation=0)", (1, 3, 5, 5), "dilation=0",
+           torch_stage="forward"),
+    reject("t-groups-not-dividing-in", "nn.ConvTranspose2d(3, 4, 3, groups=2)", None, "in_channels=3", "groups=2",
+           torch_stage="construct"),
+    reject("t-groups-not-dividing-out", "nn.ConvTranspose2d(4, 3, 3, groups=2)", None, "out_channels=3", "groups=2",
+           torch_stage="construct"),
+    reject("t-op-tuple-too-long", "nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=(0, 0, 0))", (1, 3, 5, 5),
+           "output_padding=(0, 0, 0)", torch_stage="any"),
+    reject("t-wrong-channel-count", "nn.ConvTranspose2d(3, 4, 3)", (1, 4, 8, 8), "channels", "in_channels=3",
+           torch_stage="forward"),
+    reject("t-unknown-keyword", "nn.ConvTranspose2d(3, 4, 3, outputpadding=1)", None, "'outputpadding'",
+           torch_stage="construct"),
+]
+
+
+def torch_rejects_transposed(text: str, input_shape, stage: str) -> str:
+    """Like torch_rejects, for ConvTranspose: a forward failure may be a TypeError (padding strings), and an output
+    size of 0 counts as rejected when PyTorch's native kernels reject it (its oneDNN path, on by default, returns an
+    empty tensor for batch > 1 instead)."""
+    try:
+        module = eval(text, dict(TORCH_NAMESPACE))  # noqa: S307 - test-owned text
+    except (ValueError, TypeError, RuntimeError) as error:
+        assert stage in ("construct", "any"), f"PyTorch rejected {text!r} at construction, expected at {stage}"
+        return str(error)
+    assert isinstance(module, torch.nn.modules.conv._ConvTransposeNd), text
+    assert stage in ("forward", "any"), f"PyTorch constructed {text!r}; expected it to fail at construction"
+    assert input_shape is not None, f"{text!r}: PyTorch accepts the layer; the case needs an input shape"
+    error = torch_forward_error(module, input_shape)
+    assert error is not None, f"PyTorch ran {text!r} on {input_shape}"
+    if "empty tensor" in str(error):  # the oneDNN path: the native kernels must raise
+        with torch.backends.mkldnn.flags(enabled=False), pytest.raises(RuntimeError, match="Output size is too small"):
+            with torch.no_grad():
+                module(torch.zeros(input_shape))
+    return str(error)
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN:UserWarning")
+@pytest.mark.parametrize("text, input_shape, needles, torch_stage", TRANSPOSED_REJECTS)
+def test_cli_rejects_what_pytorch_rejects_transposed(text, input_shape, needles, torch_stage):
+    torch_rejects_transposed(text, input_shape, torch_stage)
+    shape_args = [] if input_shape is None else ["--input-shape", ",".join(map(str, input_shape))]
+    for emit in ("explain", "keras", "tf", "json"):
+        assert_clean_rejection(["translate", text, *shape_args, "--emit", emit], needles)
+    # The Python API raises ValueError with the same message.
+    with pytest.raises(ValueError) as info:
+        convbridge.translate(text, input_shape=input_shape)
+    assert all(needle in str(info.value) for needle in needles), str(info.value)
+
+
+def test_valid_transposed_layer_at_boundary_sizes_is_accepted():
+    """The neighbours of the rejected transposed cases are accepted (the rejections are not over-eager)."""
+    for text, shape in [
+        ("nn.ConvTranspose2d(3, 4, 3, padding=3)", (1, 3, 5, 5)),  # out = in - 4 = 1
+        ("nn.ConvTranspose1d(2, 2, 1, padding=1)", (1, 2, 3)),
+        ("nn.ConvTranspose2d(3, 4, 3, padding=2)", (2, 3, 3, 5)),
+        ("nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=1)", (1, 3, 5, 5)),  # op = stride - 1
+        ("nn.ConvTranspose1d(2, 2, 3, stride=1, dilation=3, output_padding=2)", (1, 2, 1)),  # op = dilation - 1
+        ("nn.ConvTranspose3d(2, 2, 3, stride=2, dilation=(1, 3, 1), output_padding=(1, 2, 1))", (1, 2, 2, 2, 2)),
+        ("nn.ConvTranspose2d(3, 4, 3, padding_mode='zeros')", (1, 3, 2, 2)),
+    ]:
+        module = eval(text, dict(TORCH_NAMESPACE))  # noqa: S307
+        assert torch_forward_error(module, shape) is None, text
+        proc = run_cli("translate", text, "--input-shape", ",".join(map(str, shape)), "--emit", "json")
+        assert proc.returncode == 0, proc.stderr
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The reverse direction (Keras 3 layer text -> PyTorch): what Keras rejects, what convbridge does not translate, and
+# command-line misuse. Where the case is a Keras rule, the real Keras is asked first (construction, build with the
+# input channels, or the shape rule for the input shape), so the table cannot drift from what Keras does.
+# ------------------------------------------------------------------------------------------------------------------
+
+KERAS_CHECK_NONE = "none"  # not a Keras rule (convbridge usage or scope)
+
+
+def reverse_reject(case_id, args, needles, keras_text=None, channels=None, keras_shape=None, emits=None):
+    """args: the argv after `convbridge` without --emit; emits: the --emit values to try (default explain, torch,
+    json). keras_text/channels/keras_shape: when given, the real Keras must reject that layer (at construction, at
+    build for `channels`, or for `keras_shape` by its shape rule)."""
+    return pytest.param(args, needles, keras_text, channels, keras_shape, emits or ("explain", "torch", "json"),
+                        id=case_id)
+
+
+REVERSE_REJECTS = [
+    reverse_reject("keras-text-without-input-shape", ["translate", "keras.layers.Conv2D(16, 3)"], ("--input-shape",)),
+    reverse_reject("keras-text-without-input-shape-1d", ["translate", "layers.Conv1D(8, 3, padding='causal')"],
+                   ("--input-shape",)),
+    reverse_reject("keras-input-shape-without-channels",
+                   ["translate", "keras.layers.Conv2D(16, 3)", "--input-shape", "None,None,None,None"],
+                   ("--input-shape", "None,None,None,None", "channel")),
+    reverse_reject("keras-input-shape-without-channels-known-sizes",
+                   ["translate", "keras.layers.Conv1D(16, 3)", "--input-shape", "1,8,None"], ("--input-shape",
+                                                                                            "channel")),
+    reverse_reject("keras-activation-relu",
+                   ["translate", "keras.layers.Conv2D(16, 3, activation='relu')", "--input-shape", "None,None,None,3"],
+                   ("activation='relu'",)),
+    reverse_reject("keras-activation-relu-transposed",
+                   ["translate", "keras.layers.Conv2DTranspose(8, 3, activation='relu')", "--input-shape",
+                    "1,5,5,3"], ("activation='relu'",)),
+    reverse_reject("keras-channels-first",
+                   ["translate", "keras.layers.Conv2D(16, 3, data_format='channels_first')", "--input-shape",
+                    "None,None,None,3"], ("data_format='channels_first'",)),
+    reverse_reject("keras-strides-with-dilation",
+                   ["translate", "keras.layers.Conv2D(16, 3, strides=2, dilation_rate=2)", "--input-shape",
+                    "None,None,None,3"], ("strides", "dilation_rate"),
+                   keras_text="keras.layers.Conv2D(16, 3, strides=2, dilation_rate=2)", channels=3),
+    reverse_reject("keras-strides-with-dilation-transposed",
+                   ["translate", "keras.layers.Conv1DTranspose(8, 3, strides=2, dilation_rate=2)", "--input-shape",
+                    "None,None,3"], ("strides", "dilation_rate"),
+                   keras_text="keras.layers.Conv1DTranspose(8, 3, strides=2, dilation_rate=2)", channels=3),
+    reverse_reject("keras-output-padding-equals-strides",
+                   ["translate", "keras.layers.Conv2DTranspose(8, 3, strides=2, output_padding=2)", "--input-shape",
+                    "None,None,None,3"], ("output_padding=2", "strides=2"),
+                   keras_text="keras.layers.Conv2DTranspose(8, 3, strides=2, output_padding=2)", channels=3),
+    reverse_reject("keras-output-padding-above-strides-one-axis",
+                   ["translate", "keras.layers.Conv2DTranspose(8, 3, strides=(2, 3), output_padding=(1, 4))",
+                    "--input-shape", "None,None,None,3"], ("output_padding",),
+                   keras_text="keras.layers.Conv2DTranspose(8, 3, strides=(2, 3), output_padding=(1, 4))",
+                   channels=3),
+    reverse_reject("keras-causal-on-conv2d",
+                   ["translate", "keras.layers.Conv2D(8, 3, padding='causal')", "--input-shape", "None,None,None,3"],
+                   ("padding='causal'",), keras_text="keras.layers.Conv2D(8, 3, padding='causal')", channels=3),
+    reverse_reject("keras-causal-on-separable1d",
+                   ["translate", "keras.layers.SeparableConv1D(8, 3, padding='causal')", "--input-shape",
+                    "None,None,3"], ("padding='causal'",),
+                   keras_text="keras.layers.SeparableConv1D(8, 3, padding='causal')", channels=3),
+    reverse_reject("keras-filters-not-divisible-by-groups",
+                   ["translate", "keras.layers.Conv2D(5, 3, groups=2)", "--input-shape", "None,None,None,4"],
+                   ("filters=5", "groups=2"), keras_text="keras.layers.Conv2D(5, 3, groups=2)", channels=4),
+    reverse_reject("keras-channels-not-divisible-by-groups",
+                   ["translate", "keras.layers.Conv2D(4, 3, groups=2)", "--input-shape", "None,None,None,3"],
+                   ("groups=2", "3"), keras_text="keras.layers.Conv2D(4, 3, groups=2)", channels=3),
+    reverse_reject("keras-valid-input-smaller-than-kernel",
+                   ["translate", "keras.layers.Conv2D(4, 3)", "--input-shape", "1,2,5,3"], ("input shape", "(1,2,5,3)"),
+                   keras_text="keras.layers.Conv2D(4, 3)", channels=3, keras_shape=(1, 2, 5, 3)),
+    reverse_reject("emit-keras-for-keras-layer",
+                   ["translate", "keras.layers.Conv2D(16, 3)", "--input-shape", "None,None,None,3"], ("--emit keras",),
+                   emits=("keras",)),
+    reverse_reject("emit-tf-for-keras-layer",
+                   ["translate", "layers.DepthwiseConv2D(3)", "--input-shape", "1,8,8,3"], ("--emit tf",),
+                   emits=("tf",)),
+    reverse_reject("emit-torch-for-pytorch-layer", ["translate", "nn.Conv2d(3, 16, 3)"], ("--emit torch",),
+                   emits=("torch",)),
+    reverse_reject("emit-torch-for-pytorch-layer-with-shape",
+                   ["translate", "nn.ConvTranspose2d(3, 8, 3, stride=2)", "--input-shape", "1,3,5,5"],
+                   ("--emit torch",), emits=("torch",)),
+]
+
+
+def keras_rejects(text: str, channels: int, shape) -> str:
+    """Asserts the real Keras rejects the layer (construction, build for `channels`, or its shape rule for `shape`);
+    returns the message."""
+    import reverse_helpers
+
+    try:
+        layer = reverse_helpers.construct_keras_layer(text)
+        rank = reverse_helpers.rank_of_class(reverse_helpers.class_name_of(text))
+        layer.build(reverse_helpers.unknown_shape(rank, channels))
+        if shape is not None:
+            layer.compute_output_shape(tuple(shape))
+    except ValueError as error:
+        return str(error)
+    raise AssertionError(f"the real Keras accepts {text} with {channels} channels"
+                         + ("" if shape is None else f" at {shape}"))
+
+
+@pytest.mark.parametrize("args, needles, keras_text, channels, keras_shape, emits", REVERSE_REJECTS)
+def test_cli_rejects_reverse(args, needles, keras_text, channels, keras_shape, emits):
+    if keras_text is not None:
+        keras_rejects(keras_text, channels, keras_shape)
+    for emit in emits:
+        assert_clean_rejection([*args, "--emit", emit], needles)
+    # The Python API raises ValueError for the Keras-level cases (the --emit cases have no API counterpart).
+    if not any(n.startswith("--emit") for n in needles):
+        text = args[1]
+        shape = None
+        if "--input-shape" in args:
+            shape = [None if v == "None" else int(v) for v in args[args.index("--input-shape") + 1].split(",")]
+        with pytest.raises(ValueError):
+            convbridge.translate(text, input_shape=shape)
+
+
+def test_reverse_valid_neighbours_are_accepted():
+    """The neighbours of the rejected reverse cases are accepted (the rejections are not over-eager)."""
+    for text, shape in [
+        ("keras.layers.Conv2D(16, 3, activation='linear')", "None,None,None,3"),
+        ("keras.layers.Conv2D(16, 3, activation=None, data_format='channels_last')", "None,None,None,3"),
+        ("keras.layers.Conv2D(16, 3, strides=2, dilation_rate=1)", "None,None,None,3"),
+        ("keras.layers.DepthwiseConv2D(3, strides=2, dilation_rate=2)", "None,None,None,3"),
+        ("keras.layers.Conv2DTranspose(8, 3, strides=2, output_padding=1)", "None,None,None,3"),
+        ("keras.layers.Conv1D(8, 3, padding='causal')", "None,None,3"),
+        ("keras.layers.Conv2D(6, 3, groups=2)", "None,None,None,4"),
+        ("keras.layers.Conv2D(4, 3)", "1,3,5,3"),
+        ("keras.layers.Conv2D(4, 3)", "None,None,None,3"),
+    ]:
+        proc = run_cli("translate", text, "--input-shape", shape, "--emit", "json")
+        assert proc.returncode == 0, (text, shape, proc.stderr)

@@ -1,15 +1,17 @@
 """The traps of /work/shared/reference/conv-semantics.md that apply to forward convolutions.
 
 Each test first shows the trap with the REAL frameworks (so the fact itself is checked, not assumed), then checks
-that convbridge's emitted code is exact where the naive translation is not. Traps 3-7 concern transposed and
-separable convolutions, which convbridge does not translate: test_transposed_traps_do_not_apply checks that it
-refuses ConvTranspose cleanly instead of producing a silently wrong plan.
+that convbridge's emitted code is exact where the naive translation is not. Traps 3-6 concern transposed
+convolutions (nn.ConvTranspose1d/2d/3d), which convbridge translates: their tests are in the section at the end,
+together with TF's CPU limits for transposed convs (no dilation > 1 without oneDNN, no groups). Trap 7 concerns
+SeparableConv2D, which convbridge never emits.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -20,6 +22,8 @@ import tensorflow as tf
 import keras
 import torch
 import torch.nn.functional as F
+
+import convbridge
 
 from conftest import (
     check_emitted_against_torch,
@@ -440,3 +444,588 @@ def test_exact_despite_tf_onednn_width1_bug(text, shape, emit):
     """convbridge promises exact code on the real TF; these layers hit the oneDNN bug above."""
     check_emitted_against_torch(text, emit, [shape])
     check_emitted_against_torch(text, emit, [shape], cli_input_shape=shape)
+
+
+# ==================================================================================================================
+# Transposed convolutions (traps 3-6, and TF's CPU limits). Notation: eff = (k-1)*d + 1, L = (in-1)*s + eff (the
+# full transposed length), out = L - 2p + op; PyTorch's y[x] = z[x + p], and positions x + p >= L hold 0 + bias.
+# ==================================================================================================================
+
+
+def keras_transposed_from_torch(module: torch.nn.Module, padding: str, output_padding=None) -> keras.layers.Layer:
+    """A plain Keras ConvNDTranspose with the PyTorch layer's weights (the 'naive' translation): the kernel is
+    PyTorch's (in, out, *k) permuted to (*k, out, in), no spatial flip."""
+    rank = len(module.kernel_size)
+    weight, bias = weights_of(module)
+    kernel = np.transpose(weight, (*range(2, 2 + rank), 1, 0))
+    cls = {1: keras.layers.Conv1DTranspose, 2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}[rank]
+    layer = cls(module.out_channels, module.kernel_size, strides=module.stride, padding=padding,
+                output_padding=output_padding, dilation_rate=module.dilation, use_bias=bias is not None)
+    layer.build((None, *([None] * rank), module.in_channels))
+    layer.set_weights([kernel] if bias is None else [kernel, bias])
+    return layer
+
+
+def transposed_outputs_match(text: str, shapes) -> None:
+    """convbridge is exact for the transposed layer at every shape: both emitters, with and without --input-shape,
+    and convbridge.to_keras (with and without input_shape)."""
+    for shape in shapes:
+        emitted_outputs_match(text, shape)
+    module = torch_layer(text)
+    atol = tolerance_for(module)
+    general = convbridge.to_keras(module)
+    for shape in shapes:
+        x = random_input(shape, 31)
+        expected = torch_reference(module, x)
+        for label, layer in (("to_keras", general), ("to_keras(input_shape)", convbridge.to_keras(module, shape))):
+            got = keras_output(layer, x)
+            assert got.shape == expected.shape, f"{label} {text} at {shape}: {got.shape} != {expected.shape}"
+            assert max_diff(got, expected) <= atol, f"{label} {text} at {shape}: {max_diff(got, expected):.3e}"
+
+
+def transposed_step(plan: dict) -> dict:
+    (step,) = [s for s in plan["steps"] if s["op"] == "conv_transpose"]
+    return step
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Trap 3: Keras 'same' transposed vs PyTorch with p > 0 and op > 0: same shape, shifted by one
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_trap3_keras_same_transposed_shifted_by_one():
+    text = "nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)"
+    module = torch_layer(text)
+    atol = tolerance_for(module)
+    x = random_input((2, 3, 7, 8), 3)
+    expected = torch_reference(module, x)
+    assert expected.shape == (2, 4, 14, 16)  # (in-1)*2 - 2 + 3 + 1 = 2*in
+    # L = 2*in + 1, out = 2*in: PyTorch crops z[1:], TF 'same' keeps z[floor((L - out) / 2):] = z[0:].
+    for output_padding in (None, 1):  # Keras 'same': in*s for None, (in-1)*s + eff%2 + op = 2*in for op=1
+        naive = keras_output(keras_transposed_from_torch(module, "same", output_padding), x)
+        assert naive.shape == expected.shape, f"Keras 'same' (output_padding={output_padding}) shape {naive.shape}"
+        assert max_diff(naive, expected) > 100 * atol, "Keras 'same' unexpectedly equals PyTorch p=1, op=1"
+        # ... because it is the same result one pixel earlier along both axes:
+        assert max_diff(naive[:, :, 1:, 1:], expected[:, :, :-1, :-1]) <= atol
+
+    # convbridge never uses 'same' here (it is never exact for this layer) and is exact at every size.
+    general = translate_json(text)
+    assert transposed_step(general)["padding"] == "explicit" and general["exact_for"] == "every_input_size"
+    for shape in ((2, 3, 7, 8), (1, 3, 8, 7)):
+        assert transposed_step(translate_json(text, shape))["padding"] != "same"
+    transposed_outputs_match(text, [(2, 3, 7, 8), (1, 3, 8, 7), (1, 3, 1, 1)])
+
+    # Where Keras 'same' IS PyTorch (k=4, s=2, p=1: L - out = 2, TF starts at z[1] like p=1), both agree.
+    same_text = "nn.ConvTranspose2d(3, 4, 4, stride=2, padding=1)"
+    same_module = torch_layer(same_text)
+    x = random_input((2, 3, 5, 6), 4)
+    assert max_diff(keras_output(keras_transposed_from_torch(same_module, "same"), x),
+                    torch_reference(same_module, x)) <= tolerance_for(same_module)
+    transposed_outputs_match(same_text, [(2, 3, 5, 6), (1, 3, 6, 5)])
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Trap 4: Keras 'valid' transposed with output_padding=None and s > eff gives in*s, not L
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_trap4_keras_valid_output_padding_none():
+    text = "nn.ConvTranspose2d(3, 4, 2, stride=3)"  # eff = 2 < s = 3
+    module = torch_layer(text)
+    atol = tolerance_for(module)
+    x = random_input((2, 3, 5, 6), 5)
+    expected = torch_reference(module, x)
+    assert expected.shape == (2, 4, 14, 17)  # L = (in-1)*3 + 2
+    naive = keras_output(keras_transposed_from_torch(module, "valid", None), x)
+    assert naive.shape == (2, 4, 15, 18), f"Keras 'valid' with output_padding=None gave {naive.shape}"  # in * s
+    # The first L outputs are PyTorch's; the extra row/column holds only the bias.
+    assert max_diff(naive[:, :, :14, :17], expected) <= atol
+    bias = module.bias.detach().numpy()
+    assert max_diff(naive[:, :, 14, :], np.broadcast_to(bias[None, :, None], (2, 4, 18)).astype(np.float64)) == 0
+    # With output_padding passed explicitly (0), Keras 'valid' is L = PyTorch.
+    explicit = keras_output(keras_transposed_from_torch(module, "valid", (0, 0)), x)
+    assert explicit.shape == expected.shape and max_diff(explicit, expected) <= atol
+
+    # convbridge passes output_padding explicitly and is exact.
+    source = load_emitted(text, "keras").source
+    assert "output_padding=(0, 0)" in source, "the Keras code must pass output_padding explicitly"
+    assert transposed_step(translate_json(text))["extra"] == [0, 0]
+    transposed_outputs_match(text, [(2, 3, 5, 6), (1, 3, 1, 1), (1, 3, 2, 3)])
+    transposed_outputs_match("nn.ConvTranspose1d(3, 4, 1, stride=3)", [(2, 3, 5), (1, 3, 1)])
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Trap 5: output_padding limits: PyTorch op < max(s, d); Keras op < s
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_trap5_output_padding_limits():
+    text = "nn.ConvTranspose1d(2, 2, 3, stride=1, dilation=3, output_padding=2)"
+    module = torch_layer(text)
+    # Real Keras rejects output_padding >= strides, even where dilation would allow it in PyTorch.
+    with pytest.raises(ValueError, match="output_padding.*strictly less than.*strides"):
+        keras.layers.Conv1DTranspose(2, 3, strides=1, dilation_rate=3, output_padding=2)
+    with pytest.raises(ValueError, match="output_padding.*strictly less than.*strides"):
+        keras.layers.Conv2DTranspose(4, 3, strides=2, output_padding=2)
+    # PyTorch accepts op = 2 >= stride = 1 because dilation 3 > 2: out = (in-1) + 6 + 2 + 1 = in + 8.
+    x = random_input((2, 2, 5), 6)
+    assert torch_reference(module, x).shape == (2, 2, 13)
+    # ... and rejects op >= max(stride, dilation).
+    too_large = torch_layer("nn.ConvTranspose1d(2, 2, 3, stride=1, dilation=3, output_padding=3)")
+    with pytest.raises(RuntimeError, match="output padding must be smaller than either stride or dilation"):
+        too_large(torch.from_numpy(x))
+    proc = run_cli("translate", "nn.ConvTranspose1d(2, 2, 3, stride=1, dilation=3, output_padding=3)")
+    assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.startswith("convbridge: error:")
+    assert "output_padding=3" in proc.stderr
+
+    # convbridge is exact where Keras' own argument cannot express it (the extra outputs: zero taps, then bias).
+    plan = translate_json(text)
+    assert all(e < s for e, s in zip(transposed_step(plan)["extra"], transposed_step(plan)["strides"]))
+    transposed_outputs_match(text, [(2, 2, 5), (1, 2, 6), (1, 2, 1)])
+    transposed_outputs_match("nn.ConvTranspose2d(3, 4, 3, stride=(2, 1), dilation=(1, 3), output_padding=(1, 2))",
+                             [(2, 3, 4, 5), (1, 3, 1, 1)])
+    transposed_outputs_match("nn.ConvTranspose3d(2, 3, 2, stride=2, dilation=3, padding=1, output_padding=2)",
+                             [(1, 2, 2, 3, 4)])
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Trap 6: PyTorch adds the bias to the padded region of a transposed conv too
+# ------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, shape, region",
+    [
+        # L = 3*in, out = L + 2: the last 2 outputs per axis lie past the full result (x + p >= L).
+        pytest.param("nn.ConvTranspose2d(3, 4, 3, stride=3, output_padding=2)", (2, 3, 4, 5), 2, id="2d-p0-op2"),
+        # p = 1, op = 2: out = L - 2 + 2, the last op - p = 1 output lies past the full result.
+        pytest.param("nn.ConvTranspose1d(3, 4, 3, stride=3, padding=1, output_padding=2)", (2, 3, 5), 1,
+                     id="1d-p1-op2"),
+        # op >= stride through dilation: the last 2 outputs.
+        pytest.param("nn.ConvTranspose1d(2, 2, 3, stride=1, dilation=3, output_padding=2)", (2, 2, 4), 2,
+                     id="1d-dilation3-op2"),
+        pytest.param("nn.ConvTranspose3d(2, 3, 2, stride=2, output_padding=1, groups=1)", (1, 2, 2, 3, 2), 1,
+                     id="3d-op1"),
+        pytest.param("nn.ConvTranspose2d(4, 6, 2, stride=3, output_padding=(2, 1), groups=2)", (2, 4, 3, 4), 1,
+                     id="2d-groups2"),
+    ],
+)
+def test_trap6_bias_in_padded_region(text, shape, region):
+    module = torch_layer(text)
+    rank = len(module.kernel_size)
+    x = random_input(shape, 7)
+    expected = torch_reference(module, x)
+    bias = module.bias.detach().numpy()
+    assert np.all(bias != 0)
+    channel_bias = bias.reshape((1, -1) + (1,) * rank)
+    past_end = [(slice(None), slice(None)) + (slice(None),) * axis + (slice(-region, None),) for axis in range(rank)]
+    # PyTorch: those outputs are exactly the bias (0 + bias), in float64 and float32.
+    for index in past_end:
+        assert np.array_equal(expected[index], np.broadcast_to(channel_bias.astype(np.float64), expected[index].shape))
+        with torch.no_grad():
+            y32 = module(torch.from_numpy(x)).numpy()
+        assert np.array_equal(y32[index], np.broadcast_to(channel_bias, y32[index].shape))
+    # A translation that zero-pads the full result after adding the bias would put 0 there: not PyTorch.
+
+    # convbridge: exact everywhere, and those outputs are exactly the float32 bias.
+    transposed_outputs_match(text, [shape])
+    module_atol = tolerance_for(module)
+    weight, b32 = weights_of(module)
+    x_last = np.ascontiguousarray(to_channels_last(x))
+    outputs = {
+        "keras": load_emitted(text, "keras").module.make_layer(weight, b32)(x_last),
+        "tf": load_emitted(text, "tf").module.conv(x_last, weight, b32),
+        "to_keras": convbridge.to_keras(module)(x_last),
+    }
+    for label, y in outputs.items():
+        got = to_channels_first(np.asarray(y))
+        assert got.shape == expected.shape and max_diff(got, expected) <= module_atol, label
+        for index in past_end:
+            assert np.array_equal(got[index], np.broadcast_to(channel_bias, got[index].shape)), (
+                f"{label}: outputs past the full transposed result must be exactly the bias ({text}, {shape})")
+
+    # Without a bias, those outputs are exactly 0 in both.
+    no_bias = text[:-1] + ", bias=False)"
+    module0 = torch_layer(no_bias)
+    expected0 = torch_reference(module0, x)
+    weight0, _ = weights_of(module0)
+    got0 = to_channels_first(np.asarray(load_emitted(no_bias, "tf").module.conv(x_last, weight0)))
+    for index in past_end:
+        assert np.all(expected0[index] == 0) and np.all(got0[index] == 0)
+    transposed_outputs_match(no_bias, [shape])
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# TF's transposed conv on CPU: no dilation > 1 (without oneDNN), no groups
+# ------------------------------------------------------------------------------------------------------------------
+
+_TRANSPOSED_PROBE = r"""
+import json, os
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, tensorflow as tf
+out = {}
+x = np.ones((1, 5, 5, 4), np.float32)
+def probe(name, call):
+    try:
+        out[name] = "ok " + str(list(call().shape))
+    except Exception as e:
+        out[name] = type(e).__name__ + ": " + str(e)
+probe("dilated_2d", lambda: tf.nn.conv2d_transpose(x, np.ones((3, 3, 6, 4), np.float32), (1, 9, 9, 6), 1, "VALID",
+                                                   dilations=2))
+probe("dilated_1d", lambda: tf.nn.conv1d_transpose(x[:, 0], np.ones((3, 6, 4), np.float32), (1, 9, 6), 1, "VALID",
+                                                   dilations=2))
+probe("dilated_3d", lambda: tf.nn.conv3d_transpose(x[:, None], np.ones((3, 3, 3, 6, 4), np.float32), (1, 5, 9, 9, 6),
+                                                   1, "VALID", dilations=2))
+# groups=2: each output channel would read in/G = 2 input channels; TF's kernel must have all 4.
+probe("grouped_2d", lambda: tf.nn.conv2d_transpose(x, np.ones((3, 3, 3, 2), np.float32), (1, 7, 7, 6), 1, "VALID"))
+print(json.dumps(out))
+"""
+
+
+def _transposed_probe(onednn: str) -> dict:
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", _TRANSPOSED_PROBE], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_tf_transposed_conv_rejects_dilation_and_has_no_groups_on_cpu():
+    # TF's own CPU kernels (oneDNN off, the reference's setting): dilation > 1 is rejected for 1-D, 2-D and 3-D.
+    plain = _transposed_probe("0")
+    for name in ("dilated_1d", "dilated_2d", "dilated_3d"):
+        assert plain[name].startswith("InvalidArgumentError"), (name, plain[name])
+        assert "not yet support dilation rates larger than 1" in plain[name], (name, plain[name])
+    # No grouped transposed conv: a kernel with in/G input channels is refused.
+    assert plain["grouped_2d"].startswith("InvalidArgumentError"), plain["grouped_2d"]
+    # NOTE (not in the reference): TF 2.21's default oneDNN build on x86 DOES run dilated transposed convs on CPU
+    # (correctly, checked below), so "rejected on CPU" holds only with TF_ENABLE_ONEDNN_OPTS=0. Grouped kernels
+    # fail there too (AbortedError from oneDNN).
+    default = _transposed_probe("1")
+    for name in ("dilated_1d", "dilated_2d", "dilated_3d"):
+        assert default[name].startswith("ok"), (name, default[name])
+    assert not default["grouped_2d"].startswith("ok"), default["grouped_2d"]
+
+    # In this process: tf.nn.conv2d_transpose with dilations=2 either is rejected (oneDNN off) or equals PyTorch.
+    text = "nn.ConvTranspose2d(3, 4, 3, stride=2, dilation=2)"
+    module = torch_layer(text)
+    weight, _ = weights_of(module)
+    x = random_input((1, 3, 5, 6), 8)
+    reference = torch_reference(module, x) - module.bias.detach().numpy().astype(np.float64)[None, :, None, None]
+    kernel = np.transpose(weight, (2, 3, 1, 0))
+    try:
+        y = tf.nn.conv2d_transpose(to_channels_last(x), kernel, (1, 13, 15, 4), 2, "VALID", dilations=2)
+    except tf.errors.InvalidArgumentError as error:
+        assert not ONEDNN_ON and "dilation rates larger than 1" in str(error)
+    else:
+        assert ONEDNN_ON, "TF without oneDNN ran a dilated transposed conv on CPU: revisit this test"
+        assert max_diff(to_channels_first(y.numpy()), reference) <= tolerance_for(module)
+    # Grouped: raw TF fails on CPU, and Keras' ConvNDTranspose has no groups argument.
+    with pytest.raises(tf.errors.OpError):
+        tf.nn.conv2d_transpose(np.ones((1, 5, 5, 4), np.float32), np.ones((3, 3, 3, 2), np.float32), (1, 7, 7, 6),
+                               1, "VALID")
+    with pytest.raises(ValueError, match="groups"):
+        keras.layers.Conv2DTranspose(6, 3, groups=2)
+
+    # convbridge: the dilation is spread into the kernel with zeros (TF sees dilation 1), groups run one by one.
+    dilated = translate_json(text)
+    assert transposed_step(dilated)["kernel_size"] == [5, 5]
+    for emit in ("keras", "tf"):
+        code = "\n".join(line.split("#")[0] for line in load_emitted(text, emit).source.splitlines())
+        assert not re.search(r"dilations?(_rate)?=\(?[2-9]", code), f"{emit} code asks TF for dilation > 1"
+    transposed_outputs_match(text, [(1, 3, 5, 6), (2, 3, 4, 3)])
+    grouped_text = "nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)"
+    assert transposed_step(translate_json(grouped_text))["groups"] == 2
+    transposed_outputs_match(grouped_text, [(2, 4, 5, 6), (1, 4, 1, 1)])
+    for other, shape in (("nn.ConvTranspose1d(4, 6, 3, stride=2, dilation=2, groups=2, output_padding=1)", (2, 4, 5)),
+                         ("nn.ConvTranspose3d(4, 4, 3, stride=2, dilation=2, padding=1, groups=4)", (1, 4, 3, 4, 2))):
+        transposed_outputs_match(other, [shape])
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Not in the reference: PyTorch's own check of the transposed output size, and its oneDNN path that skips it
+# ------------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN:UserWarning")
+def test_fact_torch_transposed_output_size_zero():
+    """PyTorch's rule is out >= 1 ("Output size is too small"); its oneDNN CPU path (the default) skips the check for
+    batch > 1 and returns an empty tensor for out == 0. convbridge follows the rule at every batch size."""
+    text = "nn.ConvTranspose2d(3, 4, 3, padding=2)"  # out = in - 1 - 4 + 3 = in - 2
+    module = torch_layer(text)
+    with pytest.raises(RuntimeError, match="Output size is too small"):
+        module(torch.zeros(1, 3, 2, 5))
+    with torch.backends.mkldnn.flags(enabled=False), pytest.raises(RuntimeError, match="Output size is too small"):
+        module(torch.zeros(2, 3, 2, 5))
+    with torch.no_grad():
+        y = module(torch.zeros(2, 3, 2, 5))
+    assert tuple(y.shape) == (2, 4, 0, 3), "PyTorch's oneDNN path no longer returns an empty tensor: revisit"
+    for batch in (1, 2):
+        proc = run_cli("translate", text, "--input-shape", f"{batch},3,2,5", "--emit", "json")
+        assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+        assert proc.stderr.startswith("convbridge: error:") and "Output size is too small" in proc.stderr
+    transposed_outputs_match(text, [(2, 3, 3, 5), (1, 3, 3, 3)])
+
+
+# ==================================================================================================================
+# The reverse direction (Keras 3 layer -> PyTorch): the traps seen from Keras. The REAL Keras layer (float32, TF
+# backend) is the reference; PyTorch runs in float64; tolerance from reverse_helpers.keras_tolerance (4e-5 * sum over
+# the layer's accumulation stages of sqrt(K_stage)).
+# ==================================================================================================================
+
+import reverse_helpers as rh  # noqa: E402 - the reverse section's helpers (shared with test_reverse.py)
+
+
+def _keras_kernel_as_torch(layer, name="kernel"):
+    """A Keras conv kernel (*k, in/G, out) -> PyTorch (out, in/G, *k), float64 tensor."""
+    kernel = rh.keras_weights(layer)[name]
+    rank = kernel.ndim - 2
+    return torch.from_numpy(np.transpose(kernel, (rank + 1, rank, *range(rank))).astype(np.float64))
+
+
+def _keras_bias(layer):
+    bias = rh.keras_weights(layer).get("bias")
+    return None if bias is None else torch.from_numpy(bias.astype(np.float64))
+
+
+def _channels_first64(x_last: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(x_last.astype(np.float64), -1, 1)))
+
+
+def _channels_last(y: torch.Tensor) -> np.ndarray:
+    return np.moveaxis(y.detach().numpy(), 1, -1)
+
+
+def _reverse_modules(text, layer, shape_for_plan):
+    """[(label, module)] convbridge offers for the Keras layer with --input-shape / input_shape=shape_for_plan:
+    make_module() of the CLI's --emit torch code, and convbridge.to_torch."""
+    plan = convbridge.translate(text, input_shape=shape_for_plan)
+    code, path = rh.cli_torch_code(text, tuple(shape_for_plan))
+    return [(f"cli --emit torch --input-shape {rh.shape_text(shape_for_plan)} ({path})",
+             rh.make_module_from_code(code, plan.weight_names, layer)),
+            (f"convbridge.to_torch(layer, input_shape={tuple(shape_for_plan)})",
+             convbridge.to_torch(layer, input_shape=shape_for_plan))]
+
+
+def _assert_reverse_exact(text, layer, plan_shape, shapes):
+    """convbridge's modules for --input-shape plan_shape reproduce the real Keras layer at every shape."""
+    atol = rh.keras_tolerance(layer)
+    modules = _reverse_modules(text, layer, plan_shape)
+    for shape in shapes:
+        x = rh.keras_input(shape, text)
+        expected, error = rh.keras_forward(layer, x)
+        assert error is None, f"Keras rejects {text} at {shape}: {error}"
+        for label, module in modules:
+            rh.assert_matches_keras(rh.torch_forward64(module, x), expected, atol, rh.describe(text, shape, label))
+
+
+def _plan_steps(text, shape):
+    return [{k: v for k, v in step.items() if k not in ("why", "layout")} for step in rh.cli_json(text, shape)["steps"]]
+
+
+def test_reverse_tf_same_stride2_depends_on_input_size():
+    """Trap 1 from Keras: 'same' at stride 2 pads (0, 1) at 224 and (1, 1) at 225, so no fixed nn.Conv2d padding
+    reproduces both sizes; convbridge computes the pads at run time for unknown sizes (TFSamePad) and uses plain
+    nn.Conv2d(padding=1) when the size is known to be 225."""
+    text = "keras.layers.Conv2D(4, 3, strides=2, padding='same')"
+    layer = rh.keras_layer(text, 3)
+    atol = rh.keras_tolerance(layer)
+    weight, bias = _keras_kernel_as_torch(layer), _keras_bias(layer)
+
+    runs = {}
+    for size, pads in ((224, (0, 1)), (225, (1, 1))):
+        shape = (1, size, size, 3)
+        x = rh.keras_input(shape, text)
+        expected, error = rh.keras_forward(layer, x)
+        assert error is None and expected.shape == (1, (size + 1) // 2, (size + 1) // 2, 4)
+        # The real Keras layer is zero padding `pads` on each axis, then a 'valid' stride-2 conv.
+        manual = F.conv2d(F.pad(_channels_first64(x), (*pads, *pads)), weight, bias, stride=2)
+        assert max_diff(_channels_last(manual), expected) <= atol, f"Keras 'same' at {size} should pad {pads}"
+        runs[size] = (shape, x, expected)
+
+    # No single nn.Conv2d padding reproduces both sizes (and PyTorch refuses padding='same' with a stride).
+    with pytest.raises(ValueError, match="strided"):
+        torch.nn.Conv2d(3, 4, 3, stride=2, padding="same")
+    reproduced = {}
+    for padding in (0, 1, 2, (0, 1), (1, 0)):
+        conv = torch.nn.Conv2d(3, 4, 3, stride=2, padding=padding).double()
+        with torch.no_grad():
+            conv.weight.copy_(weight)
+            conv.bias.copy_(bias)
+        reproduced[padding] = []
+        for size, (shape, x, expected) in runs.items():
+            with torch.no_grad():
+                got = _channels_last(conv(_channels_first64(x)))
+            if got.shape == expected.shape and max_diff(got, expected) <= atol:
+                reproduced[padding].append(size)
+            elif padding == 1 and size == 224:  # same shape, every output shifted by one pixel
+                assert got.shape == expected.shape and max_diff(got, expected) > 100 * atol
+    assert reproduced == {0: [], 1: [225], 2: [], (0, 1): [], (1, 0): []}, reproduced
+
+    # convbridge, sizes unknown: run-time TF padding, exact at both sizes.
+    unknown = (None, None, None, 3)
+    steps = _plan_steps(text, unknown)
+    assert [s["op"] for s in steps] == ["pad", "conv"] and steps[0]["mode"] == "tf_same_at_runtime", steps
+    _assert_reverse_exact(text, layer, unknown, [shape for shape, _, _ in runs.values()])
+    general = convbridge.to_torch(layer)
+    for shape, x, expected in runs.values():
+        rh.assert_matches_keras(rh.torch_forward64(general, x), expected, atol,
+                                rh.describe(text, shape, "convbridge.to_torch(layer)"))
+
+    # Known 225: the cheapest exact plan is a plain nn.Conv2d with padding=1, exact for that size only.
+    described = rh.cli_json(text, (1, 225, 225, 3))
+    assert described["exact_for"] == "input_shape", described["exact_for"]
+    assert _plan_steps(text, (1, 225, 225, 3)) == [{
+        "op": "conv", "module": "Conv2d", "in_channels": 3, "out_channels": 4, "kernel_size": [3, 3],
+        "stride": [2, 2], "padding": [1, 1], "dilation": [1, 1], "groups": 1, "bias": True, "weight": "kernel"}]
+    at225 = convbridge.to_torch(layer, input_shape=(1, 225, 225, 3))
+    assert isinstance(at225, torch.nn.Conv2d) and tuple(at225.padding) == (1, 1), at225
+    _assert_reverse_exact(text, layer, (1, 225, 225, 3), [(1, 225, 225, 3)])
+    shape224, x224, expected224 = runs[224]
+    assert max_diff(rh.torch_forward64(at225, x224), expected224) > 100 * atol, "the 225 plan is not for 224"
+    # Known 224: fixed pads (0, 1), no run-time padding.
+    steps224 = _plan_steps(text, shape224)
+    assert steps224[0] == {"op": "pad", "mode": "zeros", "pads": [[0, 1], [0, 1]]}, steps224
+    _assert_reverse_exact(text, layer, shape224, [shape224])
+
+
+def test_trap7_separable_has_no_depthwise_bias():
+    """Keras' SeparableConv2D has depthwise_kernel, pointwise_kernel and one bias (after the pointwise step): the
+    depthwise step has none. convbridge's depthwise nn.Conv2d has bias=False; a port with PyTorch's default
+    (bias=True) would add a bias Keras does not have."""
+    text = "keras.layers.SeparableConv2D(5, 3, depth_multiplier=2, padding='same')"
+    layer = rh.keras_layer(text, 3)
+    atol = rh.keras_tolerance(layer)
+    weights = rh.keras_weights(layer)
+    assert list(weights) == ["depthwise_kernel", "pointwise_kernel", "bias"], list(weights)
+    assert weights["depthwise_kernel"].shape == (3, 3, 3, 2) and weights["pointwise_kernel"].shape == (1, 1, 6, 5)
+    assert weights["bias"].shape == (5,)
+
+    unknown = (None, None, None, 3)
+    plan = convbridge.translate(text, input_shape=unknown)
+    assert plan.weight_names == ["depthwise_kernel", "pointwise_kernel"]
+    steps = _plan_steps(text, unknown)
+    assert [(s["op"], s["weight"], s["bias"]) for s in steps] == [
+        ("conv", "depthwise_kernel", False), ("conv", "pointwise_kernel", True)], steps
+    assert steps[0]["groups"] == 3 and steps[0]["out_channels"] == 6 and steps[1]["kernel_size"] == [1, 1]
+
+    for label, module in _reverse_modules(text, layer, unknown) + [("to_torch(layer)", convbridge.to_torch(layer))]:
+        convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert len(convs) == 2, f"{label}: {module}"
+        depthwise, pointwise = convs
+        assert depthwise.groups == 3 and depthwise.bias is None, f"{label}: the depthwise conv has a bias: {module}"
+        assert pointwise.bias is not None and pointwise.kernel_size == (1, 1), f"{label}: {module}"
+    _assert_reverse_exact(text, layer, unknown, [(2, 7, 8, 3), (1, 5, 5, 3)])
+    _assert_reverse_exact(text, layer, (2, 7, 8, 3), [(2, 7, 8, 3)])
+
+    # The naive port: depthwise nn.Conv2d with PyTorch's default bias=True (randomly initialized) is not Keras ...
+    shape = (2, 7, 8, 3)
+    x = rh.keras_input(shape, text)
+    expected, _ = rh.keras_forward(layer, x)
+    dw_kernel = weights["depthwise_kernel"]  # (kh, kw, C, M): output channel c*M + m, like PyTorch's groups=C
+    dw_weight = torch.from_numpy(np.transpose(dw_kernel.reshape(3, 3, 6), (2, 0, 1))[:, None].astype(np.float64))
+    naive_dw = torch.nn.Conv2d(3, 6, 3, padding=1, groups=3).double()
+    pointwise = torch.nn.Conv2d(6, 5, 1).double()
+    with torch.no_grad():
+        naive_dw.weight.copy_(dw_weight)
+        pointwise.weight.copy_(_keras_kernel_as_torch(layer, "pointwise_kernel"))
+        pointwise.bias.copy_(_keras_bias(layer))
+        assert naive_dw.bias is not None
+        naive = _channels_last(pointwise(naive_dw(_channels_first64(x))))
+        assert max_diff(naive, expected) > 100 * atol, "a depthwise bias should change the output"
+        naive_dw.bias.zero_()  # ... and the depthwise bias is the only difference
+        fixed = _channels_last(pointwise(naive_dw(_channels_first64(x))))
+    assert max_diff(fixed, expected) <= atol
+
+
+def test_reverse_causal_padding():
+    """Keras' padding='causal' (Conv1D only) pads d*(k-1) zeros on the left and none on the right, so output t sees
+    inputs <= t. PyTorch has no 'causal'; convbridge emits a fixed left pad (nn.ConstantPad1d) + nn.Conv1d(padding=0),
+    exact for every length, no run-time padding."""
+    with pytest.raises(ValueError, match="causal"):
+        torch.nn.Conv1d(3, 4, 3, padding="causal")
+    for text, left, stride, dilation in (("keras.layers.Conv1D(4, 3, padding='causal', dilation_rate=2)", 4, 1, 2),
+                                         ("keras.layers.Conv1D(4, 4, strides=2, padding='causal')", 3, 2, 1)):
+        layer = rh.keras_layer(text, 3)
+        atol = rh.keras_tolerance(layer)
+        weight, bias = _keras_kernel_as_torch(layer), _keras_bias(layer)
+        for size in (9, 10, 2):
+            shape = (2, size, 3)
+            x = rh.keras_input(shape, text)
+            expected, error = rh.keras_forward(layer, x)
+            assert error is None
+            manual = F.conv1d(F.pad(_channels_first64(x), (left, 0)), weight, bias, stride=stride, dilation=dilation)
+            assert max_diff(_channels_last(manual), expected) <= atol, f"{text} at {size}: not a left pad of {left}"
+        # Causality, on the real layer (stride 1): changing inputs from t on leaves the outputs before t unchanged.
+        if stride == 1:
+            x = rh.keras_input((1, 10, 3), text)
+            y = np.asarray(layer(x))
+            x_changed = x.copy()
+            x_changed[:, 6:] += 1.0
+            y_changed = np.asarray(layer(x_changed))
+            np.testing.assert_array_equal(y[:, :6], y_changed[:, :6])
+            assert np.abs(y[:, 6:] - y_changed[:, 6:]).max() > 1e-2
+
+        unknown = (None, None, 3)
+        steps = _plan_steps(text, unknown)
+        assert rh.cli_json(text, unknown)["exact_for"] == "every_input_size"
+        assert steps[0] == {"op": "pad", "mode": "zeros", "pads": [[left, 0]]}, steps
+        assert steps[1]["op"] == "conv" and steps[1]["padding"] == [0] and steps[1]["dilation"] == [dilation]
+        _assert_reverse_exact(text, layer, unknown, [(2, 9, 3), (2, 10, 3), (1, 1, 3), (2, 2, 3)])
+        _assert_reverse_exact(text, layer, (2, 10, 3), [(2, 10, 3)])
+
+
+@pytest.mark.parametrize("text, stride, extent", [
+    pytest.param("keras.layers.Conv2DTranspose(4, 5, strides=2, padding='same')", 2, 5, id="k5-s2"),
+    pytest.param("keras.layers.Conv2DTranspose(4, 4, padding='same')", 1, 4, id="k4-s1"),
+])
+def test_reverse_transposed_same_odd_kernel_extent(text, stride, extent):
+    """Keras 'same' transposed: out = in*s, and TF keeps z[floor(D/2) : floor(D/2) + out] of the full result z
+    (length L = (in-1)*s + eff), D = L - out = eff - s. PyTorch keeps z[p : L - p + op] (op < max(s, d)). With D odd
+    (here 3) no (padding, output_padding) pair gives both the start and the length; convbridge uses p = floor(D/2)
+    and crops the last element (a crop_end step)."""
+    layer = rh.keras_layer(text, 3)
+    atol = rh.keras_tolerance(layer)
+    kernel = rh.keras_weights(layer)["kernel"]  # (kh, kw, out, in) -> PyTorch (in, out, kh, kw)
+    weight = torch.from_numpy(np.transpose(kernel, (3, 2, 0, 1)).astype(np.float64))
+    bias = _keras_bias(layer)
+    shapes = [(2, 5, 6, 3), (1, 1, 1, 3), (1, 4, 3, 3)]
+    runs = []
+    for shape in shapes:
+        x = rh.keras_input(shape, text)
+        expected, error = rh.keras_forward(layer, x)
+        assert error is None and expected.shape[1:3] == (shape[1] * stride, shape[2] * stride)
+        runs.append((shape, x, expected))
+    assert (extent - stride) % 2 == 1
+
+    # No PyTorch padding/output_padding pair reproduces the layer (at the first shape).
+    shape, x, expected = runs[0]
+    matching = []
+    for padding in range(extent):
+        for output_padding in range(max(stride, 1)):
+            conv = torch.nn.ConvTranspose2d(3, 4, extent, stride=stride, padding=padding,
+                                            output_padding=output_padding).double()
+            with torch.no_grad():
+                conv.weight.copy_(weight)
+                conv.bias.copy_(bias)
+                got = _channels_last(conv(_channels_first64(x)))
+            if got.shape == expected.shape and max_diff(got, expected) <= atol:
+                matching.append((padding, output_padding))
+    assert matching == [], f"PyTorch padding/output_padding reproducing {text}: {matching}"
+    # ... but padding = floor(D/2) = 1 and dropping the last row and column does.
+    conv = torch.nn.ConvTranspose2d(3, 4, extent, stride=stride, padding=1).double()
+    with torch.no_grad():
+        conv.weight.copy_(weight)
+        conv.bias.copy_(bias)
+        cropped = _channels_last(conv(_channels_first64(x)))[:, :-1, :-1]
+    assert max_diff(cropped, expected) <= atol
+
+    for plan_shape in ((None, None, None, 3), shape):
+        steps = _plan_steps(text, plan_shape)
+        assert [s["op"] for s in steps] == ["conv", "crop_end"], steps
+        assert steps[0]["module"] == "ConvTranspose2d" and steps[0]["padding"] == [1, 1], steps
+        assert steps[0]["output_padding"] == [0, 0] and steps[1]["crop"] == [1, 1], steps
+    _assert_reverse_exact(text, layer, (None, None, None, 3), [s for s, _, _ in runs])
+    for shape, _, _ in runs:
+        _assert_reverse_exact(text, layer, shape, [shape])
+    assert convbridge.translate(text, input_shape=(None, None, None, 3)).verify()["passed"]
