@@ -2,11 +2,19 @@
 # Installs everything convbridge needs on a fresh Debian 12 machine and builds it. Idempotent.
 #   scripts/setup.sh                    system packages + release build (no PyTorch/TensorFlow)
 #   scripts/setup.sh --with-frameworks  also the .venv with torch, tensorflow-cpu, pytest and hypothesis
+#   scripts/setup.sh --with-fuzzers     also clang and libFuzzer's runtime (for scripts/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 with_frameworks=0
-[[ ${1:-} == --with-frameworks ]] && with_frameworks=1
+with_fuzzers=0
+for argument in "$@"; do
+  case $argument in
+    --with-frameworks) with_frameworks=1 ;;
+    --with-fuzzers) with_fuzzers=1 ;;
+    *) echo "setup: unknown option $argument" >&2; exit 2 ;;
+  esac
+done
 
 sudo=""
 [[ $(id -u) -ne 0 ]] && sudo=sudo
@@ -14,6 +22,9 @@ sudo=""
 # System packages: compiler, build tools and the libraries that are not our core.
 packages=(g++ ninja-build pkg-config libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev)
 command -v cmake >/dev/null 2>&1 || packages+=(cmake)
+if ((with_fuzzers)); then
+  packages+=(clang libclang-rt-14-dev)  # libFuzzer, ASan and UBSan runtimes for clang 14
+fi
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

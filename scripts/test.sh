@@ -19,6 +19,14 @@ cmake --build build-sanitize
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-sanitize --output-on-failure -j2
 
+# ---- Fuzzing, short and bounded -----------------------------------------------------------------------------------
+# Every libFuzzer target (layer text, whole pipeline, --input-shape, command line; see fuzz/README.md) for 30 s, two
+# at a time, built with clang + ASan + UBSan in build-fuzz (fuzz.sh installs clang and libclang-rt-14-dev if
+# missing). Fails on any crash, leak, timeout (10 s per input) or out-of-memory (2 GiB). Longer runs:
+# scripts/fuzz.sh 600.
+echo "== Fuzz targets (30 s each) =="
+scripts/fuzz.sh 30
+
 echo "== Python package =="
 rm -rf build/dist
 .venv/bin/python -m pip wheel -q --no-deps -w build/dist .

@@ -19,21 +19,33 @@ __all__ = ["Plan", "TorchPlan", "translate", "to_keras", "to_torch", "convert_we
 
 
 def _input_shape(input_shape, allow_unknown=False):
-    """A list of ints; with allow_unknown, None entries (unknown Keras sizes) become -1."""
+    """A list of ints (-1 for None entries with allow_unknown), checked exactly as the CLI's --input-shape."""
     if input_shape is None:
         return None
-    what = "(N, *spatial, C), None for unknown sizes" if allow_unknown else "(N, C, *spatial)"
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+        raise ValueError(f"input_shape={input_shape!r} must be a sequence of ints")
+    entries = []
+    for value in input_shape:
+        if value is None and allow_unknown:
+            entries.append("None")
+        elif isinstance(value, bool) or not (isinstance(value, int) or (hasattr(value, "__index__"))):
+            raise ValueError(f"input_shape={tuple(input_shape)!r} must be a sequence of ints: {value!r} is not one")
+        else:
+            entries.append(str(int(value)))
+    return _impl.parse_input_shape(",".join(entries), allow_unknown)
+
+
+def _layer_text(text):
+    """The text as the C++ front-end takes it: str, or bytes when it is not valid Unicode (as the CLI gets it)."""
     try:
-        shape = [-1 if (v is None and allow_unknown) else int(v) for v in input_shape]
-    except (TypeError, ValueError):
-        raise ValueError(f"input_shape={input_shape!r} must be a sequence of ints {what}") from None
-    if any(v is not None and int(v) != v for v in input_shape):
-        raise ValueError(f"input_shape={input_shape!r} must be a sequence of ints {what}")
-    return shape
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
 
 
 def _is_keras_text(text):
-    return _impl.names_keras_layer(text)
+    return _impl.names_keras_layer(_layer_text(text))
 
 
 def translate(layer, input_shape=None):
@@ -53,10 +65,10 @@ def translate(layer, input_shape=None):
             if shape is None or shape[-1] < 0:
                 raise ValueError("a Keras layer's text does not record its input channels: pass input_shape "
                                  "(N, *spatial, C), e.g. (None, None, None, 3)")
-            return _plan_keras_layer(layer, shape[-1], shape)
+            return _plan_keras_layer(_layer_text(layer), shape[-1], shape)
         channels = _keras_source.in_channels(layer, input_shape)
         return _plan_keras_layer(_keras_source.layer_text(layer), channels, shape)
-    text = layer if isinstance(layer, str) else _torch.layer_text(layer)
+    text = _layer_text(layer) if isinstance(layer, str) else _torch.layer_text(layer)
     return _plan_pytorch_layer(text, _input_shape(input_shape))
 
 

@@ -200,25 +200,43 @@ NB_MODULE(_impl, m) {
       });
 
   m.def("names_keras_layer", &names_keras_layer, "text"_a, "Whether the text is a Keras layer constructor call.");
+  // Text that is not valid Unicode (bytes pasted from a file) arrives as bytes, exactly as the CLI sees it.
+  m.def(
+      "names_keras_layer", [](const nb::bytes& text) { return names_keras_layer(std::string(text.c_str(), text.size())); },
+      "text"_a);
+  m.def(
+      "parse_input_shape",
+      [](const std::string& text, bool allow_unknown) { return unwrap(parse_input_shape(text, allow_unknown)); },
+      "text"_a, "allow_unknown"_a = false,
+      "Parses '1,3,32,32' (or with None entries when allow_unknown, returned as -1) as the CLI's --input-shape.");
 
+  const auto plan_keras = [](const std::string& text, int64_t in_channels,
+                             const std::optional<std::vector<int64_t>>& input_shape) {
+    const KerasConvLayer layer = unwrap(parse_keras_layer(text));
+    return unwrap(plan_keras_to_torch(layer, in_channels, input_shape));
+  };
+  m.def("plan_keras_layer", plan_keras, "text"_a, "in_channels"_a, "input_shape"_a.none() = nb::none(),
+        "Parses a Keras constructor call such as 'keras.layers.Conv2D(16, 3)' and plans its PyTorch translation; "
+        "input_shape is channels_last with -1 for unknown sizes.");
   m.def(
       "plan_keras_layer",
-      [](const std::string& text, int64_t in_channels, const std::optional<std::vector<int64_t>>& input_shape) {
-        const KerasConvLayer layer = unwrap(parse_keras_layer(text));
-        return unwrap(plan_keras_to_torch(layer, in_channels, input_shape));
+      [plan_keras](const nb::bytes& text, int64_t in_channels, const std::optional<std::vector<int64_t>>& input_shape) {
+        return plan_keras(std::string(text.c_str(), text.size()), in_channels, input_shape);
       },
-      "text"_a, "in_channels"_a, "input_shape"_a.none() = nb::none(),
-      "Parses a Keras constructor call such as 'keras.layers.Conv2D(16, 3)' and plans its PyTorch translation; "
-      "input_shape is channels_last with -1 for unknown sizes.");
+      "text"_a, "in_channels"_a, "input_shape"_a.none() = nb::none());
 
+  const auto plan_pytorch = [](const std::string& text, const std::optional<std::vector<int64_t>>& input_shape) {
+    const TorchConvLayer layer = unwrap(parse_pytorch_layer(text));
+    return unwrap(plan_torch_to_tf(layer, input_shape));
+  };
+  m.def("plan_pytorch_layer", plan_pytorch, "text"_a, "input_shape"_a.none() = nb::none(),
+        "Parses a PyTorch constructor call such as 'nn.Conv2d(3, 16, 3)' and plans its TF translation.");
   m.def(
       "plan_pytorch_layer",
-      [](const std::string& text, const std::optional<std::vector<int64_t>>& input_shape) {
-        const TorchConvLayer layer = unwrap(parse_pytorch_layer(text));
-        return unwrap(plan_torch_to_tf(layer, input_shape));
+      [plan_pytorch](const nb::bytes& text, const std::optional<std::vector<int64_t>>& input_shape) {
+        return plan_pytorch(std::string(text.c_str(), text.size()), input_shape);
       },
-      "text"_a, "input_shape"_a.none() = nb::none(),
-      "Parses a PyTorch constructor call such as 'nn.Conv2d(3, 16, 3)' and plans its TF translation.");
+      "text"_a, "input_shape"_a.none() = nb::none());
 
   m.def(
       "run_cli",
@@ -227,6 +245,16 @@ NB_MODULE(_impl, m) {
         return std::make_tuple(result.exit_status, std::move(result.out), std::move(result.err));
       },
       "arguments"_a, "Runs the convbridge command line; returns (exit_status, stdout, stderr).");
+  // Command-line arguments as the OS gives them (any bytes; python -m convbridge passes sys.argv re-encoded).
+  m.def(
+      "run_cli",
+      [](const std::vector<nb::bytes>& arguments) {
+        std::vector<std::string> strings;
+        for (const nb::bytes& a : arguments) strings.emplace_back(a.c_str(), a.size());
+        cli::CliResult result = cli::run(strings);
+        return std::make_tuple(result.exit_status, std::move(result.out), std::move(result.err));
+      },
+      "arguments"_a);
 
   m.attr("__version__") = CONVBRIDGE_VERSION;
 }

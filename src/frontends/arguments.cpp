@@ -55,8 +55,8 @@ Result<BoundArguments> BoundArguments::bind(const PyCall& call, std::string_view
     const auto it = std::find(names.begin(), names.end(), *argument.keyword);
     if (it == names.end()) {
       return make_error(ErrorCode::unknown_argument,
-                        fmt::format("{} got an unexpected keyword argument '{}'{}", class_name, *argument.keyword,
-                                    keyword_hint(*argument.keyword)));
+                        fmt::format("{} got an unexpected keyword argument '{}'{}", class_name,
+                                    printable_excerpt(*argument.keyword), keyword_hint(*argument.keyword)));
     }
     const auto index = static_cast<size_t>(it - names.begin());
     if (bound.values_[index] != nullptr) {

@@ -253,11 +253,19 @@ Result<KerasConvLayer> parse_keras_layer(std::string_view text) {
 Result<std::vector<int64_t>> parse_input_shape(std::string_view text, bool allow_unknown) {
   auto bad = [&](std::string why) {
     return make_error(ErrorCode::input_shape,
-                      fmt::format("--input-shape '{}' {}; expected comma-separated sizes such as {}", text, why,
-                                  allow_unknown ? "None,32,32,3" : "1,3,32,32"));
+                      fmt::format("--input-shape '{}' {}; expected comma-separated sizes such as {}",
+                                  frontends::printable_excerpt(text), why, allow_unknown ? "None,32,32,3" : "1,3,32,32"));
   };
+  constexpr size_t kMaxShapeTextBytes = 4096;  // a rank-3 shape of 10-digit sizes is under 100 bytes
+  if (text.size() > kMaxShapeTextBytes) {
+    return bad(fmt::format("is {} bytes long; the limit is {} bytes", text.size(), kMaxShapeTextBytes));
+  }
   auto call = frontends::parse_python_call(fmt::format("shape({})", text));
-  if (!call) return bad("does not parse");
+  if (!call) {
+    // Overflow messages are one line without a column; syntax errors' columns would count the "shape(" prefix.
+    return bad(call.error().code == ErrorCode::overflow ? fmt::format("does not parse: {}", call.error().message)
+                                                        : std::string("does not parse"));
+  }
   std::vector<const PyValue*> values;
   for (const auto& argument : call->arguments) {
     if (argument.keyword) return bad("contains a keyword");

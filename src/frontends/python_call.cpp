@@ -14,7 +14,8 @@ bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>
 
 class CallParser {
  public:
-  explicit CallParser(std::string_view text) : text_(text) {}
+  CallParser(std::string_view text, ParameterNames parameter_names)
+      : text_(text), parameter_names_(parameter_names) {}
 
   Result<PyCall> parse() {
     PyCall call;
@@ -29,7 +30,8 @@ class CallParser {
     skip_space();
     if (!consume(')')) {
       while (true) {
-        CONVBRIDGE_TRY(PyArgument argument, parse_argument());
+        CONVBRIDGE_TRY(PyArgument argument, parse_argument(call.callee, call.arguments.size()));
+        argument_label_.clear();
         call.arguments.push_back(std::move(argument));
         skip_space();
         if (consume(')')) break;
@@ -44,8 +46,12 @@ class CallParser {
   }
 
  private:
-  Result<PyArgument> parse_argument() {
+  Result<PyArgument> parse_argument(std::string_view callee, size_t index) {
     PyArgument argument;
+    if (parameter_names_ != nullptr) {  // errors inside this argument name it
+      const std::span<const std::string_view> names = parameter_names_(callee);
+      argument_label_ = index < names.size() ? std::string(names[index]) : fmt::format("argument {}", index + 1);
+    }
     // keyword=value: look ahead for an identifier followed by a single '='.
     if (is_identifier_start(peek())) {
       const size_t start = pos_;
@@ -54,6 +60,7 @@ class CallParser {
       if (peek() == '=' && peek(1) != '=') {
         ++pos_;
         skip_space();
+        if (parameter_names_ != nullptr) argument_label_ = printable_excerpt(name, 40);
         argument.keyword = std::move(name);
       } else {
         pos_ = start;
@@ -86,7 +93,7 @@ class CallParser {
       // Python: (3) is the int 3; (3,) and [3] are sequences.
       if (c == '(' && value.items.size() == 1 && !trailing_comma) {
         PyValue inner = std::move(value.items.front());
-        inner.source = std::string(text_.substr(start, pos_ - start));
+        inner.source = printable_excerpt(text_.substr(start, pos_ - start));
         return inner;
       }
       value.kind = PyValue::Kind::sequence;
@@ -121,7 +128,7 @@ class CallParser {
     } else {
       return fail(fmt::format("unexpected character '{}'", printable(c)));
     }
-    value.source = std::string(text_.substr(start, pos_ - start));
+    value.source = printable_excerpt(text_.substr(start, pos_ - start));
     return value;
   }
 
@@ -165,12 +172,20 @@ class CallParser {
     }
     if (!at_end() && (peek() == '.' || peek() == 'e' || peek() == 'E' || peek() == 'x' || peek() == 'X' ||
                       is_identifier_char(peek()))) {
-      return fail("only decimal integers are accepted here", start);
+      size_t end = pos_;  // the whole number-like token, for the message
+      while (end < text_.size() && (is_identifier_char(text_[end]) || text_[end] == '.' ||
+                                    ((text_[end] == '+' || text_[end] == '-') &&
+                                     (text_[end - 1] == 'e' || text_[end - 1] == 'E')))) {
+        ++end;
+      }
+      return fail(fmt::format("only decimal integers are accepted here, not {}",
+                              printable_excerpt(text_.substr(start, end - start), 40)),
+                  start);
     }
-    const std::string literal(text_.substr(start, pos_ - start));
+    const std::string literal = printable_excerpt(text_.substr(start, pos_ - start));
     if (overflowed) {
-      return make_error(ErrorCode::overflow,
-                        fmt::format("integer {} does not fit in a signed 64-bit integer", literal));
+      return make_error(ErrorCode::overflow, fmt::format("{}integer {} does not fit in a signed 64-bit integer",
+                                                         label_prefix(), literal));
     }
     return negative ? -magnitude : magnitude;
   }
@@ -208,7 +223,7 @@ class CallParser {
       const auto u = static_cast<unsigned char>(text_[i]);
       excerpt += (u >= 0x20 && u < 0x7f) ? text_[i] : '?';
     }
-    return make_error(ErrorCode::syntax, fmt::format("{} (column {})\n  {}{}\n  {}^", what, column + 1,
+    return make_error(ErrorCode::syntax, fmt::format("{}{} (column {})\n  {}{}\n  {}^", label_prefix(), what, column + 1,
                                                      from > 0 ? "..." : "", excerpt,
                                                      std::string(column - from + (from > 0 ? 3 : 0), ' ')));
   }
@@ -224,18 +239,42 @@ class CallParser {
     return true;
   }
 
+  // "stride: " while parsing the value of an argument whose name is known, else "".
+  std::string label_prefix() const { return argument_label_.empty() ? "" : argument_label_ + ": "; }
+
   std::string_view text_;
+  ParameterNames parameter_names_ = nullptr;
+  std::string argument_label_;
   size_t pos_ = 0;
 };
 
 }  // namespace
 
-Result<PyCall> parse_python_call(std::string_view text) {
+Result<PyCall> parse_python_call(std::string_view text) { return parse_python_call(text, nullptr); }
+
+Result<PyCall> parse_python_call(std::string_view text, ParameterNames parameter_names) {
   if (text.size() > kMaxCallTextBytes) {
     return make_error(ErrorCode::syntax, fmt::format("the layer text is {} bytes long; the limit is {} bytes",
                                                      text.size(), kMaxCallTextBytes));
   }
-  return CallParser(text).parse();
+  return CallParser(text, parameter_names).parse();
+}
+
+std::string printable_excerpt(std::string_view text, size_t limit) {
+  // Past the limit, keep a head short enough that head + "...[N bytes]" stays within about `limit` characters.
+  const bool shorten = text.size() > limit;
+  const size_t head = limit > 24 ? limit - 20 : 4;
+  std::string out;
+  for (size_t i = 0; i < text.size() && !(shorten && out.size() >= head); ++i) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    if (u >= 0x20 && u < 0x7f) {
+      out += text[i];
+    } else {
+      out += fmt::format("\\x{:02x}", u);
+    }
+  }
+  if (shorten) out += fmt::format("...[{} bytes]", text.size());
+  return out;
 }
 
 std::string_view kind_name(PyValue::Kind kind) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,7 +24,7 @@ struct PyValue {
   bool boolean = false;
   std::string text;  // string contents, or the dotted name (of the callee, for a call)
   std::vector<PyValue> items;
-  std::string source;  // the literal exactly as written, for error messages
+  std::string source;  // the literal as written, for error messages (made printable by printable_excerpt)
 };
 
 struct PyArgument {
@@ -38,6 +39,17 @@ struct PyCall {
 
 // Parses `text` as one call. Errors name the column and show a caret under it.
 Result<PyCall> parse_python_call(std::string_view text);
+
+// The callee's parameter names in positional order (empty when the callee is unknown).
+using ParameterNames = std::span<const std::string_view> (*)(std::string_view callee);
+
+// As above; a syntax error inside an argument also names that argument ("stride: ..."), by its keyword or, for a
+// positional argument, by parameter_names(callee) ("argument 12" past the end).
+Result<PyCall> parse_python_call(std::string_view text, ParameterNames parameter_names);
+
+// `text` as it may be quoted in an error message: printable ASCII kept, every other byte (newline, escape,
+// UTF-8) written as \xNN, and text longer than `limit` shortened to its start and its length in bytes.
+std::string printable_excerpt(std::string_view text, size_t limit = 100);
 
 std::string_view kind_name(PyValue::Kind kind);
 

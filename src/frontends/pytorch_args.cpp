@@ -35,6 +35,14 @@ constexpr std::array<std::string_view, 12> kConvTransposeParameters = {
 
 using frontends::int_or_tuple;
 
+// Parameter names of the layer a callee names, for syntax errors inside positional arguments.
+std::span<const std::string_view> parameter_names(std::string_view callee) {
+  const std::string_view name = callee.substr(callee.rfind('.') == std::string_view::npos ? 0 : callee.rfind('.') + 1);
+  if (name.rfind("ConvTranspose", 0) == 0) return kConvTransposeParameters;
+  if (name.rfind("Conv", 0) == 0) return kConvParameters;
+  return {};
+}
+
 Error invalid(std::string message) { return frontends::invalid_argument(std::move(message)); }
 
 std::string keyword_hint(std::string_view keyword) {
@@ -94,21 +102,21 @@ Result<LayerKind> kind_of_layer(const std::string& callee, std::string* class_na
     if (name == fmt::format("Conv{}D", rank) || name == fmt::format("Conv{}DTranspose", rank) ||
         name == "DepthwiseConv2D" || name == "SeparableConv2D") {
       return make_error(ErrorCode::unsupported,
-                        fmt::format("{} is a Keras layer; this command translates PyTorch layers such as "
-                                    "nn.Conv{}d(...) (Keras to PyTorch is planned)",
-                                    callee, rank));
+                        fmt::format("{} looks like a Keras layer but is not written as one: write "
+                                    "keras.layers.Conv{}D, layers.Conv{}D, tf.keras.layers.Conv{}D or Conv{}D",
+                                    frontends::printable_excerpt(callee), rank, rank, rank, rank));
     }
   }
   return make_error(ErrorCode::unknown_argument,
                     fmt::format("unknown layer '{}': expected nn.Conv1d/2d/3d or nn.ConvTranspose1d/2d/3d (also "
                                 "written torch.nn.Conv2d or Conv2d)",
-                                callee));
+                                frontends::printable_excerpt(callee)));
 }
 
 }  // namespace
 
 Result<TorchConvLayer> parse_pytorch_layer(std::string_view text) {
-  CONVBRIDGE_TRY(PyCall call, frontends::parse_python_call(text));
+  CONVBRIDGE_TRY(PyCall call, frontends::parse_python_call(text, parameter_names));
   TorchConvLayer layer;
   layer.text = std::string(text);
   CONVBRIDGE_TRY(const LayerKind kind, kind_of_layer(call.callee, &layer.class_name));
@@ -212,9 +220,11 @@ Result<TorchConvLayer> parse_pytorch_layer(std::string_view text) {
     for (int64_t p : symmetric) {
       if (p < 0) {
         return invalid(fmt::format("padding={} must not be negative (PyTorch: \"negative padding is not "
-                                   "supported\"; with a non-zeros padding_mode it crops, which convbridge does "
-                                   "not translate)",
-                                   padding.source));
+                                   "supported\"{})",
+                                   padding.source,
+                                   kind.transposed ? ""
+                                                   : "; with a non-zeros padding_mode it crops, which convbridge "
+                                                     "does not translate"));
       }
       spec.padding.push_back(PadPair{p, p});
     }

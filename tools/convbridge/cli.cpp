@@ -179,6 +179,10 @@ CliResult run(const std::vector<std::string>& arguments) {
     std::ostringstream out, err;
     const int status = app.exit(error, out, err);
     return CliResult{status == 0 ? 0 : kExitInvalidInput, out.str(), err.str()};
+  } catch (const std::exception& error) {
+    // CLI11 lets std::stoll's out_of_range escape for a flag value such as --no-verify=99999999999999999999
+    // (found by fuzz/fuzz_cli); without this the process aborts.
+    return fail(fmt::format("a command-line flag or option value is out of range or malformed ({})", error.what()));
   }
   return run_translate(options);
 }

@@ -1,0 +1,76 @@
+"""Writes the seed corpora fuzz/corpus/<target>/ (file name: SHA-1 of the content, as libFuzzer names inputs).
+
+    python3 fuzz/make_seeds.py            # idempotent; existing seeds stay
+
+Seeds are real layers (the README's mapping table and the unit tests), rejected layers, input shapes and command
+lines. fuzz_pipeline inputs are "<layer>\\0<input shape>"; fuzz_cli inputs are NUL-separated arguments.
+"""
+import hashlib
+import os
+import sys
+
+root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+layers = [
+ "nn.Conv2d(3, 16, 3)", "nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1)", "nn.Conv2d(3, 16, 3, padding='same')",
+ "nn.Conv2d(3, 16, 4, padding='same')", "nn.Conv2d(3, 16, 4, padding=2)", "nn.Conv1d(4, 8, 5, stride=2, padding=2)",
+ "nn.Conv3d(4, 8, 3, padding=(1, 0, 1))", "nn.Conv2d(3, 16, 3, padding=1, padding_mode='reflect')",
+ "nn.Conv2d(3, 16, 3, padding=1, padding_mode='replicate')", "nn.Conv2d(3, 16, 3, padding=1, padding_mode='circular')",
+ "nn.Conv2d(16, 32, 3, stride=2, dilation=2)", "nn.Conv2d(16, 32, 3, padding=1, groups=16)", "nn.Conv1d(8, 8, 5, groups=8)",
+ "nn.Conv3d(8, 8, 3, groups=8)", "nn.Conv2d(16, 32, 3, groups=4)", "nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1)",
+ "nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)", "nn.ConvTranspose2d(16, 8, 2, stride=2)",
+ "nn.ConvTranspose1d(4, 4, 3, stride=3, output_padding=2)", "nn.ConvTranspose1d(4, 4, 3, dilation=3, output_padding=2)",
+ "nn.ConvTranspose3d(8, 8, 3, stride=2, padding=1, groups=4)",
+ "torch.nn.Conv3d(in_channels=4, out_channels=8, kernel_size=(3, 1, 2), stride=[1, 2, 1], padding=(1, 0, 1), dilation=(2, 1, 1), groups=2, bias=True,)",
+ "nn.Conv2d(3, 16, 3, 2, 1, 1, 1, False, 'reflect', None, None)", "nn.ConvTranspose2d(4, 6, 3, 2, 1, 1, 2, False, 2, 'zeros')",
+ "Conv1d(2, 2, (3,))", "nn.Conv2d(3, 16, 3, device='cpu', dtype=torch.float32)", "nn.Conv2d(3, 16, 3, device=torch.device('cpu'))",
+ "nn.Conv1d(8, 8, 5, padding='same', padding_mode='reflect')", "nn.Conv2d(32, 64, 3, groups=32, dilation=2, stride=2)",
+ "nn.Conv2d(1, 1, (1, 3), stride=(1, 2))", "nn.Conv2d(3, 16, 3, bias=0)", "nn.Conv2d(3, 16, 3, padding='valid')",
+ # rejected ones
+ "nn.Conv2d(3, 16, 3, stride=2, padding='same')", "nn.Conv2d(3, 16, 3, groups=2)", "nn.Conv2d(3, 16, 3, strides=2)",
+ "nn.Conv2d(3, 16, 3", "", "nn.Conv2d(3, 16, 123456789012345678901234567890)", "nn.Conv2d(3, 16, ((((((((((3))))))))))",
+ "nn.Conv2d(3, 16, 3, stride=1, stride=2)", "nn.Conv2d(3, 16, 3.5)", "nn.Conv2d(3, 16, 3, padding_mode='zeros)",
+ "nn.Conv3d(1, 1, (2147483647, 2147483647, 2147483647), dilation=2147483647)", "nn.Conv2d(3, 16, 3, stride=\uff12)",
+ "keras.layers.Conv2D(16, 3, strides=2, padding='same')",
+]
+shapes = ["1,3,224,224", "1,3,225,225", "(1, 3, 32, 32)", "1,4,8", "2,8,5,5,5", "1,16,7,7", "1,3,0,8", "1,3,x", "",
+          "2147483647,3,2147483647,2147483647", "[1, 3, 8, 8]", "None,32,32,3", "1,3,99999999999999999999"]
+pairs = [("nn.Conv2d(3, 16, 3, stride=2, padding=1)", "1,3,224,224"), ("nn.Conv2d(3, 16, 3, stride=2, padding=1)", "1,3,225,225"),
+         ("nn.Conv1d(4, 8, 5, stride=2, padding=2)", "1,4,9"), ("nn.Conv3d(4, 8, 3, padding=(1, 0, 1))", "1,4,5,5,5"),
+         ("nn.Conv2d(3, 16, 3, padding=1, padding_mode='reflect')", "1,3,2,2"), ("nn.Conv2d(3, 16, 5)", "1,3,4,4"),
+         ("nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)", "1,16,5,6"),
+         ("nn.ConvTranspose1d(1, 1, 3, padding=3)", "1,1,2"), ("nn.Conv2d(1, 1, 3, stride=2)", "2,1,9,8"),
+         ("nn.Conv2d(16, 32, 3, padding=1, groups=16)", "1,16,6,6"), ("nn.Conv2d(3, 4, 3, padding=3, padding_mode='circular')", "1,3,3,8")]
+clis = [["translate", "nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1)"],
+        ["translate", "nn.Conv2d(3, 16, 3, stride=2, padding=1)", "--input-shape", "1,3,224,224"],
+        ["translate", "torch.nn.Conv1d(8, 8, 5, padding='same', padding_mode='reflect')", "--emit", "keras"],
+        ["translate", "nn.Conv2d(32, 64, 3, groups=32, dilation=2, stride=2)", "--emit", "tf"],
+        ["translate", "nn.Conv3d(4, 8, (3, 1, 2), padding=(1, 0, 1))", "--emit", "json"],
+        ["translate", "nn.Conv2d(3, 16, 3)", "--no-verify", "--seed", "7"],
+        ["translate", "nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)", "--input-shape=1,8,4,4"],
+        ["translate", "nn.Conv2d(3, 16, 3)", "--input-shape", "1,4,8,8"], ["translate", "nn.Conv2d(3, 16, 3)", "--emit", "onnx"],
+        ["translate"], ["--help"], ["translate", "--help"], ["--version"], ["frobnicate"], [],
+        ["translate", "keras.layers.Conv2D(16, 3, strides=2, padding='same')", "--input-shape", "None,32,32,3"],
+        ["translate", "nn.Conv2d(3, 16, 3, stride=2, padding='same')"],
+        # Found by fuzz_cli: CLI11 let std::out_of_range escape (abort) for an out-of-range flag value.
+        ["translate", "nn.Conv2d(3, 16, 3)", "--no-verify=99999999999999999999"]]
+def encode(item):
+    return item.encode() if isinstance(item, str) else item
+
+
+def write(target, items):
+    d = os.path.join(root, target); os.makedirs(d, exist_ok=True)
+    for item in items:
+        data = encode(item)
+        name = hashlib.sha1(data).hexdigest()
+        open(os.path.join(d, name), "wb").write(data)
+# The hostile-input catalogue (tests/hostile/catalogue.json): every short entry seeds the layer and pipeline targets.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "hostile"))
+import catalogue  # noqa: E402
+
+hostile = [e for e in catalogue.load() if len(e.layer) + len(e.input_shape or b"") < 4096]
+layers += [e.layer for e in hostile if e.input_shape is None]
+pairs += [(e.layer, e.input_shape) for e in hostile if e.input_shape is not None]
+write("fuzz_pytorch_layer", layers)
+write("fuzz_pipeline", layers + [encode(l) + b"\0" + encode(s) for l, s in pairs] + ["nn.Conv2d(3, 16, 3)\0" + s for s in shapes])
+write("fuzz_input_shape", shapes + [e.input_shape for e in hostile if e.input_shape is not None])
+write("fuzz_cli", ["\0".join(a) for a in clis])

@@ -1,0 +1,97 @@
+"""The hostile-input catalogue (catalogue.json next to this file), for the Python and CLI runners.
+
+Each entry is an object:
+  name         unique test name
+  layer        the PyTorch layer text: a string, or a generated text (below)
+  input_shape  optional --input-shape text, a string or a generated text
+  stage        where the input is rejected: "parse" (parse_pytorch_layer), "shape" (parse_input_shape) or "plan"
+               (plan_torch_to_tf, i.e. the checks PyTorch makes on a forward pass)
+  code         the convbridge::ErrorCode: syntax, unknown_argument, invalid_argument, input_shape, overflow,
+               unsupported
+  fragment     text the error message must contain (it names the argument and the value at fault)
+  python       optional: "same" (default; convbridge.translate raises ValueError with the CLI's message) or
+               "value_error" (the Python API cannot receive the same input, e.g. --input-shape text or bytes that
+               are not UTF-8: it must still raise ValueError, and python -m convbridge prints the CLI's message)
+
+A generated text is {"prefix": str, "repeat": str, "times": int, "suffix": str, "text": str, "encoding": str}
+(every key optional): prefix + repeat * times + suffix (or text), encoded with `encoding` ("utf-8" by default;
+"latin-1" turns code points below 256 into single bytes, for bytes that are not UTF-8).
+
+  python3 catalogue.py argv [catalogue.json]   prints, per entry, NUL-terminated fields for cli_catalogue_test.sh:
+                                              name, fragment, skip reason ("" to run), argument count, arguments
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+CATALOGUE = Path(__file__).with_name("catalogue.json")
+
+# Linux refuses a single argv string longer than MAX_ARG_STRLEN (32 pages): longer texts are library-only.
+MAX_ARGUMENT_BYTES = 128 * 1024 - 1
+
+
+def expand(spec) -> bytes | None:
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        return spec.encode("utf-8")
+    text = spec.get("text", spec.get("prefix", "") + spec.get("repeat", "") * spec.get("times", 0) + spec.get("suffix", ""))
+    return text.encode(spec.get("encoding", "utf-8"))
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    layer: bytes
+    input_shape: bytes | None
+    stage: str
+    code: str
+    fragment: str
+    python: str
+
+    def cli_arguments(self) -> list[bytes]:
+        arguments = [b"translate", self.layer]
+        if self.input_shape is not None:
+            arguments += [b"--input-shape", self.input_shape]
+        return arguments
+
+    def cli_skip_reason(self) -> str:
+        for argument in self.cli_arguments():
+            if b"\0" in argument:
+                return "a NUL byte cannot be passed on a command line"
+            if len(argument) > MAX_ARGUMENT_BYTES:
+                return f"an argument of {len(argument)} bytes exceeds Linux's per-argument limit"
+        return ""
+
+
+def load(path: Path = CATALOGUE) -> list[Entry]:
+    entries = []
+    for raw in json.loads(Path(path).read_text(encoding="utf-8")):
+        entries.append(Entry(raw["name"], expand(raw["layer"]), expand(raw.get("input_shape")), raw["stage"],
+                             raw["code"], raw["fragment"], raw.get("python", "same")))
+    names = [entry.name for entry in entries]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate catalogue names: {duplicates}")
+    return entries
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[1] != "argv":
+        print(__doc__, file=sys.stderr)
+        return 2
+    out = sys.stdout.buffer
+    for entry in load(Path(argv[2]) if len(argv) > 2 else CATALOGUE):
+        skip = entry.cli_skip_reason()
+        arguments = [] if skip else entry.cli_arguments()
+        fields = [entry.name.encode(), entry.fragment.encode(), skip.encode(), str(len(arguments)).encode(), *arguments]
+        out.write(b"".join(field + b"\0" for field in fields))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
