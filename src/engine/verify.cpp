@@ -12,6 +12,8 @@ namespace {
 
 // Multiply-adds one verification may spend; keeps `translate` interactive on any layer.
 constexpr int64_t kWorkBudget = 40'000'000;
+// Elements of the largest tensor one verification may hold (32 MiB of float64).
+constexpr int64_t kElementBudget = 4'000'000;
 constexpr int64_t kVerificationBatch = 2;
 
 Tensor random_tensor(std::vector<int64_t> shape, std::mt19937_64& rng) {
@@ -37,13 +39,81 @@ int64_t smallest_valid_size(const ConvSpec& spec, size_t axis) {
   return size;
 }
 
-// Multiply-adds of one forward pass, or nullopt when it overflows.
-std::optional<int64_t> work_of(const ConvSpec& spec, const std::vector<int64_t>& output_shape) {
-  auto work = checked_product(output_shape);
+// What one check costs: multiply-adds plus elements written, and the largest tensor it holds. Every tensor the
+// engine materialises is counted (padded inputs, stride-1 convolutions before a subsample, transposed scatters),
+// so a layer whose output is small but whose intermediate work is not stays within the budget.
+struct Cost {
+  int64_t work = 0;
+  int64_t largest = 0;
+
+  bool add(std::optional<int64_t> elements, std::optional<int64_t> macs_per_element = 1) {
+    if (!elements || !macs_per_element) return false;
+    auto macs = checked_mul(*elements, *macs_per_element);
+    if (!macs) return false;
+    auto total = checked_add(work, *macs);
+    if (total) total = checked_add(*total, *elements);
+    if (!total) return false;
+    work = *total;
+    largest = std::max(largest, *elements);
+    return true;
+  }
+  bool within_budget() const { return work <= kWorkBudget && largest <= kElementBudget; }
+};
+
+std::optional<int64_t> product_times(std::span<const int64_t> values, int64_t factor) {
+  auto p = checked_product(values);
+  return p ? checked_mul(*p, factor) : std::nullopt;
+}
+
+// TF steps on a channels_last shape, step by step.
+std::optional<Cost> tf_steps_cost(std::span<const PlanStep> steps, std::vector<int64_t> shape) {
+  Cost cost;
+  if (!cost.add(checked_product(shape))) return std::nullopt;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    auto out = tf_steps_output_shape(steps.subspan(i, 1), shape);
+    if (!out) return std::nullopt;
+    std::optional<int64_t> per_output = 1;
+    if (const auto* conv = std::get_if<ConvStep>(&steps[i].op)) {
+      const int64_t per_group = conv->kind == TfConvKind::depthwise ? 1 : conv->in_channels / conv->groups;
+      per_output = product_times(conv->kernel, per_group);
+      // SAME/explicit padding is materialised before the valid convolution.
+      if (!cost.add(product_times(std::span<const int64_t>(shape).subspan(0, shape.size() - 1), 1))) {
+        return std::nullopt;
+      }
+    } else if (const auto* t = std::get_if<TransposedConvStep>(&steps[i].op)) {
+      // The scatter touches every input element times every tap of its group's outputs.
+      if (!cost.add(checked_product(shape), product_times(t->kernel, t->out_channels / t->groups))) {
+        return std::nullopt;
+      }
+      per_output = 1;
+    }
+    if (!cost.add(checked_product(*out), per_output)) return std::nullopt;
+    shape = *out;
+  }
+  return cost;
+}
+
+// The PyTorch reference of a forward or transposed conv on a channels_first shape.
+std::optional<Cost> torch_cost(const ConvSpec& spec, const std::vector<int64_t>& shape,
+                               const std::vector<int64_t>& out) {
+  Cost cost;
   const auto taps = checked_product(spec.kernel);
-  if (work) work = checked_mul(*work, spec.in_channels / spec.groups);
-  if (work && taps) return checked_mul(*work, *taps);
-  return std::nullopt;
+  if (!taps) return std::nullopt;
+  if (spec.transposed) {
+    if (!cost.add(checked_product(shape), checked_mul(*taps, spec.out_channels / spec.groups))) return std::nullopt;
+    if (!cost.add(checked_product(out))) return std::nullopt;
+    return cost;
+  }
+  std::vector<int64_t> padded = shape;
+  for (size_t i = 0; i < spec.padding.size(); ++i) {
+    auto size = checked_add(shape[i + 2], spec.padding[i].before);
+    if (size) size = checked_add(*size, spec.padding[i].after);
+    if (!size) return std::nullopt;
+    padded[i + 2] = *size;
+  }
+  if (!cost.add(checked_product(padded))) return std::nullopt;
+  if (!cost.add(checked_product(out), checked_mul(*taps, spec.in_channels / spec.groups))) return std::nullopt;
+  return cost;
 }
 
 std::vector<std::vector<int64_t>> candidate_shapes(const Plan& plan) {
@@ -106,8 +176,10 @@ void compare_into(VerificationReport& report, const std::vector<int64_t>& input_
 }
 
 std::string over_budget(int64_t cheapest) {
-  return fmt::format("skipped: the smallest check needs {} multiply-adds, over the reference engine's budget of {}",
-                     cheapest < 0 ? std::string("more than 2^63") : fmt::format("{}", cheapest), kWorkBudget);
+  return fmt::format("skipped: the smallest check needs {} operations, over the reference engine's budget of {} "
+                     "(and at most {} elements per tensor)",
+                     cheapest < 0 ? std::string("more than 2^63") : fmt::format("{}", cheapest), kWorkBudget,
+                     kElementBudget);
 }
 
 }  // namespace
@@ -119,13 +191,13 @@ Result<VerificationReport> verify_plan(const TorchPlan& plan, uint64_t seed) {
   int64_t cheapest = -1;
   for (const std::vector<int64_t>& shape : keras_candidate_shapes(plan)) {
     auto out = tf_steps_output_shape(plan.source_steps, shape);
-    std::optional<int64_t> work = out ? checked_product(*out) : std::nullopt;
-    for (const auto& weight : plan.weight_shapes) {
-      if (work) work = checked_mul(*work, std::max<int64_t>(1, *checked_product(weight) / std::max<int64_t>(1, weight.back())));
-    }
-    const auto input_count = checked_product(shape);
-    if (!work || !input_count || *work > kWorkBudget || *input_count > kWorkBudget || *work == 0) {
-      if (work && *work > 0 && (cheapest < 0 || *work < cheapest)) cheapest = *work;
+    // The PyTorch side computes the same convolutions (plus padding): count the TF side twice.
+    std::optional<Cost> cost = out ? tf_steps_cost(plan.source_steps, shape) : std::nullopt;
+    if (cost && !checked_add(cost->work, cost->work)) cost.reset();
+    if (cost) cost->work *= 2;
+    const bool empty = out && checked_product(*out) == int64_t{0};
+    if (!cost || !cost->within_budget() || empty) {
+      if (cost && !empty && (cheapest < 0 || cost->work < cheapest)) cheapest = cost->work;
       continue;
     }
     std::vector<Tensor> weights, source_kernels;
@@ -161,10 +233,20 @@ Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed) {
   for (const std::vector<int64_t>& shape : candidate_shapes(plan)) {
     // A generated size can overflow for absurd kernels: that is work over the budget, not a user error.
     auto torch_out = torch_conv_output_shape(spec, shape);
-    const auto work = torch_out ? work_of(spec, *torch_out) : std::nullopt;
-    const auto input_count = checked_product(shape);
-    if (!work || !input_count || *work > kWorkBudget || *input_count > kWorkBudget) {
-      if (work && (cheapest < 0 || *work < cheapest)) cheapest = *work;
+    std::optional<Cost> cost = torch_out ? torch_cost(spec, shape, *torch_out) : std::nullopt;
+    if (cost) {
+      std::vector<int64_t> last{shape[0]};
+      last.insert(last.end(), shape.begin() + 2, shape.end());
+      last.push_back(shape[1]);
+      const auto tf = tf_steps_cost(plan.steps, last);
+      if (tf && checked_add(cost->work, tf->work)) {
+        cost = Cost{cost->work + tf->work, std::max(cost->largest, tf->largest)};
+      } else {
+        cost.reset();
+      }
+    }
+    if (!cost || !cost->within_budget()) {
+      if (cost && (cheapest < 0 || cost->work < cheapest)) cheapest = cost->work;
       continue;
     }
     const Tensor weight = random_tensor(weight_shape, rng);
