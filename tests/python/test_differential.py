@@ -13,18 +13,16 @@ CONVBRIDGE_CASES (2000 unless set) are valid and compared; "dev" runs 20000 rand
 
 from __future__ import annotations
 
-import math
 import os
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convbridge
-from conftest import exec_source, emitted_dir, random_input, stable_seed, to_channels_first, to_channels_last
-from conftest import tolerance_for, torch_reference
+from conftest import stable_seed
+from differential_support import check_every_path_against_torch, size_argument, tuple_text
 
 # Cases compared against PyTorch per CI run (configurations PyTorch rejects come on top of these).
 CI_CASES = int(os.environ.get("CONVBRIDGE_CASES", "2000"))
@@ -35,7 +33,6 @@ settings.register_profile("dev", max_examples=20000, deadline=None, print_blob=T
                           suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-ENGINE_ATOL = 1e-9  # float64 engine vs float64 PyTorch: only summation order differs
 STATS = {"cases": 0, "torch_rejected": 0, "compared": 0}
 
 
@@ -44,18 +41,7 @@ def pytest_terminal_summary_line() -> str:
             f"{STATS['torch_rejected']} rejected by PyTorch and by convbridge")
 
 
-def _tuple_text(values):
-    return f"({values[0]},)" if len(values) == 1 else "(" + ", ".join(str(v) for v in values) + ")"
 
-
-@st.composite
-def size_argument(draw, rank, low, high):
-    """An int or a tuple of `rank` ints, as users write kernel_size/stride/dilation/padding."""
-    if draw(st.booleans()):
-        value = draw(st.integers(low, high))
-        return [value] * rank, str(value)
-    values = draw(st.lists(st.integers(low, high), min_size=rank, max_size=rank))
-    return values, _tuple_text(values)
 
 
 @st.composite
@@ -79,7 +65,7 @@ def conv_case(draw):
     if padding_form == "int":
         padding_text = str(draw(st.integers(0, 3)))
     elif padding_form == "tuple":
-        padding_text = _tuple_text(draw(st.lists(st.integers(0, 3), min_size=rank, max_size=rank)))
+        padding_text = tuple_text(draw(st.lists(st.integers(0, 3), min_size=rank, max_size=rank)))
     elif padding_form in ("same", "valid"):
         padding_text = repr(padding_form)
     else:
@@ -108,18 +94,6 @@ def _torch_module(text):
     return module
 
 
-def _assert_close(got, expected, atol, what, text, shape, code=None):
-    where = f"\n  layer: {text}\n  input shape: {shape}\n  path: {what}" + (f"\n  code: {code}" if code else "")
-    assert got.shape == expected.shape, f"shape {got.shape} != PyTorch {expected.shape}{where}"
-    if got.size:
-        worst = float(np.max(np.abs(got.astype(np.float64) - expected)))
-        assert worst <= atol, f"max |diff| {worst:.3e} > {atol:.3e}{where}"
-
-
-def _exec_emitted(source, kind, text):
-    path = emitted_dir() / f"differential_{kind}_{stable_seed(text):08x}.py"
-    path.write_text(source)
-    return exec_source(source, path, f"differential_{kind}"), path
 
 
 @given(conv_case())
@@ -140,37 +114,7 @@ def test_generated_configurations_match_pytorch(case):
         return
 
     STATS["compared"] += 1
-    x = random_input(shape, stable_seed(text, shape))
-    expected = torch_reference(module, x)
-    atol = tolerance_for(module)
-    weight = module.weight.detach().numpy()
-    bias = None if module.bias is None else module.bias.detach().numpy()
-    x_last = np.ascontiguousarray(to_channels_last(x))
-
-    for input_shape in (None, shape):
-        plan = convbridge.translate(module, input_shape=input_shape)
-        label = "unknown size" if input_shape is None else "known size"
-        assert plan.output_shape(list(shape)) == list(expected.shape), text
-
-        layer = convbridge.to_keras(module, input_shape=input_shape)
-        _assert_close(to_channels_first(np.asarray(layer(x_last))), expected, atol, f"to_keras, {label}", text, shape)
-
-        keras_module, keras_path = _exec_emitted(plan.keras_code(), "keras", text)
-        got = to_channels_first(np.asarray(keras_module.make_layer(weight, bias)(x_last)))
-        _assert_close(got, expected, atol, f"keras_code, {label}", text, shape, keras_path)
-
-        tf_module, tf_path = _exec_emitted(plan.tf_code(), "tf", text)
-        got = to_channels_first(np.asarray(tf_module.conv(x_last, weight, bias)))
-        _assert_close(got, expected, atol, f"tf_code, {label}", text, shape, tf_path)
-
-        # Three-way: the C++ engine's PyTorch semantics, and the plan executed with TF semantics, in float64.
-        x64, w64 = x.astype(np.float64), weight.astype(np.float64)
-        b64 = None if bias is None else bias.astype(np.float64)
-        _assert_close(plan.reference_forward(x64, w64, b64), expected, ENGINE_ATOL, f"engine torch, {label}", text,
-                      shape)
-        kernel64 = plan.convert_kernel(w64)
-        got = to_channels_first(plan.reference_run_plan(np.ascontiguousarray(to_channels_last(x64)), kernel64, b64))
-        _assert_close(got, expected, ENGINE_ATOL, f"engine plan, {label}", text, shape)
+    check_every_path_against_torch(module, text, shape)
 
 
 def test_enough_cases_ran():

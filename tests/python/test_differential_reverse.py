@@ -41,6 +41,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convbridge
+from differential_support import size_argument, tuple_text
 from reverse_helpers import (
     assert_matches_keras,
     construct_keras_layer,
@@ -81,24 +82,10 @@ def _note_onednn_bug(line):
         STATS["tf_onednn_bug_cases"].append(line)
 
 
-def _tuple_text(values):
-    return f"({values[0]},)" if len(values) == 1 else "(" + ", ".join(str(v) for v in values) + ")"
-
-
 def rare(draw, one_in: int) -> bool:
     """True about once in `one_in` draws (the rare value sits in the middle of the range: Hypothesis favours the
     bounds)."""
     return draw(st.integers(0, one_in - 1)) == one_in // 2
-
-
-@st.composite
-def size_argument(draw, rank, low, high):
-    """An int or a tuple of `rank` ints, as Keras users write kernel_size / strides / dilation_rate."""
-    if draw(st.booleans()):
-        value = draw(st.integers(low, high))
-        return [value] * rank, str(value)
-    values = draw(st.lists(st.integers(low, high), min_size=rank, max_size=rank))
-    return values, _tuple_text(values)
 
 
 FAMILIES = ["conv", "conv", "conv", "depthwise", "separable", "transpose", "transpose"]
@@ -174,7 +161,7 @@ def keras_case(draw):
         if len(set(output_padding)) == 1 and draw(st.booleans()):
             arguments.append(f"output_padding={output_padding[0]}")
         else:
-            arguments.append(f"output_padding={_tuple_text(output_padding)}")
+            arguments.append(f"output_padding={tuple_text(output_padding)}")
     if draw(st.integers(0, 5)) == 0:
         arguments.append(f"activation={draw(st.sampled_from([None, 'linear']))!r}")
     refused = False

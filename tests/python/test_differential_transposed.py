@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convbridge
-from conftest import exec_source, emitted_dir, random_input, stable_seed, to_channels_first, to_channels_last
-from conftest import tolerance_for, torch_forward_error, torch_reference
+from conftest import stable_seed
+from conftest import torch_forward_error
+from differential_support import check_every_path_against_torch, size_argument, tuple_text
 
 # Cases compared against PyTorch per CI run (configurations PyTorch rejects come on top of these).
 CI_CASES = int(os.environ.get("CONVBRIDGE_TRANSPOSED_CASES", "1000"))
@@ -43,7 +43,6 @@ PROFILES = {
     "dev": settings(max_examples=20000, deadline=None, print_blob=True, suppress_health_check=list(HealthCheck)),
 }
 
-ENGINE_ATOL = 1e-9  # float64 engine vs float64 PyTorch: only summation order differs
 STATS = {"cases": 0, "torch_rejected": 0, "compared": 0, "rejected_at_construction": 0, "rejected_at_forward": 0}
 
 
@@ -53,18 +52,7 @@ def pytest_terminal_summary_line() -> str:
             f"({STATS['rejected_at_construction']} at construction, {STATS['rejected_at_forward']} at forward)")
 
 
-def _tuple_text(values):
-    return f"({values[0]},)" if len(values) == 1 else "(" + ", ".join(str(v) for v in values) + ")"
 
-
-@st.composite
-def size_argument(draw, rank, low, high):
-    """An int or a tuple of `rank` ints, as users write kernel_size/stride/dilation/padding/output_padding."""
-    if draw(st.booleans()):
-        value = draw(st.integers(low, high))
-        return [value] * rank, str(value)
-    values = draw(st.lists(st.integers(low, high), min_size=rank, max_size=rank))
-    return values, _tuple_text(values)
 
 
 def rare(draw, one_in: int) -> bool:
@@ -88,7 +76,7 @@ def output_padding_argument(draw, rank, stride, dilation):
         values[axis] = draw(st.sampled_from([limits[axis], limits[axis] + 1, -1]))
     if len(set(values)) == 1 and draw(st.booleans()):
         return values, str(values[0])
-    return values, _tuple_text(values)
+    return values, tuple_text(values)
 
 
 @st.composite
@@ -112,7 +100,7 @@ def conv_transpose_case(draw):
     if padding_form == "int":
         padding_text = str(draw(st.integers(0, 3)))
     elif padding_form == "tuple":
-        padding_text = _tuple_text(draw(st.lists(st.integers(0, 3), min_size=rank, max_size=rank)))
+        padding_text = tuple_text(draw(st.lists(st.integers(0, 3), min_size=rank, max_size=rank)))
     elif padding_form == "string":
         padding_text = repr(draw(st.sampled_from(["same", "valid"])))
     else:
@@ -149,19 +137,6 @@ def _torch_module(text):
     return module
 
 
-def _assert_close(got, expected, atol, what, text, shape, code=None):
-    where = f"\n  layer: {text}\n  input shape: {shape}\n  path: {what}" + (f"\n  code: {code}" if code else "")
-    assert got.shape == expected.shape, f"shape {got.shape} != PyTorch {expected.shape}{where}"
-    if got.size:
-        assert np.all(np.isfinite(got)), f"non-finite outputs{where}"
-        worst = float(np.max(np.abs(got.astype(np.float64) - expected)))
-        assert worst <= atol, f"max |diff| {worst:.3e} > {atol:.3e}{where}"
-
-
-def _exec_emitted(source, kind, text):
-    path = emitted_dir() / f"differential_transposed_{kind}_{stable_seed(text):08x}.py"
-    path.write_text(source)
-    return exec_source(source, path, f"differential_transposed_{kind}"), path
 
 
 @PROFILES.get(PROFILE, PROFILES["ci"])
@@ -185,37 +160,7 @@ def test_generated_transposed_configurations_match_pytorch(case):
     assert isinstance(module, torch.nn.modules.conv._ConvTransposeNd), text
 
     STATS["compared"] += 1
-    x = random_input(shape, stable_seed(text, shape))
-    expected = torch_reference(module, x)
-    atol = tolerance_for(module)
-    weight = module.weight.detach().numpy()
-    bias = None if module.bias is None else module.bias.detach().numpy()
-    x_last = np.ascontiguousarray(to_channels_last(x))
-
-    for input_shape in (None, shape):
-        plan = convbridge.translate(module, input_shape=input_shape)
-        label = "unknown size" if input_shape is None else "known size"
-        assert plan.output_shape(list(shape)) == list(expected.shape), f"{text} at {shape} ({label})"
-
-        layer = convbridge.to_keras(module, input_shape=input_shape)
-        _assert_close(to_channels_first(np.asarray(layer(x_last))), expected, atol, f"to_keras, {label}", text, shape)
-
-        keras_module, keras_path = _exec_emitted(plan.keras_code(), "keras", text)
-        got = to_channels_first(np.asarray(keras_module.make_layer(weight, bias)(x_last)))
-        _assert_close(got, expected, atol, f"keras_code, {label}", text, shape, keras_path)
-
-        tf_module, tf_path = _exec_emitted(plan.tf_code(), "tf", text)
-        got = to_channels_first(np.asarray(tf_module.conv(x_last, weight, bias)))
-        _assert_close(got, expected, atol, f"tf_code, {label}", text, shape, tf_path)
-
-        # Three-way: the C++ engine's PyTorch semantics, and the plan executed with TF semantics, in float64.
-        x64, w64 = x.astype(np.float64), weight.astype(np.float64)
-        b64 = None if bias is None else bias.astype(np.float64)
-        _assert_close(plan.reference_forward(x64, w64, b64), expected, ENGINE_ATOL, f"engine torch, {label}", text,
-                      shape)
-        kernel64 = plan.convert_kernel(w64)
-        got = to_channels_first(plan.reference_run_plan(np.ascontiguousarray(to_channels_last(x64)), kernel64, b64))
-        _assert_close(got, expected, ENGINE_ATOL, f"engine plan, {label}", text, shape)
+    check_every_path_against_torch(module, text, shape)
 
 
 def test_enough_transposed_cases_ran():
