@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convbridge
-from conftest import stable_seed
+from conftest import torch_layer
 from differential_support import check_every_path_against_torch, size_argument, tuple_text
 
 # Cases compared against PyTorch per CI run (configurations PyTorch rejects come on top of these).
@@ -85,15 +85,6 @@ def conv_case(draw):
     return text, (batch, in_channels, *spatial)
 
 
-def _torch_module(text):
-    torch.manual_seed(stable_seed(text))
-    module = eval(text, {"nn": torch.nn})  # noqa: S307 - generated layer text
-    if module.bias is not None:
-        with torch.no_grad():
-            module.bias.uniform_(-1.0, 1.0)
-    return module
-
-
 
 
 @given(conv_case())
@@ -101,7 +92,7 @@ def test_generated_configurations_match_pytorch(case):
     text, shape = case
     STATS["cases"] += 1
     try:
-        module = _torch_module(text)
+        module = torch_layer(text)
         with torch.no_grad():
             module(torch.zeros(shape))
         torch_error = None

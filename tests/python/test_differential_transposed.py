@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convbridge
-from conftest import stable_seed
+from conftest import torch_layer
 from conftest import torch_forward_error
 from differential_support import check_every_path_against_torch, size_argument, tuple_text
 
@@ -128,15 +128,6 @@ def conv_transpose_case(draw):
     return text, (batch, in_channels, *spatial)
 
 
-def _torch_module(text):
-    torch.manual_seed(stable_seed(text))
-    module = eval(text, {"nn": torch.nn})  # noqa: S307 - generated layer text
-    if module.bias is not None:
-        with torch.no_grad():
-            module.bias.uniform_(-1.0, 1.0)
-    return module
-
-
 
 
 @PROFILES.get(PROFILE, PROFILES["ci"])
@@ -145,7 +136,7 @@ def test_generated_transposed_configurations_match_pytorch(case):
     text, shape = case
     STATS["cases"] += 1
     try:
-        module = _torch_module(text)
+        module = torch_layer(text)
         torch_error = None
     except (ValueError, TypeError, RuntimeError) as error:
         torch_error, stage = error, "construction"
