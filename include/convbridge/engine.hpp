@@ -58,9 +58,14 @@ struct VerificationReport {
 
 // Runs the PyTorch reference and the plan on random inputs, weights and bias (fixed seed) and compares them:
 // at the plan's input shape when it has one, else at several sizes (the smallest valid one, odd and even sizes).
-Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed);
+// Operations (multiply-adds plus elements written) one verification may spend by default: interactive in a
+// release build. Checks over the budget are skipped and say so.
+inline constexpr int64_t kDefaultWorkBudget = 40'000'000;
+
+Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed, int64_t work_budget = kDefaultWorkBudget);
 
 // The same for a Keras -> PyTorch plan: the Keras layer run with TF semantics against the PyTorch modules.
-Result<VerificationReport> verify_plan(const TorchPlan& plan, uint64_t seed);
+Result<VerificationReport> verify_plan(const TorchPlan& plan, uint64_t seed,
+                                      int64_t work_budget = kDefaultWorkBudget);
 
 }  // namespace convbridge

@@ -11,7 +11,7 @@ namespace convbridge {
 namespace {
 
 // Multiply-adds one verification may spend; keeps `translate` interactive on any layer.
-constexpr int64_t kWorkBudget = 40'000'000;
+// (kDefaultWorkBudget in engine.hpp: operations one verification may spend.)
 // Elements of the largest tensor one verification may hold (32 MiB of float64).
 constexpr int64_t kElementBudget = 4'000'000;
 constexpr int64_t kVerificationBatch = 2;
@@ -57,7 +57,7 @@ struct Cost {
     largest = std::max(largest, *elements);
     return true;
   }
-  bool within_budget() const { return work <= kWorkBudget && largest <= kElementBudget; }
+  bool within_budget(int64_t work_budget) const { return work <= work_budget && largest <= kElementBudget; }
 };
 
 std::optional<int64_t> product_times(std::span<const int64_t> values, int64_t factor) {
@@ -175,16 +175,16 @@ void compare_into(VerificationReport& report, const std::vector<int64_t>& input_
   report.cases.push_back(std::move(result));
 }
 
-std::string over_budget(int64_t cheapest) {
+std::string over_budget(int64_t cheapest, int64_t work_budget) {
   return fmt::format("skipped: the smallest check needs {} operations, over the reference engine's budget of {} "
                      "(and at most {} elements per tensor)",
-                     cheapest < 0 ? std::string("more than 2^63") : fmt::format("{}", cheapest), kWorkBudget,
+                     cheapest < 0 ? std::string("more than 2^63") : fmt::format("{}", cheapest), work_budget,
                      kElementBudget);
 }
 
 }  // namespace
 
-Result<VerificationReport> verify_plan(const TorchPlan& plan, uint64_t seed) {
+Result<VerificationReport> verify_plan(const TorchPlan& plan, uint64_t seed, int64_t work_budget) {
   VerificationReport report;
   report.seed = seed;
   std::mt19937_64 rng(seed);
@@ -196,7 +196,7 @@ Result<VerificationReport> verify_plan(const TorchPlan& plan, uint64_t seed) {
     if (cost && !checked_add(cost->work, cost->work)) cost.reset();
     if (cost) cost->work *= 2;
     const bool empty = out && checked_product(*out) == int64_t{0};
-    if (!cost || !cost->within_budget() || empty) {
+    if (!cost || !cost->within_budget(work_budget) || empty) {
       if (cost && !empty && (cheapest < 0 || cost->work < cheapest)) cheapest = cost->work;
       continue;
     }
@@ -213,7 +213,7 @@ Result<VerificationReport> verify_plan(const TorchPlan& plan, uint64_t seed) {
     CONVBRIDGE_TRY(Tensor actual, run_torch_plan(plan, channels_last_to_first(input), weights, bias));
     compare_into(report, shape, expected, channels_first_to_last(actual));
   }
-  if (report.cases.empty()) report.skipped_reason = over_budget(cheapest);
+  if (report.cases.empty()) report.skipped_reason = over_budget(cheapest, work_budget);
   return report;
 }
 
@@ -223,7 +223,7 @@ bool VerificationReport::passed() const {
                      [&](const VerificationCase& c) { return c.shapes_match && c.max_abs_diff <= tolerance; });
 }
 
-Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed) {
+Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed, int64_t work_budget) {
   const ConvSpec& spec = plan.source;
   VerificationReport report;
   report.seed = seed;
@@ -245,7 +245,7 @@ Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed) {
         cost.reset();
       }
     }
-    if (!cost || !cost->within_budget()) {
+    if (!cost || !cost->within_budget(work_budget)) {
       if (cost && (cheapest < 0 || cost->work < cheapest)) cheapest = cost->work;
       continue;
     }
@@ -260,7 +260,7 @@ Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed) {
     // Compared in PyTorch's layout, the source framework's.
     compare_into(report, shape, expected, channels_last_to_first(actual));
   }
-  if (report.cases.empty()) report.skipped_reason = over_budget(cheapest);
+  if (report.cases.empty()) report.skipped_reason = over_budget(cheapest, work_budget);
   return report;
 }
 
