@@ -5,17 +5,12 @@
 
 #include "convbridge/emit.hpp"
 #include "convbridge/planner.hpp"
+#include "plan_for.hpp"
 
 namespace convbridge {
 namespace {
 
-Plan plan_for(const std::string& text, std::optional<std::vector<int64_t>> input_shape = std::nullopt) {
-  auto layer = parse_pytorch_layer(text);
-  EXPECT_TRUE(layer) << text;
-  auto plan = plan_torch_to_tf(*layer, input_shape);
-  EXPECT_TRUE(plan) << text;
-  return *plan;
-}
+using testing::plan_for;
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;

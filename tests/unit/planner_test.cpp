@@ -3,17 +3,12 @@
 
 #include "convbridge/engine.hpp"
 #include "convbridge/planner.hpp"
+#include "plan_for.hpp"
 
 namespace convbridge {
 namespace {
 
-Plan plan_for(const std::string& text, std::optional<std::vector<int64_t>> input_shape = std::nullopt) {
-  auto layer = parse_pytorch_layer(text);
-  EXPECT_TRUE(layer) << text;
-  auto plan = plan_torch_to_tf(*layer, input_shape);
-  EXPECT_TRUE(plan) << text << ": " << (plan ? "" : plan.error().message);
-  return *plan;
-}
+using testing::plan_for;
 
 const ConvStep& conv_of(const Plan& plan) {
   for (const PlanStep& step : plan.steps) {
