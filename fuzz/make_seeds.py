@@ -53,6 +53,31 @@ clis = [["translate", "nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1)"],
         ["translate", "nn.Conv2d(3, 16, 3, stride=2, padding='same')"],
         # Found by fuzz_cli: CLI11 let std::out_of_range escape (abort) for an out-of-range flag value.
         ["translate", "nn.Conv2d(3, 16, 3)", "--no-verify=99999999999999999999"]]
+# fuzz_tf_nn_call inputs: "<call>\0<filters shape>[\0<input shape>]".
+tf_nn_calls = [
+    "tf.nn.conv2d(x, w, strides=2, padding='SAME')\0" "3,3,4,8",
+    "tf.nn.conv2d(x, w, 2, 'SAME')\0" "3,3,4,8\0" "1,9,9,4",
+    "tf.nn.conv2d(x, w, [1, 2, 1, 1], [[0, 0], [1, 2], [0, 1], [0, 0]], dilations=[1, 2])\0" "3,3,2,8\0" "None,8,9,4",
+    "tf.nn.conv1d(x, w, stride=2, padding='SAME', dilations=2)\0" "5,4,8",
+    "tf.nn.conv1d(input=x, filters=w, stride=[1, 2, 1], padding='VALID', data_format='NWC')\0" "3,4,8\0" "2,None,4",
+    "tf.nn.conv3d(x, w, [1, 2, 2, 2, 1], 'SAME')\0" "3,3,3,4,8\0" "1,5,6,7,4",
+    "tf.nn.conv3d(x, w, strides=[1, 1, 1, 1, 1], padding='VALID', dilations=[1, 2, 1, 2, 1])\0" "3,2,3,4,8",
+    "tf.nn.depthwise_conv2d(x, w, [1, 2, 2, 1], 'SAME')\0" "3,3,4,2\0" "2,9,9,4",
+    "tf.nn.depthwise_conv2d(x, w, strides=[1, 1, 1, 1], padding=[[0, 0], [2, 0], [0, 1], [0, 0]], dilations=[2, 1])\0" "3,3,4,2",
+    "tf.nn.convolution(x, w, strides=2, padding='SAME')\0" "3,3,4,8",
+    "tf.nn.convolution(x, w)\0" "3,4,8",
+    "tensorflow.nn.convolution(x, w, 1, 'VALID', None, [2, 2, 2])\0" "2,2,2,4,8",
+    "tf.nn.conv2d(tf.zeros([1, 8, 8, 4]), self.kernel, strides=[1, 1], padding='VALID', name='conv')\0" "1,1,4,4",
+    # rejected ones
+    "tf.nn.conv2d(x, w, 2, 'same')\0" "3,3,4,8", "tf.nn.conv3d(x, w, 2, 'SAME')\0" "3,3,3,4,8",
+    "tf.nn.depthwise_conv2d(x, w, [1, 2, 2, 1], 'SAME', dilations=[2, 2])\0" "3,3,4,2",
+    "tf.nn.conv2d(x, w, 1, [[1, 0], [0, 0], [0, 0], [0, 0]])\0" "3,3,4,8", "tf.nn.conv2d(x, w, 0, 'VALID')\0" "3,3,4,8",
+    "tf.nn.conv2d(x, w, 1, 'VALID')\0" "3,3,3,8\0" "1,8,8,4", "tf.nn.conv2d(x, w, 1, 'VALID')\0" "9,9,4,8\0" "1,8,8,4",
+    "tf.nn.conv2d(x, w, 1, 'VALID')\0" "3,3,4", "tf.nn.conv2d(x, w, 1, 'VALID')\0" "3,3,4,99999999999999999999",
+    "tf.nn.conv2d(x, w, 1, 'VALID', data_format='NCHW')\0" "3,3,4,8", "tf.nn.conv2d(x, w, stride=2)\0" "3,3,4,8",
+]
+
+
 def encode(item):
     return item.encode() if isinstance(item, str) else item
 
@@ -73,4 +98,8 @@ pairs += [(e.layer, e.input_shape) for e in hostile if e.input_shape is not None
 write("fuzz_pytorch_layer", layers)
 write("fuzz_pipeline", layers + [encode(l) + b"\0" + encode(s) for l, s in pairs] + ["nn.Conv2d(3, 16, 3)\0" + s for s in shapes])
 write("fuzz_input_shape", shapes + [e.input_shape for e in hostile if e.input_shape is not None])
-write("fuzz_cli", ["\0".join(a) for a in clis])
+write("fuzz_tf_nn_call", tf_nn_calls)
+write("fuzz_cli", ["\0".join(a) for a in clis] + [
+    "\0".join(["translate", "tf.nn.conv2d(x, w, strides=2, padding='SAME')", "--filters-shape", "3,3,16,32"]),
+    "\0".join(["translate", "tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], 'VALID')", "--filters-shape", "3,3,4,2",
+               "--input-shape", "1,8,8,4", "--emit", "torch"])])

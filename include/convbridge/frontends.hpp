@@ -38,14 +38,20 @@ enum class KerasLayerKind {
   separable,       // SeparableConv1D/2D: depthwise (no bias) then a 1x1 conv with bias
   conv_transpose,  // Conv1DTranspose/2DTranspose/3DTranspose
 };
-enum class KerasPadding { valid, same, causal };
+enum class KerasPadding {
+  valid,
+  same,
+  causal,         // Keras Conv1D only
+  explicit_pads,  // tf.nn.conv2d / depthwise_conv2d with a padding list: KerasConvLayer::explicit_padding
+};
 
-// A Keras 3 convolution layer as constructed (channels_last). Its input channel count is not part of the
-// constructor; planners take it from the input shape or the built layer.
+// A TensorFlow convolution source (channels_last): a Keras 3 layer as constructed, or a tf.nn.conv1d/2d/3d,
+// depthwise_conv2d or convolution call with the shape of its filters. Its input channel count is not part of the
+// text; planners take it from the input shape or the built layer (for tf.nn, else the filters' depth).
 struct KerasConvLayer {
   KerasLayerKind kind = KerasLayerKind::conv;
   int rank = 2;
-  std::string class_name;  // "Conv2D", "DepthwiseConv2D", ...
+  std::string class_name;  // "Conv2D", "DepthwiseConv2D", ..., or the function: "tf.nn.conv2d", ...
   std::string text;        // as the user wrote it
   int64_t filters = 0;     // conv, separable, conv_transpose
   std::vector<int64_t> kernel, strides, dilation;  // [rank]
@@ -55,6 +61,11 @@ struct KerasConvLayer {
   bool has_output_padding = false;       // conv_transpose: output_padding given (not None)
   std::vector<int64_t> output_padding;   // [rank] when given
   bool use_bias = true;
+  std::vector<PadPair> explicit_padding;  // [rank] when padding is explicit_pads
+  // tf.nn calls: the filters' input depth (their shape's second-to-last entry). groups is then the input channel
+  // count divided by it, known only at planning time (tf.nn.conv2d infers grouped convolution from the shapes).
+  bool is_tf_nn = false;
+  int64_t filters_in_depth = 0;
 };
 
 // Parses a Keras layer constructor such as "keras.layers.Conv2D(16, 3, strides=2, padding='same')" (also
@@ -65,5 +76,21 @@ Result<KerasConvLayer> parse_keras_layer(std::string_view text);
 
 // Whether the text names a Keras layer (so the CLI plans Keras -> PyTorch).
 bool names_keras_layer(std::string_view text);
+
+// Parses a TensorFlow 2 function call such as "tf.nn.conv2d(x, w, strides=2, padding='SAME')" (also
+// tf.nn.conv1d, conv3d, depthwise_conv2d, convolution; prefix tf.nn., nn. or none), with TensorFlow's own
+// argument checks. The text names the input and the filters but cannot say the filters' shape, so it is given:
+// (*kernel, in_depth, out_channels) for conv*, (kernel_h, kernel_w, in_channels, channel_multiplier) for
+// depthwise_conv2d, as tf.nn takes them. The result has use_bias false (tf.nn convolutions add no bias) and, for
+// depthwise_conv2d, kind depthwise.
+Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector<int64_t>& filters_shape);
+
+// Whether the text names a tf.nn convolution function (so the CLI plans TensorFlow -> PyTorch and needs
+// --filters-shape).
+bool names_tf_nn_call(std::string_view text);
+
+// Parses the filters shape of a tf.nn call ("3,3,16,32" or "(3, 3, 16, 32)") as parse_input_shape does, with
+// messages naming --filters-shape.
+Result<std::vector<int64_t>> parse_filters_shape(std::string_view text);
 
 }  // namespace convbridge

@@ -23,4 +23,9 @@ Result<Plan> plan_torch_to_tf(const TorchConvLayer& layer, const std::optional<s
 Result<TorchPlan> plan_keras_to_torch(const KerasConvLayer& layer, int64_t in_channels,
                                       const std::optional<std::vector<int64_t>>& input_shape);
 
+// A tf.nn call (parse_tf_nn_call) -> PyTorch, as plan_keras_to_torch. The input channels are input_shape's last
+// entry when known, else the filters' input depth (an ungrouped convolution); without input_shape every size is
+// unknown.
+Result<TorchPlan> plan_tf_nn_to_torch(const KerasConvLayer& call, const std::optional<std::vector<int64_t>>& input_shape);
+
 }  // namespace convbridge

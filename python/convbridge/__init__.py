@@ -6,6 +6,8 @@
     layer = convbridge.to_keras(torch_conv)            # Keras layer, weights loaded, channels_last in and out
     weights = convbridge.convert_weights(torch_conv)   # {"kernel": ..., "bias": ...} in the Keras layout
     module = convbridge.to_torch(keras_conv)           # nn.Module, weights loaded, channels_first in and out
+    plan = convbridge.translate("tf.nn.conv2d(x, w, 2, 'SAME')", filters_shape=(3, 3, 16, 32))
+    print(plan.torch_code())                           # make_module(filters) for a tf.nn call
 
 Neither torch nor tensorflow is needed to import convbridge; each is imported only by the call that needs it.
 """
@@ -13,6 +15,7 @@ Neither torch nor tensorflow is needed to import convbridge; each is imported on
 from convbridge._impl import Plan, TorchPlan, __version__
 from convbridge._impl import plan_keras_layer as _plan_keras_layer
 from convbridge._impl import plan_pytorch_layer as _plan_pytorch_layer
+from convbridge._impl import plan_tf_nn_call as _plan_tf_nn_call
 from convbridge import _impl, _keras_source, _torch
 
 __all__ = ["Plan", "TorchPlan", "translate", "to_keras", "to_torch", "convert_weights", "__version__"]
@@ -48,7 +51,19 @@ def _is_keras_text(text):
     return _impl.names_keras_layer(_layer_text(text))
 
 
-def translate(layer, input_shape=None):
+def _filters_shape(filters_shape):
+    """A list of positive ints, checked exactly as the CLI's --filters-shape."""
+    if isinstance(filters_shape, (str, bytes)) or not hasattr(filters_shape, "__iter__"):
+        raise ValueError(f"filters_shape={filters_shape!r} must be a sequence of ints, e.g. (3, 3, 16, 32)")
+    entries = []
+    for value in filters_shape:
+        if isinstance(value, bool) or not (isinstance(value, int) or hasattr(value, "__index__")):
+            raise ValueError(f"filters_shape={tuple(filters_shape)!r} must be a sequence of ints: {value!r} is not one")
+        entries.append(str(int(value)))
+    return _impl.parse_filters_shape(",".join(entries))
+
+
+def translate(layer, input_shape=None, filters_shape=None):
     """Plans the exact translation of a conv layer, in the direction its framework implies.
 
     - torch.nn.Conv1d/2d/3d or ConvTranspose1d/2d/3d (or its constructor text) -> a Plan to TensorFlow/Keras.
@@ -57,8 +72,19 @@ def translate(layer, input_shape=None):
     - a Keras Conv/DepthwiseConv/SeparableConv/ConvTranspose layer (or its constructor text, e.g.
       "keras.layers.Conv2D(16, 3, strides=2, padding='same')") -> a TorchPlan to PyTorch. input_shape: what the
       Keras layer sees (N, *spatial, C), None for unknown sizes; needed for text and for unbuilt layers (channels).
+    - the text of a tf.nn.conv1d/conv2d/conv3d/depthwise_conv2d/convolution call (e.g.
+      "tf.nn.conv2d(x, w, strides=2, padding='SAME')") -> a TorchPlan to PyTorch. filters_shape (required): the
+      filters tensor's shape, e.g. (3, 3, 16, 32); input_shape (optional): (N, *spatial, C), None for unknown sizes.
     Raises ValueError for configurations or shapes the framework rejects, with the message the CLI prints.
     """
+    if isinstance(layer, str) and _impl.names_tf_nn_call(_layer_text(layer)):
+        if filters_shape is None:
+            raise ValueError("a tf.nn call does not say its filters' shape: pass filters_shape, e.g. (3, 3, 16, 32) "
+                             "for tf.nn.conv2d (height, width, in_channels, out_channels)")
+        return _plan_tf_nn_call(_layer_text(layer), _filters_shape(filters_shape),
+                                _input_shape(input_shape, allow_unknown=True))
+    if filters_shape is not None:
+        raise ValueError("filters_shape is for tf.nn calls; this layer's text or object says its kernel")
     if _keras_source.is_keras_layer(layer) or (isinstance(layer, str) and _is_keras_text(layer)):
         shape = _input_shape(input_shape, allow_unknown=True)
         if isinstance(layer, str):

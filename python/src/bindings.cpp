@@ -225,6 +225,29 @@ NB_MODULE(_impl, m) {
       },
       "text"_a, "in_channels"_a, "input_shape"_a.none() = nb::none());
 
+  m.def("names_tf_nn_call", &names_tf_nn_call, "text"_a, "Whether the text is a tf.nn convolution call.");
+  m.def(
+      "names_tf_nn_call", [](const nb::bytes& text) { return names_tf_nn_call(std::string(text.c_str(), text.size())); },
+      "text"_a);
+  const auto plan_tf_nn = [](const std::string& text, const std::vector<int64_t>& filters_shape,
+                             const std::optional<std::vector<int64_t>>& input_shape) {
+    const KerasConvLayer call = unwrap(parse_tf_nn_call(text, filters_shape));
+    return unwrap(plan_tf_nn_to_torch(call, input_shape));
+  };
+  m.def("plan_tf_nn_call", plan_tf_nn, "text"_a, "filters_shape"_a, "input_shape"_a.none() = nb::none(),
+        "Parses a tf.nn call such as \"tf.nn.conv2d(x, w, 2, 'SAME')\" with its filters' shape and plans its PyTorch "
+        "translation; input_shape is channels_last with -1 for unknown sizes.");
+  m.def(
+      "plan_tf_nn_call",
+      [plan_tf_nn](const nb::bytes& text, const std::vector<int64_t>& filters_shape,
+                   const std::optional<std::vector<int64_t>>& input_shape) {
+        return plan_tf_nn(std::string(text.c_str(), text.size()), filters_shape, input_shape);
+      },
+      "text"_a, "filters_shape"_a, "input_shape"_a.none() = nb::none());
+  m.def(
+      "parse_filters_shape", [](const std::string& text) { return unwrap(parse_filters_shape(text)); }, "text"_a,
+      "Parses '3,3,16,32' as the CLI's --filters-shape.");
+
   const auto plan_pytorch = [](const std::string& text, const std::optional<std::vector<int64_t>>& input_shape) {
     const TorchConvLayer layer = unwrap(parse_pytorch_layer(text));
     return unwrap(plan_torch_to_tf(layer, input_shape));

@@ -131,4 +131,8 @@ const ConvStep& conv_step(const Plan& plan) {
   std::abort();
 }
 
+std::string_view source_framework(const KerasConvLayer& source) { return source.is_tf_nn ? "TensorFlow" : "Keras"; }
+
+std::string_view source_noun(const KerasConvLayer& source) { return source.is_tf_nn ? "tf.nn call" : "Keras layer"; }
+
 }  // namespace convbridge::emit

@@ -46,4 +46,9 @@ std::string python_header(const Plan& plan, const std::string& target);
 
 const ConvStep& conv_step(const Plan& plan);
 
+// How generated code and explanations name a TensorFlow source: "Keras" or "TensorFlow" (a tf.nn call), and
+// "Keras layer" or "tf.nn call".
+std::string_view source_framework(const KerasConvLayer& source);
+std::string_view source_noun(const KerasConvLayer& source);
+
 }  // namespace convbridge::emit

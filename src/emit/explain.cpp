@@ -141,16 +141,27 @@ std::string_view keras_padding_name(KerasPadding padding) {
     case KerasPadding::valid: return "valid";
     case KerasPadding::same: return "same";
     case KerasPadding::causal: return "causal";
+    case KerasPadding::explicit_pads: return "explicit";
   }
   return "?";
 }
 
-}  // namespace
-
-std::string explain_plan(const TorchPlan& plan) {
+// The source's own description line: a Keras layer's arguments, or a tf.nn call's with its filters' shape.
+std::string describe_source(const TorchPlan& plan) {
   const KerasConvLayer& k = plan.source;
-  std::string out = fmt::format("Keras     {}\n", k.text);
-  out += fmt::format("  {}: {}kernel {}, strides {}, dilation_rate {}, padding '{}'{}{}, use_bias={}; input channels {}\n",
+  if (k.is_tf_nn) {
+    std::vector<int64_t> filters_shape = k.kernel;
+    filters_shape.push_back(k.filters_in_depth);
+    filters_shape.push_back(k.kind == KerasLayerKind::depthwise ? k.depth_multiplier : k.filters);
+    const std::string padding = k.padding == KerasPadding::explicit_pads
+                                    ? describe_padding(k.explicit_padding, k.rank)
+                                    : (k.padding == KerasPadding::same ? "'SAME'" : "'VALID'");
+    return fmt::format("  {}: filters {}, strides {}, dilations {}, padding {}{}, no bias; input channels {}\n",
+                       k.class_name, emit::py_tuple(filters_shape), emit::py_tuple(k.strides),
+                       emit::py_tuple(k.dilation), padding,
+                       k.groups > 1 ? fmt::format(" (grouped: {} groups)", k.groups) : "", plan.in_channels);
+  }
+  return fmt::format("  {}: {}kernel {}, strides {}, dilation_rate {}, padding '{}'{}{}, use_bias={}; input channels {}\n",
                      k.class_name, k.kind == KerasLayerKind::depthwise ? "" : fmt::format("filters={}, ", k.filters),
                      emit::py_tuple(k.kernel), emit::py_tuple(k.strides), emit::py_tuple(k.dilation),
                      keras_padding_name(k.padding), k.groups > 1 ? fmt::format(", groups={}", k.groups) : "",
@@ -158,6 +169,14 @@ std::string explain_plan(const TorchPlan& plan) {
                          ? fmt::format(", depth_multiplier={}", k.depth_multiplier)
                          : "",
                      k.use_bias ? "True" : "False", plan.in_channels);
+}
+
+}  // namespace
+
+std::string explain_plan(const TorchPlan& plan) {
+  const KerasConvLayer& k = plan.source;
+  std::string out = fmt::format("{:<9} {}\n", emit::source_framework(k), k.text);
+  out += describe_source(plan);
   if (k.padding == KerasPadding::same && k.kind != KerasLayerKind::conv_transpose) {
     out += "  TF 'same' per axis: need = max(0, (ceil(in/s)-1)*s + (k-1)*d+1 - in), need//2 before, the rest after\n";
   }
@@ -180,7 +199,7 @@ std::string explain_plan(const TorchPlan& plan) {
   for (const TorchPlanStep& step : plan.steps) {
     if (const auto* conv = std::get_if<TorchConvStep>(&step.op)) {
       const WeightLayoutChange& c = conv->layout;
-      out += fmt::format(" Keras {} {} {} -> PyTorch {} {}: {};", plan.weight_names[static_cast<size_t>(conv->weight)],
+      out += fmt::format(" {} {} {} {} -> PyTorch {} {}: {};", emit::source_framework(k), plan.weight_names[static_cast<size_t>(conv->weight)],
                          c.from_layout, shape_text(c.from_shape), c.to_layout, shape_text(c.to_shape),
                          emit::python_layout_expression(c, plan.weight_names[static_cast<size_t>(conv->weight)]));
     }

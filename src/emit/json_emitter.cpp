@@ -99,12 +99,26 @@ std::string dump(const Json& json) {
 
 std::string emit_json(const TorchPlan& plan) {
   const KerasConvLayer& k = plan.source;
-  Json source = {{"framework", "keras"}, {"text", k.text}, {"layer", k.class_name}, {"in_channels", plan.in_channels}};
+  Json source = {{"framework", k.is_tf_nn ? "tensorflow" : "keras"},
+                 {"text", k.text},
+                 {k.is_tf_nn ? "function" : "layer", k.class_name},
+                 {"in_channels", plan.in_channels}};
   if (k.kind != KerasLayerKind::depthwise) source["filters"] = k.filters;
   source["kernel_size"] = k.kernel;
   source["strides"] = k.strides;
   source["dilation_rate"] = k.dilation;
-  source["padding"] = k.padding == KerasPadding::valid ? "valid" : k.padding == KerasPadding::same ? "same" : "causal";
+  switch (k.padding) {
+    case KerasPadding::valid: source["padding"] = "valid"; break;
+    case KerasPadding::same: source["padding"] = "same"; break;
+    case KerasPadding::causal: source["padding"] = "causal"; break;
+    case KerasPadding::explicit_pads: {
+      Json pairs = Json::array();
+      for (const PadPair& pair : k.explicit_padding) pairs.push_back({pair.before, pair.after});
+      source["padding"] = pairs;
+      break;
+    }
+  }
+  if (k.is_tf_nn) source["filters_in_depth"] = k.filters_in_depth;
   if (k.kind == KerasLayerKind::conv) source["groups"] = k.groups;
   if (k.kind == KerasLayerKind::depthwise || k.kind == KerasLayerKind::separable) {
     source["depth_multiplier"] = k.depth_multiplier;

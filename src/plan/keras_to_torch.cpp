@@ -6,6 +6,9 @@
 //   tf.nn.conv_transpose): 'valid' -> L + max(s - eff, 0) (output_padding None) or L + op; 'same' -> in*s
 //   (None) or L - 2*(eff//2) + op, starting at z[max(L - out, 0) / 2]; L = (in-1)*s + eff.
 // - SeparableConv has no depthwise bias: depthwise (bias=False) then a 1x1 conv with the bias (trap 7).
+// - tf.nn.conv2d with filters of input depth d < C is a grouped convolution with C/d groups ("input depth must be
+//   evenly divisible by filter depth", "output depth must be evenly divisible by number of groups"); explicit
+//   padding pads zeros, then the convolution is 'VALID' (tf.nn.conv2d's padding list, nn_ops.py convert_padding).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -20,6 +23,42 @@ std::string tuple_text(const std::vector<int64_t>& values) { return fmt::format(
 
 bool all_known(const std::optional<std::vector<int64_t>>& shape) {
   return shape && std::all_of(shape->begin() + 1, shape->end() - 1, [](int64_t v) { return v != kUnknownSize; });
+}
+
+// tf.nn's explicit padding list: zeros first, then the convolution without padding.
+void add_explicit_padding(TorchPlan& plan, ConvStep& conv) {
+  if (plan.source.padding != KerasPadding::explicit_pads) return;
+  plan.source_steps.push_back({PadStep{PaddingFill::zeros, plan.source.explicit_padding}, "explicit padding"});
+  conv.padding = TfPadding::valid;
+}
+
+// A tf.nn call's grouping, which follows from the input channel count and the filters' shape.
+Status resolve_tf_nn_groups(KerasConvLayer& k, int64_t in_channels) {
+  if (!k.is_tf_nn) return Ok{};
+  if (k.kind == KerasLayerKind::depthwise) {
+    if (in_channels != k.filters_in_depth) {
+      return make_error(ErrorCode::input_shape,
+                        fmt::format("the input has {} channels but the {} filter has in_channels {} (its shape's "
+                                    "third entry must equal the input's channel count)",
+                                    in_channels, k.class_name, k.filters_in_depth));
+    }
+    return Ok{};
+  }
+  if (in_channels % k.filters_in_depth != 0) {
+    return make_error(ErrorCode::input_shape,
+                      fmt::format("the input has {} channels, not a multiple of the filters' input depth {} "
+                                  "(TensorFlow: \"input depth must be evenly divisible by filter depth: {} vs {}\")",
+                                  in_channels, k.filters_in_depth, in_channels, k.filters_in_depth));
+  }
+  k.groups = in_channels / k.filters_in_depth;
+  if (k.filters % k.groups != 0) {
+    return make_error(ErrorCode::input_shape,
+                      fmt::format("{} input channels over filters of input depth {} make {} groups, which do not "
+                                  "divide the {} output channels (TensorFlow: \"output depth must be evenly "
+                                  "divisible by number of groups: {} vs {}\")",
+                                  in_channels, k.filters_in_depth, k.groups, k.filters, k.filters, k.groups));
+  }
+  return Ok{};
 }
 
 // The Keras layer as TF steps, for the reference engine and for TF's output shape.
@@ -48,14 +87,15 @@ Status add_source_steps(TorchPlan& plan) {
       conv.groups = k.groups;
       kernel_shape.push_back(plan.in_channels / k.groups);
       kernel_shape.push_back(k.filters);
-      plan.weight_names = {"kernel"};
+      plan.weight_names = {k.is_tf_nn ? "filters" : "kernel"};
       plan.weight_shapes = {kernel_shape};
       plan.source_kernels = {keras_kernel_identity(kernel_shape, {}, spatial + "IO")};
       if (k.padding == KerasPadding::causal) {
         CONVBRIDGE_TRY(const int64_t eff, effective_kernel_size(k.kernel[0], k.dilation[0]));
         plan.source_steps.push_back({PadStep{PaddingFill::zeros, {PadPair{eff - 1, 0}}}, "causal: left pad"});
       }
-      plan.source_steps.push_back({conv, "the Keras convolution"});
+      add_explicit_padding(plan, conv);
+      plan.source_steps.push_back({conv, k.is_tf_nn ? "the tf.nn convolution" : "the Keras convolution"});
       return Ok{};
     }
     case KerasLayerKind::depthwise:
@@ -67,10 +107,12 @@ Status add_source_steps(TorchPlan& plan) {
       kernel_shape.push_back(k.depth_multiplier);
       const bool separable = k.kind == KerasLayerKind::separable;
       conv.use_bias = !separable && k.use_bias;
-      plan.weight_names = {separable ? "depthwise_kernel" : "kernel"};
+      plan.weight_names = {separable ? "depthwise_kernel" : k.is_tf_nn ? "filter" : "kernel"};
       plan.weight_shapes = {kernel_shape};
       plan.source_kernels = {keras_kernel_identity(kernel_shape, {}, spatial + "CM")};
-      plan.source_steps.push_back({conv, "the Keras depthwise convolution"});
+      add_explicit_padding(plan, conv);
+      plan.source_steps.push_back(
+          {conv, k.is_tf_nn ? "the tf.nn depthwise convolution" : "the Keras depthwise convolution"});
       if (separable) {
         ConvStep pointwise;
         pointwise.rank = k.rank;
@@ -182,6 +224,8 @@ Status plan_forward(TorchPlan& plan) {
   const bool any_stride = std::any_of(k.strides.begin(), k.strides.end(), [](int64_t s) { return s > 1; });
   if (k.padding == KerasPadding::causal) {
     pads[0] = PadPair{extents[0] - 1, 0};
+  } else if (k.padding == KerasPadding::explicit_pads) {
+    pads = k.explicit_padding;
   } else if (k.padding == KerasPadding::same) {
     for (size_t i = 0; i < rank; ++i) {
       if (k.strides[i] == 1) {
@@ -210,7 +254,10 @@ Status plan_forward(TorchPlan& plan) {
                             describe_padding(pads, k.rank));
   } else if (symmetric) {
     conv.spec.padding = pads;
-    if (k.padding != KerasPadding::valid) {
+    if (k.padding == KerasPadding::explicit_pads) {
+      conv_why += fmt::format("; the padding list pads {}, symmetric, so nn.Conv{}d's own padding does it",
+                              describe_padding(pads, k.rank), k.rank);
+    } else if (k.padding != KerasPadding::valid) {
       conv_why += fmt::format("; TF pads {} here, symmetric, so nn.Conv{}d's own padding does it",
                               describe_padding(pads, k.rank),
                               k.rank);
@@ -222,6 +269,10 @@ Status plan_forward(TorchPlan& plan) {
          k.padding == KerasPadding::causal
              ? fmt::format("'causal' pads {} on the left only; PyTorch convolutions pad symmetrically",
                            pads[0].before)
+         : k.padding == KerasPadding::explicit_pads
+             ? fmt::format("the padding list pads {}, asymmetrically (PyTorch convolutions pad symmetrically), so "
+                           "an nn.ConstantPad{}d does it first",
+                           describe_padding(pads, k.rank), k.rank)
              : fmt::format("TF 'same' pads {} at this input size, asymmetrically (PyTorch convolutions pad "
                            "symmetrically), so an nn.ConstantPad{}d does it first",
                            describe_padding(pads, k.rank),
@@ -296,6 +347,7 @@ Result<TorchPlan> plan_keras_to_torch(const KerasConvLayer& layer, int64_t in_ch
   TorchPlan plan;
   plan.source = layer;
   plan.in_channels = in_channels;
+  CONVBRIDGE_CHECK(resolve_tf_nn_groups(plan.source, in_channels));
   if (input_shape) {
     if (input_shape->size() != static_cast<size_t>(layer.rank) + 2) {
       return make_error(ErrorCode::input_shape,
@@ -328,19 +380,41 @@ Result<TorchPlan> plan_keras_to_torch(const KerasConvLayer& layer, int64_t in_ch
       std::vector<std::string> sizes;
       for (int64_t v : *input_shape) sizes.push_back(v == kUnknownSize ? "None" : std::to_string(v));
       return make_error(ErrorCode::input_shape,
-                        fmt::format("Keras gives an empty output for input shape ({}): the input is smaller than the "
-                                    "kernel (Keras: \"Computed output size would be zero or negative\")",
-                                    fmt::join(sizes, ",")));
+                        layer.is_tf_nn
+                            ? fmt::format("{} gives an empty output for input shape ({}): the (padded) input is "
+                                          "smaller than the kernel",
+                                          layer.class_name, fmt::join(sizes, ","))
+                            : fmt::format("Keras gives an empty output for input shape ({}): the input is smaller "
+                                          "than the kernel (Keras: \"Computed output size would be zero or "
+                                          "negative\")",
+                                          fmt::join(sizes, ",")));
     }
   }
   CONVBRIDGE_CHECK(layer.kind == KerasLayerKind::conv_transpose ? plan_transposed(plan) : plan_forward(plan));
   plan.notes.push_back(fmt::format(
-      "The PyTorch module takes channels_first tensors (N, C, {}): move Keras tensors with np.transpose(x, ({})) "
+      "The PyTorch module takes channels_first tensors (N, C, {}): move {} tensors with np.transpose(x, ({})) "
       "and back with ({}).",
-      fmt::join(spatial_letters(layer.rank), ", "),
+      fmt::join(spatial_letters(layer.rank), ", "), layer.is_tf_nn ? "TensorFlow" : "Keras",
       layer.rank == 1 ? "0, 2, 1" : layer.rank == 2 ? "0, 3, 1, 2" : "0, 4, 1, 2, 3",
       layer.rank == 1 ? "0, 2, 1" : layer.rank == 2 ? "0, 2, 3, 1" : "0, 2, 3, 4, 1"));
   return plan;
+}
+
+Result<TorchPlan> plan_tf_nn_to_torch(const KerasConvLayer& call,
+                                      const std::optional<std::vector<int64_t>>& input_shape) {
+  if (!call.is_tf_nn) {
+    return make_error(ErrorCode::unsupported, fmt::format("{} is not a tf.nn call", call.class_name));
+  }
+  int64_t in_channels = call.filters_in_depth;
+  std::optional<std::vector<int64_t>> shape = input_shape;
+  if (shape && !shape->empty()) {
+    if (shape->back() == kUnknownSize) {
+      shape->back() = in_channels;
+    } else {
+      in_channels = shape->back();
+    }
+  }
+  return plan_keras_to_torch(call, in_channels, shape);
 }
 
 }  // namespace convbridge

@@ -77,6 +77,20 @@ expect_error "does not record its input channels" translate "keras.layers.Conv2D
 expect_error "must give the channel count" translate "keras.layers.Conv2D(16, 3)" --input-shape None,None,None,None
 expect_error "activation='relu' is not part of the convolution" translate "keras.layers.Conv2D(16, 3, activation='relu')" --input-shape None,8,8,3
 expect_error "this layer is already Keras" translate "keras.layers.Conv2D(16, 3)" --input-shape None,8,8,3 --emit keras
+# tf.nn calls -> PyTorch: --filters-shape gives the filters' shape the text cannot say.
+expect 0 'TFSamePad\(\(3, 3\), \(2, 2\)\)' EMPTY -- translate "tf.nn.conv2d(x, w, strides=2, padding='SAME')" --filters-shape 3,3,16,32 --emit torch
+expect 0 '^def make_module\(filters, bias=None\):' EMPTY -- translate "tf.nn.conv2d(x, w, 1, [[0, 0], [1, 2], [0, 1], [0, 0]])" --filters-shape 3,3,4,8 --input-shape 1,16,16,8 --emit torch
+expect 0 'nn.ConstantPad2d\(\(0, 1, 1, 2\), 0.0\)' EMPTY -- translate "tf.nn.conv2d(x, w, 1, [[0, 0], [1, 2], [0, 1], [0, 0]])" --filters-shape 3,3,4,8 --emit torch
+expect 0 'Verification \(reference engine, float64, seed 0\): PASS' EMPTY -- translate "tf.nn.depthwise_conv2d(x, k, [1, 2, 2, 1], 'SAME')" --filters-shape 3,3,4,2 --input-shape 2,9,9,4
+expect 0 '"framework": "tensorflow"' EMPTY -- translate "tf.nn.conv3d(x, w, [1, 2, 2, 2, 1], 'VALID')" --filters-shape 2,2,2,4,4 --emit json
+expect_error "does not say its filters' shape: give it with --filters-shape" translate "tf.nn.conv2d(x, w, 2, 'SAME')"
+expect_error "--filters-shape has 3 entries; tf.nn.conv2d takes 4-D filters" translate "tf.nn.conv2d(x, w, 2, 'SAME')" --filters-shape 3,3,4
+expect_error "--filters-shape '3,x' has a non-integer entry 'x'" translate "tf.nn.conv2d(x, w, 2, 'SAME')" --filters-shape 3,x
+expect_error "padding='same' must be 'SAME', 'VALID' or a list" translate "tf.nn.conv2d(x, w, 2, 'same')" --filters-shape 3,3,4,8
+expect_error "input depth must be evenly divisible by filter depth: 4 vs 3" translate "tf.nn.conv2d(x, w, 1, 'VALID')" --filters-shape 3,3,3,8 --input-shape 1,8,8,4
+expect_error "this tf.nn call is already TensorFlow" translate "tf.nn.conv2d(x, w, 1, 'VALID')" --filters-shape 3,3,4,8 --emit keras
+expect_error "--filters-shape is for tf.nn calls" translate "nn.Conv2d(3, 16, 3)" --filters-shape 3,3,3,16
+expect_error "--filters-shape is for tf.nn calls" translate "keras.layers.Conv2D(16, 3)" --input-shape None,8,8,3 --filters-shape 3,3,3,16
 expect_error "this layer is already PyTorch" translate "nn.Conv2d(3, 16, 3)" --emit torch
 expect 2 EMPTY 'emit: .*not in' -- translate "nn.Conv2d(3, 16, 3)" --emit onnx
 expect 2 EMPTY 'required' -- translate

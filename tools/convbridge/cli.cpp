@@ -28,6 +28,8 @@ constexpr const char* kExamples = R"TXT(Examples:
   convbridge translate "nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)" --emit keras
   convbridge translate "keras.layers.Conv2D(16, 3, strides=2, padding='same')" --input-shape None,None,None,3
   convbridge translate "layers.SeparableConv2D(32, 3, padding='same')" --input-shape 1,64,64,8 --emit torch
+  convbridge translate "tf.nn.conv2d(x, w, strides=2, padding='SAME')" --filters-shape 3,3,16,32
+  convbridge translate "tf.nn.conv2d(x, w, 1, [[0, 0], [1, 2], [0, 1], [0, 0]])" --filters-shape 3,3,8,8 --input-shape 1,32,32,8
 
 Exit status: 0 success, 1 the reference engine found a mismatch (a convbridge bug: please report it),
 2 invalid layer text, input shape or arguments.)TXT";
@@ -39,6 +41,7 @@ CliResult fail(const std::string& message) {
 struct TranslateOptions {
   std::string layer_text;
   std::optional<std::string> input_shape_text;  // given (even empty) or not
+  std::optional<std::string> filters_shape_text;  // tf.nn calls only
   std::string emit = "explain";
   bool verify = true;
   uint64_t seed = 0;
@@ -101,29 +104,10 @@ CliResult translate_pytorch(const TranslateOptions& options) {
   return CliResult{0, std::move(output), ""};
 }
 
-// Keras layer -> PyTorch. Keras layers do not record their input channels, so the input shape is required; its
-// sizes may be None (unknown), which makes the plan exact for every size.
-CliResult translate_keras(const TranslateOptions& options) {
-  auto layer = convbridge::parse_keras_layer(options.layer_text);
-  if (!layer) return fail(layer.error().message);
-  if (options.emit == "keras" || options.emit == "tf") {
-    return fail(fmt::format("--emit {} translates PyTorch layers; this layer is already Keras (use --emit torch)",
-                            options.emit));
-  }
-  if (!options.input_shape_text) {
-    return fail(fmt::format("{} does not record its input channels: give the input shape as Keras sees it, e.g. "
-                            "--input-shape {} (None for sizes that vary)",
-                            layer->class_name,
-                            layer->rank == 1 ? "None,None,8" : layer->rank == 2 ? "None,None,None,3" : "None,None,None,None,3"));
-  }
-  auto shape = convbridge::parse_input_shape(*options.input_shape_text, /*allow_unknown=*/true);
-  if (!shape) return fail(shape.error().message);
-  if (shape->back() == convbridge::kUnknownSize) {
-    return fail(fmt::format("--input-shape '{}' must give the channel count (its last entry)", *options.input_shape_text));
-  }
-  auto plan = convbridge::plan_keras_to_torch(*layer, shape->back(), *shape);
+// A TensorFlow source (Keras layer or tf.nn call) planned to PyTorch: verified, then printed as asked.
+CliResult print_torch_plan(const convbridge::Result<convbridge::TorchPlan>& plan, const TranslateOptions& options) {
   if (!plan) return fail(plan.error().message);
-  auto verified = verify_first(*plan, options, "Keras");
+  auto verified = verify_first(*plan, options, plan->source.is_tf_nn ? "TensorFlow" : "Keras");
   if (auto* result = std::get_if<CliResult>(&verified)) return *result;
   const auto& report = std::get<0>(verified);
 
@@ -140,8 +124,60 @@ CliResult translate_keras(const TranslateOptions& options) {
   return CliResult{0, std::move(output), ""};
 }
 
+std::optional<CliResult> reject_emit_for_tensorflow_source(const TranslateOptions& options, std::string_view what) {
+  if (options.emit == "keras" || options.emit == "tf") {
+    return fail(fmt::format("--emit {} translates PyTorch layers; this {} (use --emit torch)", options.emit, what));
+  }
+  return std::nullopt;
+}
+
+// Keras layer -> PyTorch. Keras layers do not record their input channels, so the input shape is required; its
+// sizes may be None (unknown), which makes the plan exact for every size.
+CliResult translate_keras(const TranslateOptions& options) {
+  auto layer = convbridge::parse_keras_layer(options.layer_text);
+  if (!layer) return fail(layer.error().message);
+  if (auto rejected = reject_emit_for_tensorflow_source(options, "layer is already Keras")) return *rejected;
+  if (options.filters_shape_text) return fail("--filters-shape is for tf.nn calls; a Keras layer's text says its kernel");
+  if (!options.input_shape_text) {
+    return fail(fmt::format("{} does not record its input channels: give the input shape as Keras sees it, e.g. "
+                            "--input-shape {} (None for sizes that vary)",
+                            layer->class_name,
+                            layer->rank == 1 ? "None,None,8" : layer->rank == 2 ? "None,None,None,3" : "None,None,None,None,3"));
+  }
+  auto shape = convbridge::parse_input_shape(*options.input_shape_text, /*allow_unknown=*/true);
+  if (!shape) return fail(shape.error().message);
+  if (shape->back() == convbridge::kUnknownSize) {
+    return fail(fmt::format("--input-shape '{}' must give the channel count (its last entry)", *options.input_shape_text));
+  }
+  return print_torch_plan(convbridge::plan_keras_to_torch(*layer, shape->back(), *shape), options);
+}
+
+// tf.nn call -> PyTorch. The text names the filters but not their shape, so --filters-shape is required; the input
+// shape is optional (without it, every size is unknown and the input channels are the filters' input depth).
+CliResult translate_tf_nn(const TranslateOptions& options) {
+  if (!options.filters_shape_text) {
+    return fail("a tf.nn call does not say its filters' shape: give it with --filters-shape, e.g. --filters-shape "
+                "3,3,16,32 for tf.nn.conv2d (height, width, in_channels, out_channels)");
+  }
+  auto filters_shape = convbridge::parse_filters_shape(*options.filters_shape_text);
+  if (!filters_shape) return fail(filters_shape.error().message);
+  auto layer = convbridge::parse_tf_nn_call(options.layer_text, *filters_shape);
+  if (!layer) return fail(layer.error().message);
+  if (auto rejected = reject_emit_for_tensorflow_source(options, "tf.nn call is already TensorFlow")) return *rejected;
+  std::optional<std::vector<int64_t>> shape;
+  if (options.input_shape_text) {
+    auto parsed = convbridge::parse_input_shape(*options.input_shape_text, /*allow_unknown=*/true);
+    if (!parsed) return fail(parsed.error().message);
+    shape = *parsed;
+  }
+  return print_torch_plan(convbridge::plan_tf_nn_to_torch(*layer, shape), options);
+}
+
 CliResult run_translate(const TranslateOptions& options) {
-  return convbridge::names_keras_layer(options.layer_text) ? translate_keras(options) : translate_pytorch(options);
+  if (convbridge::names_keras_layer(options.layer_text)) return translate_keras(options);
+  if (convbridge::names_tf_nn_call(options.layer_text)) return translate_tf_nn(options);
+  if (options.filters_shape_text) return fail("--filters-shape is for tf.nn calls; a PyTorch layer's text says its kernel");
+  return translate_pytorch(options);
 }
 
 }  // namespace
@@ -156,15 +192,20 @@ CliResult run(const std::vector<std::string>& arguments) {
 
   TranslateOptions options;
   CLI::App* translate = app.add_subcommand(
-      "translate", "Translate a PyTorch convolution layer to TensorFlow/Keras, or a Keras one to PyTorch");
+      "translate", "Translate a PyTorch convolution layer to TensorFlow/Keras, or a Keras layer or tf.nn call to PyTorch");
   translate->add_option("layer", options.layer_text,
-                        "The layer exactly as written in code, e.g. \"nn.Conv2d(3, 16, 3, stride=2)\" or "
-                        "\"keras.layers.Conv2D(16, 3, strides=2, padding='same')\"")
+                        "The layer exactly as written in code, e.g. \"nn.Conv2d(3, 16, 3, stride=2)\", "
+                        "\"keras.layers.Conv2D(16, 3, strides=2, padding='same')\" or "
+                        "\"tf.nn.conv2d(x, w, strides=2, padding='SAME')\"")
       ->required();
   translate->add_option("--input-shape", options.input_shape_text,
                         "The input shape the source layer sees: PyTorch N,C,<spatial> (e.g. 1,3,224,224; optional: "
                         "without it the plan is exact for every size), Keras N,<spatial>,C (required for the "
-                        "channel count; None for sizes that vary, e.g. None,None,None,3)");
+                        "channel count; None for sizes that vary, e.g. None,None,None,3), tf.nn N,<spatial>,C (optional)");
+  translate->add_option("--filters-shape", options.filters_shape_text,
+                        "For tf.nn calls (required): the shape of the filters tensor, e.g. 3,3,16,32 for tf.nn.conv2d "
+                        "(height, width, in_channels, out_channels) or 3,3,16,2 for tf.nn.depthwise_conv2d (height, "
+                        "width, in_channels, channel_multiplier)");
   translate->add_option("--emit", options.emit,
                         "explain: explanation, code and verification (default); keras: Keras source; tf: tf.nn "
                         "source; torch: PyTorch source (for Keras layers); json: the plan")
