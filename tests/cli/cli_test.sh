@@ -77,6 +77,10 @@ expect_error "does not record its input channels" translate "keras.layers.Conv2D
 expect_error "must give the channel count" translate "keras.layers.Conv2D(16, 3)" --input-shape None,None,None,None
 expect_error "activation='relu' is not part of the convolution" translate "keras.layers.Conv2D(16, 3, activation='relu')" --input-shape None,8,8,3
 expect_error "this layer is already Keras" translate "keras.layers.Conv2D(16, 3)" --input-shape None,8,8,3 --emit keras
+# --seed is a 64-bit unsigned integer: CLI11 alone wrapped -1 and clamped larger values to 2^64-1.
+expect_error "--seed '-1' must be an integer from 0 to 18446744073709551615" translate "nn.Conv2d(3, 16, 3)" --seed -1
+expect_error "--seed '18446744073709551616' must be an integer" translate "nn.Conv2d(3, 16, 3)" --seed 18446744073709551616
+expect 0 'seed 18446744073709551615\)' EMPTY -- translate "nn.Conv2d(3, 16, 3)" --seed 18446744073709551615
 # tf.nn calls -> PyTorch: --filters-shape gives the filters' shape the text cannot say.
 expect 0 'TFSamePad\(\(3, 3\), \(2, 2\)\)' EMPTY -- translate "tf.nn.conv2d(x, w, strides=2, padding='SAME')" --filters-shape 3,3,16,32 --emit torch
 expect 0 '^def make_module\(filters, bias=None\):' EMPTY -- translate "tf.nn.conv2d(x, w, 1, [[0, 0], [1, 2], [0, 1], [0, 0]])" --filters-shape 3,3,4,8 --input-shape 1,16,16,8 --emit torch

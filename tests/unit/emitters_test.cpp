@@ -84,7 +84,7 @@ TEST(JsonEmitter, IsCompleteAndParses) {
 
 TEST(JsonEmitter, InvalidUtf8InTheLayerTextDoesNotThrow) {
   const Plan plan = plan_for("nn.Conv1d(1, 1, 1, device='\xff\xfe')");
-  EXPECT_NO_THROW(nlohmann::json::parse(emit_json(plan)));
+  EXPECT_TRUE(nlohmann::json::accept(emit_json(plan)));  // valid JSON: the bytes were replaced, not passed through
   EXPECT_FALSE(contains(emit_keras(plan), "\xff"));
 }
 

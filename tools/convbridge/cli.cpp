@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <charconv>
+#include <limits>
 #include <optional>
 #include <variant>
 #include <sstream>
@@ -45,7 +47,23 @@ struct TranslateOptions {
   std::string emit = "explain";
   bool verify = true;
   uint64_t seed = 0;
+  std::string seed_text = "0";  // parsed by parse_seed: CLI11 wraps -1 and clamps values past 64 bits
 };
+
+// --seed: a decimal integer in [0, 2^64); anything else is an error rather than a silently different seed.
+std::optional<std::string> parse_seed(TranslateOptions& options) {
+  const std::string& text = options.seed_text;
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, options.seed);
+  if (text.empty() || error != std::errc{} || stop != end) {
+    std::string shown = text.size() > 40 ? text.substr(0, 40) + "..." : text;
+    for (char& c : shown) {
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+    }
+    return fmt::format("--seed '{}' must be an integer from 0 to {}", shown, std::numeric_limits<uint64_t>::max());
+  }
+  return std::nullopt;
+}
 
 // Runs the reference engine before anything is printed, so a wrong plan never reaches a file the user redirects
 // into. Returns the report, or the CLI result to return instead.
@@ -211,7 +229,7 @@ CliResult run(const std::vector<std::string>& arguments) {
                         "source; torch: PyTorch source (for Keras layers); json: the plan")
       ->check(CLI::IsMember({"explain", "keras", "tf", "torch", "json"}));
   translate->add_flag("!--no-verify", options.verify, "Skip the reference-engine check");
-  translate->add_option("--seed", options.seed, "Seed of the random verification data (default 0)");
+  translate->add_option("--seed", options.seed_text, "Seed of the random verification data (default 0)");
   translate->footer(kExamples);
 
   try {
@@ -225,6 +243,7 @@ CliResult run(const std::vector<std::string>& arguments) {
     // (found by fuzz/fuzz_cli); without this the process aborts.
     return fail(fmt::format("a command-line flag or option value is out of range or malformed ({})", error.what()));
   }
+  if (auto error = parse_seed(options)) return fail(*error);
   return run_translate(options);
 }
 
