@@ -85,9 +85,13 @@ bool names_keras_layer(std::string_view text);
 // depthwise_conv2d, kind depthwise.
 Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector<int64_t>& filters_shape);
 
-// Whether the text names a tf.nn convolution function (so the CLI plans TensorFlow -> PyTorch and needs
-// --filters-shape).
+// Whether the text is a tf.nn.* call (so the CLI plans TensorFlow -> PyTorch and needs --filters-shape);
+// parse_tf_nn_call says which tf.nn functions are supported.
 bool names_tf_nn_call(std::string_view text);
+
+// The error for a tf.nn call given without its filters' shape: the text's own fault if it has one (syntax,
+// unknown function or argument), else a request for the shape.
+Error tf_nn_call_needs_filters_shape(std::string_view text);
 
 // Parses the filters shape of a tf.nn call ("3,3,16,32" or "(3, 3, 16, 32)") as parse_input_shape does, with
 // messages naming --filters-shape.

@@ -79,8 +79,8 @@ def translate(layer, input_shape=None, filters_shape=None):
     """
     if isinstance(layer, str) and _impl.names_tf_nn_call(_layer_text(layer)):
         if filters_shape is None:
-            raise ValueError("a tf.nn call does not say its filters' shape: pass filters_shape, e.g. (3, 3, 16, 32) "
-                             "for tf.nn.conv2d (height, width, in_channels, out_channels)")
+            text = _layer_text(layer)
+            raise ValueError(_impl.tf_nn_call_needs_filters_shape(text if isinstance(text, bytes) else text.encode()))
         return _plan_tf_nn_call(_layer_text(layer), _filters_shape(filters_shape),
                                 _input_shape(input_shape, allow_unknown=True))
     if filters_shape is not None:

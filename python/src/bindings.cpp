@@ -245,6 +245,12 @@ NB_MODULE(_impl, m) {
       },
       "text"_a, "filters_shape"_a, "input_shape"_a.none() = nb::none());
   m.def(
+      "tf_nn_call_needs_filters_shape",
+      [](const nb::bytes& text) {
+        return tf_nn_call_needs_filters_shape(std::string(text.c_str(), text.size())).message;
+      },
+      "text"_a, "The error message for a tf.nn call given without filters_shape.");
+  m.def(
       "parse_filters_shape", [](const std::string& text) { return unwrap(parse_filters_shape(text)); }, "text"_a,
       "Parses '3,3,16,32' as the CLI's --filters-shape.");
 

@@ -270,12 +270,21 @@ Status check_data_format(const PyValue& value, const FunctionInfo& info, int ran
 
 bool names_tf_nn_call(std::string_view text) {
   auto call = frontends::parse_python_call(text);
-  return call && find_function(call->callee) != nullptr;
+  return call && (call->callee.starts_with("tf.nn.") || call->callee.starts_with("tensorflow.nn."));
 }
 
 Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector<int64_t>& filters_shape) {
   CONVBRIDGE_TRY(const frontends::PyCall call, frontends::parse_python_call(text));
   const FunctionInfo* info = find_function(call.callee);
+  if (info == nullptr && call.callee.find("_transpose") != std::string::npos &&
+      (call.callee.starts_with("tf.nn.") || call.callee.starts_with("tensorflow.nn."))) {
+    // Their output_shape argument fixes the output size, which needs its own planning (Keras' ConvNDTranspose
+    // layers are supported).
+    return make_error(ErrorCode::unsupported,
+                      fmt::format("{} is not supported yet: convbridge translates tf.nn.conv1d, conv2d, conv3d, "
+                                  "depthwise_conv2d and convolution calls, and keras.layers.Conv1D/2D/3DTranspose",
+                                  call.callee));
+  }
   if (info == nullptr) {
     return make_error(ErrorCode::unknown_argument,
                       fmt::format("unknown TensorFlow function '{}': expected tf.nn.conv1d, conv2d, conv3d, "
@@ -374,6 +383,16 @@ Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector
     return invalid(fmt::format("name={} must be a string or None", name.source));
   }
   return layer;
+}
+
+Error tf_nn_call_needs_filters_shape(std::string_view text) {
+  // Filter-shape faults are the only input_shape errors parse_tf_nn_call reports; anything else is the text's.
+  auto call = parse_tf_nn_call(text, {});
+  if (!call && call.error().code != ErrorCode::input_shape) return call.error();
+  return Error{ErrorCode::invalid_argument,
+               "a tf.nn call does not say its filters' shape: give it (--filters-shape on the command line, "
+               "filters_shape= in Python), e.g. 3,3,16,32 for tf.nn.conv2d (height, width, in_channels, "
+               "out_channels)"};
 }
 
 }  // namespace convbridge

@@ -87,7 +87,9 @@ expect 0 '^def make_module\(filters, bias=None\):' EMPTY -- translate "tf.nn.con
 expect 0 'nn.ConstantPad2d\(\(0, 1, 1, 2\), 0.0\)' EMPTY -- translate "tf.nn.conv2d(x, w, 1, [[0, 0], [1, 2], [0, 1], [0, 0]])" --filters-shape 3,3,4,8 --emit torch
 expect 0 'Verification \(reference engine, float64, seed 0\): PASS' EMPTY -- translate "tf.nn.depthwise_conv2d(x, k, [1, 2, 2, 1], 'SAME')" --filters-shape 3,3,4,2 --input-shape 2,9,9,4
 expect 0 '"framework": "tensorflow"' EMPTY -- translate "tf.nn.conv3d(x, w, [1, 2, 2, 2, 1], 'VALID')" --filters-shape 2,2,2,4,4 --emit json
-expect_error "does not say its filters' shape: give it with --filters-shape" translate "tf.nn.conv2d(x, w, 2, 'SAME')"
+expect_error "does not say its filters' shape: give it .--filters-shape on the command line" translate "tf.nn.conv2d(x, w, 2, 'SAME')"
+expect_error "unknown TensorFlow function 'tf.nn.max_pool2d'" translate "tf.nn.max_pool2d(x, 2, 2, 'SAME')"
+expect_error "tf.nn.conv2d_transpose is not supported yet" translate "tf.nn.conv2d_transpose(x, w, [1, 8, 8, 3], 2)" --filters-shape 3,3,3,4
 expect_error "--filters-shape has 3 entries; tf.nn.conv2d takes 4-D filters" translate "tf.nn.conv2d(x, w, 2, 'SAME')" --filters-shape 3,3,4
 expect_error "--filters-shape '3,x' has a non-integer entry 'x'" translate "tf.nn.conv2d(x, w, 2, 'SAME')" --filters-shape 3,x
 expect_error "padding='same' must be 'SAME', 'VALID' or a list" translate "tf.nn.conv2d(x, w, 2, 'same')" --filters-shape 3,3,4,8

@@ -87,7 +87,7 @@ TEST(TfNnCallArgs, ParsesEveryFunctionAndSpelling) {
   EXPECT_TRUE(names_tf_nn_call("tf.nn.conv2d(x, w, 1, 'SAME')"));
   EXPECT_FALSE(names_tf_nn_call("nn.Conv2d(3, 16, 3)"));
   EXPECT_FALSE(names_tf_nn_call("keras.layers.Conv2D(16, 3)"));
-  EXPECT_FALSE(names_tf_nn_call("tf.nn.relu(x)"));
+  EXPECT_FALSE(names_tf_nn_call("tf.math.add(x, y)"));
 }
 
 TEST(TfNnCallArgs, ExplicitPaddingList) {
@@ -140,6 +140,19 @@ TEST(TfNnCallArgs, RejectsWhatTensorFlowRejects) {
   call_error("tf.nn.conv2d(x, w, 1, 'SAME')", {3, 0, 4, 8}, ErrorCode::input_shape, "the size 0");
   call_error("tf.nn.max_pool2d(x, 2, 2, 'SAME')", {3, 3, 4, 8}, ErrorCode::unknown_argument,
              "unknown TensorFlow function");
+  call_error("tf.nn.conv2d_transpose(x, w, [1, 8, 8, 3], 2)", {3, 3, 3, 4}, ErrorCode::unsupported,
+             "tf.nn.conv2d_transpose is not supported yet");
+  EXPECT_TRUE(names_tf_nn_call("tf.nn.max_pool2d(x, 2, 2, 'SAME')"));  // so the error names the function
+}
+
+TEST(TfNnCallArgs, WithoutTheFiltersShapeTheTextsOwnFaultComesFirst) {
+  EXPECT_NE(tf_nn_call_needs_filters_shape("tf.nn.conv2d(x, w, 2, 'SAME')").message.find("filters_shape="),
+            std::string::npos);
+  EXPECT_NE(tf_nn_call_needs_filters_shape("tf.nn.conv2d(x, w, 2, 'SAME', stride=1)").message.find("stride"),
+            std::string::npos);
+  EXPECT_EQ(tf_nn_call_needs_filters_shape("tf.nn.conv2d(x, w, 2, 'SAME'").code, ErrorCode::syntax);
+  EXPECT_NE(tf_nn_call_needs_filters_shape("tf.nn.avg_pool(x)").message.find("unknown TensorFlow function"),
+            std::string::npos);
 }
 
 TEST(TfNnCallPlan, SameAtStrideTwoIsComputedAtRunTimeWhenTheSizeIsUnknown) {

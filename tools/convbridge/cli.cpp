@@ -173,10 +173,7 @@ CliResult translate_keras(const TranslateOptions& options) {
 // tf.nn call -> PyTorch. The text names the filters but not their shape, so --filters-shape is required; the input
 // shape is optional (without it, every size is unknown and the input channels are the filters' input depth).
 CliResult translate_tf_nn(const TranslateOptions& options) {
-  if (!options.filters_shape_text) {
-    return fail("a tf.nn call does not say its filters' shape: give it with --filters-shape, e.g. --filters-shape "
-                "3,3,16,32 for tf.nn.conv2d (height, width, in_channels, out_channels)");
-  }
+  if (!options.filters_shape_text) return fail(convbridge::tf_nn_call_needs_filters_shape(options.layer_text).message);
   auto filters_shape = convbridge::parse_filters_shape(*options.filters_shape_text);
   if (!filters_shape) return fail(filters_shape.error().message);
   auto layer = convbridge::parse_tf_nn_call(options.layer_text, *filters_shape);
