@@ -27,6 +27,20 @@ def size_argument(draw, rank, low, high):
     return values, tuple_text(values)
 
 
+def channels_and_groups(draw, groupings):
+    """(groups, in_channels, out_channels) for a PyTorch conv: one group, depthwise (groups == in_channels, out a
+    multiple of it) or grouped, the kind drawn from `groupings` (repeat a kind to weight it). A plain function
+    taking `draw`, so the draws stay those of the caller's strategy (the derandomized CI sequence)."""
+    grouping = draw(st.sampled_from(groupings))
+    if grouping == "single":
+        return 1, draw(st.integers(1, 5)), draw(st.integers(1, 6))
+    if grouping == "depthwise":
+        in_channels = draw(st.integers(1, 5))
+        return in_channels, in_channels, in_channels * draw(st.integers(1, 3))
+    groups = draw(st.integers(2, 3))
+    return groups, groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 3))
+
+
 def assert_close(got, expected, atol, what, text, shape, code=None):
     where = f"\n  layer: {text}\n  input shape: {shape}\n  path: {what}" + (f"\n  code: {code}" if code else "")
     assert got.shape == expected.shape, f"shape {got.shape} != reference {expected.shape}{where}"

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 import convbridge
 from conftest import torch_layer
 from conftest import torch_forward_error
-from differential_support import check_every_path_against_torch, size_argument, tuple_text
+from differential_support import channels_and_groups, check_every_path_against_torch, size_argument, tuple_text
 
 # Cases compared against PyTorch per CI run (configurations PyTorch rejects come on top of these).
 CI_CASES = int(os.environ.get("CONVBRIDGE_TRANSPOSED_CASES", "1000"))
@@ -82,15 +82,7 @@ def output_padding_argument(draw, rank, stride, dilation):
 @st.composite
 def conv_transpose_case(draw):
     rank = draw(st.sampled_from([1, 1, 2, 2, 2, 3]))
-    grouping = draw(st.sampled_from(["single", "single", "depthwise", "grouped"]))
-    if grouping == "single":
-        groups, in_channels, out_channels = 1, draw(st.integers(1, 5)), draw(st.integers(1, 6))
-    elif grouping == "depthwise":  # groups == in_channels, out = in * M
-        in_channels = draw(st.integers(1, 5))
-        groups, out_channels = in_channels, in_channels * draw(st.integers(1, 3))
-    else:
-        groups = draw(st.integers(2, 3))
-        in_channels, out_channels = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 3))
+    groups, in_channels, out_channels = channels_and_groups(draw, ["single", "single", "depthwise", "grouped"])
     kernel, kernel_text = draw(size_argument(rank, 1, 4 if rank < 3 else 3))
     stride, stride_text = draw(size_argument(rank, 1, 3))
     dilation, dilation_text = draw(size_argument(rank, 1, 3))
