@@ -211,7 +211,7 @@ Status plan_forward(TorchPlan& plan) {
                                                        "OI" + std::string(spatial_letters(k.rank)));
   std::string conv_why =
       depthwise_like
-          ? fmt::format("the depthwise convolution: nn.Conv{}d(groups={}, out={}) keeps Keras' channel order c*{}+m",
+          ? fmt::format("the depthwise convolution: nn.Conv{}d(groups={}, out={}) keeps TensorFlow's channel order c*{}+m",
                         k.rank, plan.in_channels, out_first, k.depth_multiplier)
           : fmt::format("nn.Conv{}d with the same kernel, strides, dilation and groups", k.rank);
 
