@@ -148,8 +148,14 @@ std::vector<std::vector<int64_t>> keras_candidate_shapes(const TorchPlan& plan) 
   for (int variant = 0; variant < 4; ++variant) {
     std::vector<int64_t> shape{kVerificationBatch};
     for (size_t a = 0; a < static_cast<size_t>(k.rank); ++a) {
-      const bool needs_extent = k.padding == KerasPadding::valid && k.kind != KerasLayerKind::conv_transpose;
-      const int64_t base = needs_extent ? (k.kernel[a] - 1) * k.dilation[a] + 1 : 1;
+      // The smallest size with a non-empty output: the kernel extent for 'valid', less the pads of an explicit
+      // padding list (tf.nn), 1 where TF pads to fit ('same', 'causal') or for transposed convolutions.
+      const int64_t extent = (k.kernel[a] - 1) * k.dilation[a] + 1;
+      int64_t base = 1;
+      if (k.kind != KerasLayerKind::conv_transpose && k.padding == KerasPadding::valid) base = extent;
+      if (k.kind != KerasLayerKind::conv_transpose && k.padding == KerasPadding::explicit_pads) {
+        base = std::max<int64_t>(1, extent - k.explicit_padding[a].before - k.explicit_padding[a].after);
+      }
       const int64_t offsets[4] = {0, 1, k.strides[a] + 2 + static_cast<int64_t>(a), 2 * k.strides[a] + 1};
       shape.push_back(base + offsets[variant]);
     }

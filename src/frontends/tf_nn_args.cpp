@@ -101,9 +101,17 @@ Result<int64_t> window_entry(const PyValue& item, std::string_view argument, con
   return item.integer;
 }
 
+// What TF does with the batch and channel entries of a rank + 2 strides/dilations list.
+enum class OuterEntries {
+  must_be_one,    // the Conv2D/Conv3D/DepthwiseConv2dNative kernels: "does not yet support ... batch and depth"
+  batch_ignored,  // conv1d: [b, s, c] becomes Conv2D's [1, b, s, c], so b acts on the size-1 axis conv1d adds
+  ignored,        // tf.nn.convolution's dilated path keeps only the spatial entries (nn_ops.py convolution_internal)
+};
+
 // strides or dilations of conv1d/conv2d/convolution (nn_ops.py _get_sequence): None (all 1), an int, or a list of
-// 1 (broadcast), `rank` or rank + 2 (batch and channel entries, which must be 1) ints.
-Result<std::vector<int64_t>> broadcast_sequence(const PyValue& value, std::string_view argument, int rank) {
+// 1 (broadcast), `rank` or rank + 2 ints.
+Result<std::vector<int64_t>> broadcast_sequence(const PyValue& value, std::string_view argument, int rank,
+                                                OuterEntries outer = OuterEntries::must_be_one) {
   const auto n = static_cast<size_t>(rank);
   if (value.kind == PyValue::Kind::none) return std::vector<int64_t>(n, 1);
   if (value.kind == PyValue::Kind::integer) {
@@ -127,7 +135,10 @@ Result<std::vector<int64_t>> broadcast_sequence(const PyValue& value, std::strin
   }
   if (length == 1) return std::vector<int64_t>(n, entries.front());
   if (length == n) return entries;
-  if (entries.front() != 1 || entries.back() != 1) {
+  const bool outer_ok = outer == OuterEntries::ignored ||
+                        (outer == OuterEntries::batch_ignored ? entries.back() == 1
+                                                              : entries.front() == 1 && entries.back() == 1);
+  if (!outer_ok) {
     return invalid(fmt::format("{}={} has a batch or channel entry other than 1 (TensorFlow: \"Current "
                                "implementation does not yet support {} in the batch and depth dimensions\")",
                                argument, value.source, argument));
@@ -164,11 +175,11 @@ Result<std::vector<int64_t>> depthwise_dilations(const PyValue& value) {
   return broadcast_sequence(value, "dilations", 2);
 }
 
-// padding: 'SAME' or 'VALID' (exactly; TF's attribute check is case-sensitive), or for conv2d and
-// depthwise_conv2d a list of rank + 2 [before, after] pairs, batch and channel pairs zero.
-Status parse_padding(const PyValue& value, const FunctionInfo& info, int rank, KerasConvLayer& layer) {
-  const bool explicit_allowed =
-      info.function == TfNnFunction::conv2d || info.function == TfNnFunction::depthwise_conv2d;
+// padding: 'SAME' or 'VALID' (exactly; TF's attribute check is case-sensitive), or where TF takes one (conv2d,
+// depthwise_conv2d, 2-D dilated convolution) a list of rank + 2 [before, after] pairs, batch and channel pairs zero
+// (TF's reference kernels reject others; some oneDNN paths silently ignore them, so convbridge refuses them).
+Status parse_padding(const PyValue& value, const FunctionInfo& info, int rank, bool explicit_allowed,
+                     KerasConvLayer& layer) {
   const std::string choices = explicit_allowed ? "'SAME', 'VALID' or a list of [before, after] pairs" : "'SAME' or "
                                                                                                        "'VALID'";
   if (value.kind == PyValue::Kind::string) {
@@ -196,8 +207,8 @@ Status parse_padding(const PyValue& value, const FunctionInfo& info, int rank, K
   }
   if (!explicit_allowed) {
     return invalid(fmt::format("padding={}: tf.nn.{} takes 'SAME' or 'VALID' only (TensorFlow: \"Expected string for "
-                               "argument 'padding'\"); explicit padding lists are for tf.nn.conv2d and "
-                               "depthwise_conv2d",
+                               "argument 'padding'\"); explicit padding lists are for tf.nn.conv2d, "
+                               "depthwise_conv2d and 2-D dilated tf.nn.convolution",
                                value.source, info.name));
   }
   const auto n = static_cast<size_t>(rank) + 2;
@@ -322,8 +333,8 @@ Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector
   const bool depthwise = info->function == TfNnFunction::depthwise_conv2d;
   if (filters_shape.size() != n + 2) {
     return make_error(ErrorCode::input_shape,
-                      fmt::format("--filters-shape has {} entries; {} takes {}-D filters ({})", filters_shape.size(),
-                                  layer.class_name, n + 2,
+                      fmt::format("the filters shape ({}) has {} entries; {} takes {}-D filters ({})",
+                                  fmt::join(filters_shape, ", "), filters_shape.size(), layer.class_name, n + 2,
                                   depthwise ? "height, width, in_channels, channel_multiplier"
                                             : fmt::format("{}, in_channels, out_channels",
                                                           rank == 1   ? "width"
@@ -333,8 +344,9 @@ Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector
   for (int64_t size : filters_shape) {
     if (size <= 0 || size > kMaxSizeArgument) {
       return make_error(ErrorCode::input_shape,
-                        fmt::format("--filters-shape has the size {}; every size must be positive and at most {}",
-                                    size, kMaxSizeArgument));
+                        fmt::format("the filters shape ({}) has the size {}; every size must be positive and at "
+                                    "most {}",
+                                    fmt::join(filters_shape, ", "), size, kMaxSizeArgument));
     }
   }
   layer.kernel.assign(filters_shape.begin(), filters_shape.begin() + rank);
@@ -350,6 +362,7 @@ Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector
   const std::string_view stride_name = info->function == TfNnFunction::conv1d ? "stride" : "strides";
   const PyValue strides = bound.get(stride_name, "None");
   const PyValue dilations = bound.get("dilations", "None");
+  bool dilated_path = false;  // tf.nn.convolution only
   if (info->function == TfNnFunction::conv3d) {
     CONVBRIDGE_TRY(layer.strides, full_list(strides, stride_name, rank, info->name));
     if (dilations.kind == PyValue::Kind::none) {
@@ -360,9 +373,25 @@ Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector
   } else if (depthwise) {
     CONVBRIDGE_TRY(layer.strides, full_list(strides, stride_name, rank, info->name));
     CONVBRIDGE_TRY(layer.dilation, depthwise_dilations(dilations));
+  } else if (info->function == TfNnFunction::convolution) {
+    // convolution_internal: "dilated" when any entry of the full dilations list is not 1; then only the spatial
+    // entries of strides and dilations are used. Otherwise the call goes to conv1d/conv2d/conv3d with the lists.
+    CONVBRIDGE_TRY(const auto full_dilations, broadcast_sequence(dilations, "dilations", rank, OuterEntries::ignored));
+    dilated_path = dilations.kind != PyValue::Kind::none &&
+                   (std::any_of(full_dilations.begin(), full_dilations.end(), [](int64_t d) { return d != 1; }) ||
+                    (dilations.kind == PyValue::Kind::sequence && dilations.items.size() == n + 2 &&
+                     std::any_of(dilations.items.begin(), dilations.items.end(),
+                                 [](const PyValue& d) { return d.kind != PyValue::Kind::integer || d.integer != 1; })));
+    const OuterEntries outer = dilated_path ? OuterEntries::ignored
+                               : rank == 1  ? OuterEntries::batch_ignored
+                                            : OuterEntries::must_be_one;
+    CONVBRIDGE_TRY(layer.strides, broadcast_sequence(strides, stride_name, rank, outer));
+    CONVBRIDGE_TRY(layer.dilation, broadcast_sequence(dilations, "dilations", rank, outer));
   } else {
-    CONVBRIDGE_TRY(layer.strides, broadcast_sequence(strides, stride_name, rank));
-    CONVBRIDGE_TRY(layer.dilation, broadcast_sequence(dilations, "dilations", rank));
+    const OuterEntries outer =
+        info->function == TfNnFunction::conv1d ? OuterEntries::batch_ignored : OuterEntries::must_be_one;
+    CONVBRIDGE_TRY(layer.strides, broadcast_sequence(strides, stride_name, rank, outer));
+    CONVBRIDGE_TRY(layer.dilation, broadcast_sequence(dilations, "dilations", rank, outer));
   }
   const auto any_above_one = [](const std::vector<int64_t>& v) {
     return std::any_of(v.begin(), v.end(), [](int64_t x) { return x > 1; });
@@ -375,7 +404,11 @@ Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector
                                layer.class_name, stride_name, strides.source, dilations.source));
   }
 
-  CONVBRIDGE_CHECK(parse_padding(bound.get("padding", "'VALID'"), *info, rank, layer));
+  // tf.nn.convolution's dilated path pads through conv2d-style explicit lists too, in 2-D.
+  const bool explicit_allowed = info->function == TfNnFunction::conv2d ||
+                                info->function == TfNnFunction::depthwise_conv2d ||
+                                (info->function == TfNnFunction::convolution && dilated_path && rank == 2);
+  CONVBRIDGE_CHECK(parse_padding(bound.get("padding", "'VALID'"), *info, rank, explicit_allowed, layer));
   const PyValue data_format = bound.get("data_format", "None");
   CONVBRIDGE_CHECK(check_data_format(data_format, *info, rank));
   const PyValue name = bound.get("name", "None");

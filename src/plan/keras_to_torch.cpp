@@ -347,7 +347,6 @@ Result<TorchPlan> plan_keras_to_torch(const KerasConvLayer& layer, int64_t in_ch
   TorchPlan plan;
   plan.source = layer;
   plan.in_channels = in_channels;
-  CONVBRIDGE_CHECK(resolve_tf_nn_groups(plan.source, in_channels));
   if (input_shape) {
     if (input_shape->size() != static_cast<size_t>(layer.rank) + 2) {
       return make_error(ErrorCode::input_shape,
@@ -362,6 +361,7 @@ Result<TorchPlan> plan_keras_to_torch(const KerasConvLayer& layer, int64_t in_ch
     }
     if (all_known(input_shape)) plan.input_shape = input_shape;
   }
+  CONVBRIDGE_CHECK(resolve_tf_nn_groups(plan.source, in_channels));
   CONVBRIDGE_CHECK(add_source_steps(plan));
   if (input_shape) {
     // Every known size must give a non-empty output (Keras: "Computed output size would be zero or negative");

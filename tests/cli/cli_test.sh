@@ -90,7 +90,7 @@ expect 0 '"framework": "tensorflow"' EMPTY -- translate "tf.nn.conv3d(x, w, [1, 
 expect_error "does not say its filters' shape: give it .--filters-shape on the command line" translate "tf.nn.conv2d(x, w, 2, 'SAME')"
 expect_error "unknown TensorFlow function 'tf.nn.max_pool2d'" translate "tf.nn.max_pool2d(x, 2, 2, 'SAME')"
 expect_error "tf.nn.conv2d_transpose is not supported yet" translate "tf.nn.conv2d_transpose(x, w, [1, 8, 8, 3], 2)" --filters-shape 3,3,3,4
-expect_error "--filters-shape has 3 entries; tf.nn.conv2d takes 4-D filters" translate "tf.nn.conv2d(x, w, 2, 'SAME')" --filters-shape 3,3,4
+expect_error "the filters shape \(3, 3, 4\) has 3 entries; tf.nn.conv2d takes 4-D filters" translate "tf.nn.conv2d(x, w, 2, 'SAME')" --filters-shape 3,3,4
 expect_error "--filters-shape '3,x' has a non-integer entry 'x'" translate "tf.nn.conv2d(x, w, 2, 'SAME')" --filters-shape 3,x
 expect_error "padding='same' must be 'SAME', 'VALID' or a list" translate "tf.nn.conv2d(x, w, 2, 'same')" --filters-shape 3,3,4,8
 expect_error "input depth must be evenly divisible by filter depth: 4 vs 3" translate "tf.nn.conv2d(x, w, 1, 'VALID')" --filters-shape 3,3,3,8 --input-shape 1,8,8,4

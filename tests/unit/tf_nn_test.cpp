@@ -37,7 +37,8 @@ TorchPlan plan_ok(const std::string& text, const std::vector<int64_t>& filters_s
   EXPECT_TRUE(plan) << text << ": " << (plan ? "" : plan.error().message);
   if (!plan) return TorchPlan{};
   auto report = verify_plan(*plan, 5);
-  EXPECT_TRUE(report && report->passed()) << text << (report ? describe_verification(*report) : report.error().message);
+  EXPECT_TRUE(report && !report->cases.empty() && report->passed())
+      << text << (report ? describe_verification(*report) : report.error().message);
   return *plan;
 }
 
@@ -135,14 +136,50 @@ TEST(TfNnCallArgs, RejectsWhatTensorFlowRejects) {
   call_error("tf.nn.conv2d(x, w, stride=2, padding='SAME')", {3, 3, 4, 8}, ErrorCode::unknown_argument,
              "did you mean 'strides'?");
   call_error("tf.nn.conv2d(x, w, 2)", {3, 3, 4, 8}, ErrorCode::invalid_argument, "missing the required argument 'padding'");
-  call_error("tf.nn.conv2d(x, w, 1, 'SAME')", {3, 3, 4}, ErrorCode::input_shape, "--filters-shape has 3 entries");
+  call_error("tf.nn.conv2d(x, w, 1, 'SAME')", {3, 3, 4}, ErrorCode::input_shape,
+             "the filters shape (3, 3, 4) has 3 entries");
   call_error("tf.nn.convolution(x, w)", {3, 3}, ErrorCode::input_shape, "3-D to 5-D filters");
-  call_error("tf.nn.conv2d(x, w, 1, 'SAME')", {3, 0, 4, 8}, ErrorCode::input_shape, "the size 0");
+  call_error("tf.nn.conv2d(x, w, 1, 'SAME')", {3, 0, 4, 8}, ErrorCode::input_shape,
+             "the filters shape (3, 0, 4, 8) has the size 0");
   call_error("tf.nn.max_pool2d(x, 2, 2, 'SAME')", {3, 3, 4, 8}, ErrorCode::unknown_argument,
              "unknown TensorFlow function");
   call_error("tf.nn.conv2d_transpose(x, w, [1, 8, 8, 3], 2)", {3, 3, 3, 4}, ErrorCode::unsupported,
              "tf.nn.conv2d_transpose is not supported yet");
   EXPECT_TRUE(names_tf_nn_call("tf.nn.max_pool2d(x, 2, 2, 'SAME')"));  // so the error names the function
+}
+
+// TF's Python layers route some lists so that their batch or channel entries never reach a kernel check.
+TEST(TfNnCallArgs, OuterStrideEntriesWhereTensorFlowIgnoresThem) {
+  // conv1d: [b, s, c] becomes Conv2D's [1, b, s, c]: b strides the size-1 axis conv1d adds; c must still be 1.
+  EXPECT_EQ(call_ok("tf.nn.conv1d(x, w, [2, 3, 1], 'VALID', dilations=[3, 2, 1])", {3, 4, 8}).strides,
+            (std::vector<int64_t>{3}));
+  call_error("tf.nn.conv1d(x, w, [1, 3, 2], 'VALID')", {3, 4, 8}, ErrorCode::invalid_argument,
+             "batch or channel entry");
+  EXPECT_EQ(call_ok("tf.nn.convolution(x, w, [2, 3, 1], 'VALID')", {3, 4, 8}).strides, (std::vector<int64_t>{3}));
+  // convolution's dilated path keeps only the spatial entries, and takes a 2-D padding list.
+  const KerasConvLayer dilated =
+      call_ok("tf.nn.convolution(x, w, [2, 1, 1, 2], [[0, 0], [1, 0], [0, 2], [0, 0]], dilations=[3, 1, 1, 1])",
+              {3, 3, 4, 8});
+  EXPECT_EQ(dilated.strides, (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(dilated.dilation, (std::vector<int64_t>{1, 1}));
+  EXPECT_EQ(dilated.explicit_padding, (std::vector<PadPair>{{1, 0}, {0, 2}}));
+  call_error("tf.nn.convolution(x, w, [2, 1, 1, 1], 'VALID')", {3, 3, 4, 8}, ErrorCode::invalid_argument,
+             "batch or channel entry");
+  call_error("tf.nn.convolution(x, w, 1, [[0, 0], [1, 0], [0, 2], [0, 0]])", {3, 3, 4, 8},
+             ErrorCode::invalid_argument, "explicit padding lists are for");
+  plan_ok("tf.nn.convolution(x, w, 1, [[0, 0], [1, 0], [0, 2], [0, 0]], dilations=2)", {3, 3, 4, 8},
+          std::vector<int64_t>{1, 9, 9, 4});
+}
+
+TEST(TfNnCallPlan, VerifiesExplicitPaddingSmallerThanTheKernelAtUnknownSizes) {
+  // The check samples sizes from the kernel extent less the pads, not from 1 (found by test_tf_nn.py).
+  plan_ok("tf.nn.conv2d(x, w, 1, [[0, 0], [0, 0], [0, 0], [0, 0]])", {5, 5, 1, 1}, std::nullopt);
+  plan_ok("tf.nn.conv2d(x, w, 2, [[0, 0], [1, 2], [0, 0], [0, 0]])", {7, 4, 1, 1}, std::nullopt);
+}
+
+TEST(TfNnCallPlan, TheInputRankIsCheckedBeforeItsChannels) {
+  EXPECT_NE(plan_error("tf.nn.conv2d(x, w, 1, 'VALID')", {3, 3, 4, 8}, {1, 9, 9}).find("--input-shape has 3 dimensions"),
+            std::string::npos);
 }
 
 TEST(TfNnCallArgs, WithoutTheFiltersShapeTheTextsOwnFaultComesFirst) {
