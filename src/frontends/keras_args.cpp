@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
+#include <span>
 
 #include "convbridge/frontends.hpp"
 #include "frontends/arguments.hpp"
@@ -39,17 +41,48 @@ constexpr std::array<std::string_view, 16> kTransposeParameters = {
 // Layer keyword arguments (keras.layers.Layer.__init__) accepted by every class.
 constexpr std::array<std::string_view, 4> kLayerKeywords = {"name", "trainable", "dtype", "input_shape"};
 
+// The positional parameters of a kind of layer, in order.
+std::span<const std::string_view> kind_parameters(KerasLayerKind kind) {
+  switch (kind) {
+    case KerasLayerKind::conv: return kConvParameters;
+    case KerasLayerKind::depthwise: return kDepthwiseParameters;
+    case KerasLayerKind::separable: return kSeparableParameters;
+    case KerasLayerKind::conv_transpose: return kTransposeParameters;
+  }
+  return {};
+}
+
+// " (did you mean ...)" for an unexpected keyword of a Kind layer: PyTorch spellings, then near misses among the
+// class's own parameters and the layer keywords.
+template <KerasLayerKind Kind>
 std::string keras_keyword_hint(std::string_view keyword) {
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 6> kTorchSpellings = {{
       {"stride", "strides"}, {"dilation", "dilation_rate"}, {"out_channels", "filters"},
       {"bias", "use_bias"},  {"in_channels", ""},           {"padding_mode", ""},
   }};
+  if (Kind == KerasLayerKind::depthwise && (keyword == "filters" || keyword == "out_channels")) {
+    return " (depthwise layers take no filters: they output input channels * depth_multiplier)";
+  }
   for (auto [torch, keras] : kTorchSpellings) {
     if (keyword != torch) continue;
     if (keras.empty()) return fmt::format(" ('{}' is a PyTorch argument with no Keras equivalent)", torch);
     return fmt::format(" (did you mean '{}'? '{}' is the PyTorch name)", keras, torch);
   }
-  return frontends::closest_name_hint(keyword, kSeparableParameters);
+  // No Keras parameter name is 30 characters long: a longer keyword is within two edits of none of them (and the
+  // edit distances would cost time proportional to its length).
+  if (keyword.size() > 32) return "";
+  std::string hint = frontends::closest_name_hint(keyword, kind_parameters(Kind));
+  return hint.empty() ? frontends::closest_name_hint(keyword, kLayerKeywords) : hint;
+}
+
+std::string (*keyword_hint_for(KerasLayerKind kind))(std::string_view) {
+  switch (kind) {
+    case KerasLayerKind::conv: return keras_keyword_hint<KerasLayerKind::conv>;
+    case KerasLayerKind::depthwise: return keras_keyword_hint<KerasLayerKind::depthwise>;
+    case KerasLayerKind::separable: return keras_keyword_hint<KerasLayerKind::separable>;
+    case KerasLayerKind::conv_transpose: return keras_keyword_hint<KerasLayerKind::conv_transpose>;
+  }
+  return keras_keyword_hint<KerasLayerKind::conv>;
 }
 
 struct KerasClass {
@@ -84,7 +117,36 @@ Result<KerasClass> keras_class(std::string_view callee, std::string* class_name)
   return make_error(ErrorCode::unknown_argument,
                     fmt::format("unknown Keras layer '{}': expected keras.layers.Conv1D/2D/3D, DepthwiseConv1D/2D, "
                                 "SeparableConv1D/2D or Conv1D/2D/3DTranspose",
-                                callee));
+                                frontends::printable_excerpt(callee)));
+}
+
+// The positional parameter names of the class a callee names, so that a syntax error inside an argument names
+// it ("strides: ..."); empty for a callee that names no Keras class.
+std::span<const std::string_view> keras_parameter_names(std::string_view callee) {
+  // Asked once per argument (30000 times for 30000 arguments): remember the answer for the last callee.
+  thread_local std::string last_callee;
+  thread_local std::span<const std::string_view> last_names;
+  thread_local bool known = false;
+  if (!known || callee != last_callee) {
+    std::string ignored;
+    auto cls = keras_class(callee, &ignored);
+    last_names = cls ? kind_parameters(cls->kind) : std::span<const std::string_view>();
+    last_callee = std::string(callee);
+    known = true;
+  }
+  return last_names;
+}
+
+// The dotted name a text starts with ("keras.layers.Conv2D" for "keras.layers.Conv2D(16, (3, 3"), read without
+// parsing the arguments.
+std::string_view leading_dotted_name(std::string_view text) {
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  const auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; };
+  size_t begin = 0;
+  while (begin < text.size() && space(text[begin])) ++begin;
+  size_t end = begin;
+  while (end < text.size() && name_char(text[end])) ++end;
+  return text.substr(begin, end - begin);
 }
 
 Result<std::vector<int64_t>> positive_sizes(const PyValue& value, std::string_view name, int rank) {
@@ -105,14 +167,19 @@ Result<int64_t> positive_int(const PyValue& value, std::string_view name) {
 }  // namespace
 
 bool names_keras_layer(std::string_view text) {
-  auto call = frontends::parse_python_call(text);
-  if (!call) return false;
+  // By the callee alone, so that Keras text whose arguments do not parse, or that names a class Keras does not
+  // have under a Keras prefix ("keras.layers.DepthwiseConv3D"), is reported by parse_keras_layer in Keras' terms.
+  const std::string_view callee = leading_dotted_name(text);
   std::string ignored;
-  return keras_class(call->callee, &ignored).ok();
+  if (keras_class(callee, &ignored).ok()) return true;
+  const size_t dot = callee.rfind('.');
+  const std::string_view prefix = dot == std::string_view::npos ? std::string_view() : callee.substr(0, dot);
+  return prefix == "layers" || prefix == "keras.layers" || prefix == "tf.keras.layers" ||
+         prefix == "tensorflow.keras.layers" || prefix == "tfkl";
 }
 
 Result<KerasConvLayer> parse_keras_layer(std::string_view text) {
-  CONVBRIDGE_TRY(frontends::PyCall call, frontends::parse_python_call(text));
+  CONVBRIDGE_TRY(frontends::PyCall call, frontends::parse_python_call(text, keras_parameter_names));
   KerasConvLayer layer;
   layer.text = std::string(text);
   CONVBRIDGE_TRY(const KerasClass cls, keras_class(call.callee, &layer.class_name));
@@ -147,15 +214,23 @@ Result<KerasConvLayer> parse_keras_layer(std::string_view text) {
   }
   const size_t positional = names.size();
   names.insert(names.end(), kLayerKeywords.begin(), kLayerKeywords.end());
-  // Layer keywords are keyword-only: bind against the positional names first, then check them.
+  // Layer keywords are keyword-only: count the positionals before binding (which would bind the surplus to them),
+  // unless a positional follows a keyword (then bind reports Python's syntax error, which comes first).
+  size_t positionals = 0;
+  bool seen_keyword = false;
+  bool positional_after_keyword = false;
+  for (const auto& argument : call.arguments) {
+    positional_after_keyword = positional_after_keyword || (seen_keyword && !argument.keyword);
+    seen_keyword = seen_keyword || argument.keyword.has_value();
+    positionals += argument.keyword ? 0 : 1;
+  }
+  if (positionals > positional && !positional_after_keyword) {
+    return invalid(fmt::format("{} takes at most {} positional arguments ({} given)", layer.class_name, positional,
+                               positionals));
+  }
   CONVBRIDGE_TRY(const frontends::BoundArguments bound,
                  frontends::BoundArguments::bind(call, layer.class_name, names, required, signature,
-                                                 keras_keyword_hint));
-  size_t positionals = 0;
-  for (const auto& argument : call.arguments) positionals += argument.keyword ? 0 : 1;
-  if (positionals > positional) {
-    return invalid(fmt::format("{} takes at most {} positional arguments", layer.class_name, positional));
-  }
+                                                 keyword_hint_for(cls.kind)));
   const int rank = cls.rank;
 
   if (cls.kind != KerasLayerKind::depthwise) {
@@ -189,8 +264,10 @@ Result<KerasConvLayer> parse_keras_layer(std::string_view text) {
   };
   if ((cls.kind == KerasLayerKind::conv || cls.kind == KerasLayerKind::conv_transpose) &&
       any_above_one(layer.strides) && any_above_one(layer.dilation)) {
-    return invalid(fmt::format("{} does not support strides > 1 together with dilation_rate > 1 (Keras: \"`strides "
-                               "> 1` not supported in conjunction with `dilation_rate > 1`\")",
+    return invalid(fmt::format("strides={} with dilation_rate={}: {} does not support strides > 1 together with "
+                               "dilation_rate > 1 (Keras: \"`strides > 1` not supported in conjunction with "
+                               "`dilation_rate > 1`\")",
+                               bound.get("strides", "1").source, bound.get("dilation_rate", "1").source,
                                layer.class_name));
   }
 
@@ -227,12 +304,21 @@ Result<KerasConvLayer> parse_keras_layer(std::string_view text) {
   layer.use_bias = use_bias.boolean;
 
   const PyValue data_format = bound.get("data_format", "None");
-  if (!(data_format.kind == PyValue::Kind::none ||
-        (data_format.kind == PyValue::Kind::string && data_format.text == "channels_last"))) {
-    return make_error(ErrorCode::unsupported,
-                      fmt::format("data_format={} is not supported: convbridge translates channels_last Keras layers "
-                                  "(TF's CPU convolutions need channels_last)",
-                                  data_format.source));
+  if (data_format.kind != PyValue::Kind::none) {
+    // Keras lower-cases it (backend/config.py standardize_data_format), then accepts only the two layouts.
+    std::string format = data_format.kind == PyValue::Kind::string ? data_format.text : std::string();
+    std::transform(format.begin(), format.end(), format.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (format == "channels_first") {
+      return make_error(ErrorCode::unsupported,
+                        fmt::format("data_format={} is not supported: convbridge translates channels_last Keras "
+                                    "layers (TF's CPU convolutions need channels_last)",
+                                    data_format.source));
+    }
+    if (format != "channels_last") {
+      return invalid(fmt::format("data_format={} must be 'channels_last' or 'channels_first' (Keras: \"The "
+                                 "`data_format` argument must be one of {{'channels_first', 'channels_last'}}\")",
+                                 data_format.source));
+    }
   }
   const PyValue activation = bound.get("activation", "None");
   if (!(activation.kind == PyValue::Kind::none ||

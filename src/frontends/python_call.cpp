@@ -105,7 +105,8 @@ class CallParser {
       }
       if (!consume(c)) return fail(fmt::format("unterminated string starting at column {}", start + 1), start);
       value.kind = PyValue::Kind::string;
-    } else if (c == '-' || c == '+' || std::isdigit(static_cast<unsigned char>(c))) {
+    } else if (c == '-' || c == '+' || std::isdigit(static_cast<unsigned char>(c)) ||
+               (c == '.' && opaque_depth_ > 0 && std::isdigit(static_cast<unsigned char>(peek(1))))) {
       CONVBRIDGE_TRY(value.integer, parse_integer());
       value.kind = PyValue::Kind::integer;
     } else if (is_identifier_start(c)) {
@@ -132,8 +133,16 @@ class CallParser {
     return value;
   }
 
-  // Skips a balanced "( ... )" argument list, validating its values.
+  // Skips a balanced "( ... )" argument list, validating its values. Its numbers may be any Python int or float
+  // literal (keras.regularizers.L2(1e-4)): nothing reads them.
   Status skip_call(int depth) {
+    struct OpaqueScope {
+      int& counter;
+      explicit OpaqueScope(int& c) : counter(c) { ++counter; }
+      ~OpaqueScope() { --counter; }
+      OpaqueScope(const OpaqueScope&) = delete;
+      OpaqueScope& operator=(const OpaqueScope&) = delete;
+    } scope(opaque_depth_);
     ++pos_;  // '('
     skip_space();
     while (!consume(')')) {
@@ -160,34 +169,92 @@ class CallParser {
       ++pos_;
       skip_space();
     }
-    if (!std::isdigit(static_cast<unsigned char>(peek()))) return fail("expected digits after the sign");
+    const bool fraction_first = opaque_depth_ > 0 && peek() == '.' && std::isdigit(static_cast<unsigned char>(peek(1)));
+    if (!std::isdigit(static_cast<unsigned char>(peek())) && !fraction_first) {
+      return fail("expected digits after the sign");
+    }
+    // The whole number-like token (digits, letters, '_', '.', an exponent's sign), checked as one literal.
+    const size_t digits = pos_;
+    size_t end = pos_;
+    while (end < text_.size() && (is_identifier_char(text_[end]) || text_[end] == '.' ||
+                                  ((text_[end] == '+' || text_[end] == '-') &&
+                                   (text_[end - 1] == 'e' || text_[end - 1] == 'E')))) {
+      ++end;
+    }
+    const std::string_view token = text_.substr(digits, end - digits);
+    const std::string literal = printable_excerpt(text_.substr(start, end - start), 40);
+    if (token.find_first_not_of("0123456789_") != std::string_view::npos) {
+      if (opaque_depth_ > 0) {
+        if (!is_python_float(token)) return fail(fmt::format("{} is not a Python number", literal), start);
+        pos_ = end;
+        return int64_t{0};  // a float inside a nested call: valid Python, and nothing reads it
+      }
+      return fail(fmt::format("only decimal integers are accepted here, not {}", literal), start);
+    }
+    // Python's decimal integer literal: nonzerodigit (["_"] digit)* | "0"+ (["_"] "0")*.
+    if (token.back() == '_' || token.find("__") != std::string_view::npos) {
+      return fail(fmt::format("{} is not a Python integer: an underscore may only separate two digits (Python: "
+                              "\"invalid decimal literal\")",
+                              literal),
+                  start);
+    }
+    if (token.front() == '0' && token.find_first_not_of("0_") != std::string_view::npos) {
+      return fail(fmt::format("{} is not a Python integer: a non-zero decimal integer cannot start with 0 (Python: "
+                              "\"leading zeros in decimal integer literals are not permitted\")",
+                              literal),
+                  start);
+    }
     int64_t magnitude = 0;
     bool overflowed = false;
-    while (!at_end() && (std::isdigit(static_cast<unsigned char>(peek())) || peek() == '_')) {
-      const char d = text_[pos_++];
+    for (const char d : token) {
       if (d == '_') continue;
       auto next = checked_mul(magnitude, 10);
       if (next) next = checked_add(*next, d - '0');
       if (!next) overflowed = true; else magnitude = *next;
     }
-    if (!at_end() && (peek() == '.' || peek() == 'e' || peek() == 'E' || peek() == 'x' || peek() == 'X' ||
-                      is_identifier_char(peek()))) {
-      size_t end = pos_;  // the whole number-like token, for the message
-      while (end < text_.size() && (is_identifier_char(text_[end]) || text_[end] == '.' ||
-                                    ((text_[end] == '+' || text_[end] == '-') &&
-                                     (text_[end - 1] == 'e' || text_[end - 1] == 'E')))) {
-        ++end;
-      }
-      return fail(fmt::format("only decimal integers are accepted here, not {}",
-                              printable_excerpt(text_.substr(start, end - start), 40)),
-                  start);
-    }
-    const std::string literal = printable_excerpt(text_.substr(start, pos_ - start));
-    if (overflowed) {
+    pos_ = end;
+    if (overflowed && opaque_depth_ == 0) {
       return make_error(ErrorCode::overflow, fmt::format("{}integer {} does not fit in a signed 64-bit integer",
-                                                         label_prefix(), literal));
+                                                         label_prefix(), printable_excerpt(text_.substr(start, end - start))));
     }
     return negative ? -magnitude : magnitude;
+  }
+
+  // A Python floatnumber without its sign: [digitpart] "." digitpart | digitpart "." (either with an exponent), or
+  // digitpart exponent; digitpart = digit (["_"] digit)*, exponent = ("e" | "E") ["+" | "-"] digitpart.
+  static bool is_python_float(std::string_view token) {
+    size_t i = 0;
+    const auto digitpart = [&]() {
+      if (i >= token.size() || !std::isdigit(static_cast<unsigned char>(token[i]))) return false;
+      ++i;
+      while (i < token.size()) {
+        if (std::isdigit(static_cast<unsigned char>(token[i]))) {
+          ++i;
+        } else if (token[i] == '_' && i + 1 < token.size() && std::isdigit(static_cast<unsigned char>(token[i + 1]))) {
+          i += 2;
+        } else {
+          break;
+        }
+      }
+      return true;
+    };
+    const bool integer_part = digitpart();
+    bool point = false;
+    bool fraction = false;
+    if (i < token.size() && token[i] == '.') {
+      point = true;
+      ++i;
+      fraction = digitpart();
+    }
+    if (!integer_part && !fraction) return false;
+    bool exponent = false;
+    if (i < token.size() && (token[i] == 'e' || token[i] == 'E')) {
+      ++i;
+      if (i < token.size() && (token[i] == '+' || token[i] == '-')) ++i;
+      if (!digitpart()) return false;
+      exponent = true;
+    }
+    return i == token.size() && (point || exponent);
   }
 
   std::string identifier() {
@@ -245,6 +312,7 @@ class CallParser {
   std::string_view text_;
   ParameterNames parameter_names_ = nullptr;
   std::string argument_label_;
+  int opaque_depth_ = 0;  // > 0 inside a nested call's arguments
   size_t pos_ = 0;
 };
 

@@ -2,16 +2,28 @@
 
 Each entry is an object:
   name         unique test name
-  layer        the PyTorch layer text: a string, or a generated text (below)
-  input_shape  optional --input-shape text, a string or a generated text
-  stage        where the input is rejected: "parse" (parse_pytorch_layer), "shape" (parse_input_shape) or "plan"
-               (plan_torch_to_tf, i.e. the checks PyTorch makes on a forward pass)
+  layer        the layer text, PyTorch ("nn.Conv2d(...)") or Keras ("keras.layers.Conv2D(...)"): a string, or a
+               generated text (below). Text that names a Keras layer (names_keras_layer: keras.layers./layers./
+               tf.keras.layers./tfkl. or a bare Keras class name) goes to the Keras front-end, as in the CLI; a
+               tf.nn call (names_tf_nn_call) to the tf.nn front-end, which without a --filters-shape (the catalogue
+               has no field for it yet) reports the text's own error first (tf_nn_call_needs_filters_shape).
+  input_shape  optional --input-shape text, a string or a generated text. PyTorch: N,C,*spatial. Keras:
+               N,*spatial,C (channels_last), None for unknown sizes; the CLI needs it for a Keras layer (its last
+               entry is the input channel count), so Keras entries give it even when the layer text is at fault.
+  stage        where the input is rejected.
+               PyTorch: "parse" (parse_pytorch_layer), "shape" (parse_input_shape) or "plan" (plan_torch_to_tf, i.e.
+               the checks PyTorch makes on a forward pass).
+               Keras: "parse" (parse_keras_layer), "shape" (parse_input_shape(text, allow_unknown=True), then the
+               CLI's own check that the channel count, the last entry, is not None) or "plan"
+               (plan_keras_to_torch(layer, in_channels=last entry, shape), i.e. the checks Keras makes on build and
+               call: input rank, input channels divisible by groups, an empty output).
   code         the convbridge::ErrorCode: syntax, unknown_argument, invalid_argument, input_shape, overflow,
                unsupported
   fragment     text the error message must contain (it names the argument and the value at fault)
   python       optional: "same" (default; convbridge.translate raises ValueError with the CLI's message) or
                "value_error" (the Python API cannot receive the same input, e.g. --input-shape text or bytes that
-               are not UTF-8: it must still raise ValueError, and python -m convbridge prints the CLI's message)
+               are not UTF-8, or checks it with messages of its own, e.g. input_shape: it must still raise
+               ValueError, and python -m convbridge prints the CLI's message)
 
 A generated text is {"prefix": str, "repeat": str, "times": int, "suffix": str, "text": str, "encoding": str}
 (every key optional): prefix + repeat * times + suffix (or text), encoded with `encoding` ("utf-8" by default;

@@ -30,7 +30,12 @@ ENTRIES = catalogue.load()
 
 # Known gaps of the Python API (not of the library), as strict xfails: fixing one fails the test until it is
 # removed from this table.
-PYTHON_GAPS = {}  # none left: input_shape is checked by the CLI's parser, and non-Unicode text goes in as bytes
+PYTHON_GAPS = {
+    # translate() asks a Keras layer's text for input_shape before it parses the text; the CLI parses it first and
+    # reports the faulty argument (python/convbridge/__init__.py translate).
+    "keras-conv2d-filters-zero-without-input-shape": (
+        AssertionError, "translate() reports the missing input_shape before the Keras argument error"),
+}
 
 
 def params():
@@ -48,8 +53,8 @@ def text_of(data: bytes | None) -> str | None:
 
 
 def shape_argument(text: str | None):
-    """input_shape for translate(): the ints the --input-shape text denotes, or the text itself when it denotes no
-    sequence of ints (translate must then reject it)."""
+    """input_shape for translate(): the ints (and Nones, Keras' unknown sizes) the --input-shape text denotes, or the
+    text itself when it denotes no such sequence (translate must then reject it)."""
     if text is None:
         return None
     try:
@@ -58,7 +63,7 @@ def shape_argument(text: str | None):
         return text
     if len(value) == 1 and isinstance(value[0], (tuple, list)):
         value = tuple(value[0])
-    if value and all(type(v) is int for v in value):
+    if value and all(type(v) is int or v is None for v in value):
         return tuple(value)
     return text
 

@@ -1,7 +1,10 @@
 // The hostile-input catalogue (tests/hostile/catalogue.json, format in tests/hostile/catalogue.py): every entry is
 // rejected by the library at the stage it names, with the expected error code and a message that contains the
 // fragment naming the argument and value, quickly, and in a form the CLI can print as one line (plus the excerpt
-// and caret of a syntax error). One test per entry: HostileCatalogue/Rejects.Entry/<name>.
+// and caret of a syntax error). One test per entry: HostileCatalogue/Rejects.Entry/<name>. Each entry goes to the
+// front-end the CLI picks for it: parse_keras_layer, parse_input_shape(allow_unknown) and plan_keras_to_torch for
+// text that names a Keras layer, tf_nn_call_needs_filters_shape for a tf.nn call (the catalogue gives no filters
+// shape), parse_pytorch_layer, parse_input_shape and plan_torch_to_tf otherwise.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -130,27 +133,70 @@ void expect_clear_message(const HostileEntry& entry, const Error& error) {
 
 class Rejects : public testing::TestWithParam<HostileEntry> {};
 
-TEST_P(Rejects, Entry) {
-  const HostileEntry& entry = GetParam();
-  const auto start = std::chrono::steady_clock::now();
+// What `convbridge translate` does with a Keras layer (tools/convbridge/cli.cpp translate_keras): parse it, parse
+// the input shape with None allowed, require its last entry (the channel count) to be known, plan with it.
+void expect_keras_rejection(const HostileEntry& entry) {
+  auto layer = parse_keras_layer(entry.layer);
+  if (entry.stage == "parse") {
+    ASSERT_FALSE(layer) << "the Keras layer was accepted";
+    expect_clear_message(entry, layer.error());
+    return;
+  }
+  ASSERT_TRUE(layer) << layer.error().message;
+  ASSERT_TRUE(entry.input_shape) << "a " << entry.stage << "-stage entry needs an input_shape";
+  auto shape = parse_input_shape(*entry.input_shape, /*allow_unknown=*/true);
+  if (shape && shape->back() == kUnknownSize) {
+    // The CLI's own check (its message, with the input_shape code).
+    shape = make_error(ErrorCode::input_shape,
+                       "--input-shape '" + *entry.input_shape + "' must give the channel count (its last entry)");
+  }
+  if (entry.stage == "shape") {
+    ASSERT_FALSE(shape) << "the input shape was accepted";
+    expect_clear_message(entry, shape.error());
+    return;
+  }
+  ASSERT_EQ(entry.stage, "plan");
+  ASSERT_TRUE(shape) << shape.error().message;
+  auto plan = plan_keras_to_torch(*layer, shape->back(), *shape);
+  ASSERT_FALSE(plan) << "the layer was planned for this input shape";
+  expect_clear_message(entry, plan.error());
+}
+
+void expect_pytorch_rejection(const HostileEntry& entry) {
   auto layer = parse_pytorch_layer(entry.layer);
   if (entry.stage == "parse") {
     ASSERT_FALSE(layer) << "the layer was accepted";
     expect_clear_message(entry, layer.error());
+    return;
+  }
+  ASSERT_TRUE(layer) << layer.error().message;
+  ASSERT_TRUE(entry.input_shape) << "a " << entry.stage << "-stage entry needs an input_shape";
+  auto shape = parse_input_shape(*entry.input_shape);
+  if (entry.stage == "shape") {
+    ASSERT_FALSE(shape) << "the input shape was accepted";
+    expect_clear_message(entry, shape.error());
+    return;
+  }
+  ASSERT_EQ(entry.stage, "plan");
+  ASSERT_TRUE(shape) << shape.error().message;
+  auto plan = plan_torch_to_tf(*layer, *shape);
+  ASSERT_FALSE(plan) << "the layer was planned for this input shape";
+  expect_clear_message(entry, plan.error());
+}
+
+TEST_P(Rejects, Entry) {
+  const HostileEntry& entry = GetParam();
+  const auto start = std::chrono::steady_clock::now();
+  // The front-end the CLI picks (tools/convbridge/cli.cpp run_translate): Keras for text that names a Keras layer,
+  // tf.nn for a tf.nn call, else PyTorch.
+  if (names_keras_layer(entry.layer)) {
+    expect_keras_rejection(entry);
+  } else if (names_tf_nn_call(entry.layer)) {
+    // The catalogue gives no --filters-shape: the CLI reports the text's own error first, else the missing shape.
+    ASSERT_EQ(entry.stage, "parse") << "tf.nn entries are rejected before any shape (no filters_shape field yet)";
+    expect_clear_message(entry, tf_nn_call_needs_filters_shape(entry.layer));
   } else {
-    ASSERT_TRUE(layer) << layer.error().message;
-    ASSERT_TRUE(entry.input_shape) << "a " << entry.stage << "-stage entry needs an input_shape";
-    auto shape = parse_input_shape(*entry.input_shape);
-    if (entry.stage == "shape") {
-      ASSERT_FALSE(shape) << "the input shape was accepted";
-      expect_clear_message(entry, shape.error());
-    } else {
-      ASSERT_EQ(entry.stage, "plan");
-      ASSERT_TRUE(shape) << shape.error().message;
-      auto plan = plan_torch_to_tf(*layer, *shape);
-      ASSERT_FALSE(plan) << "the layer was planned for this input shape";
-      expect_clear_message(entry, plan.error());
-    }
+    expect_pytorch_rejection(entry);
   }
   // Rejection is linear in the input: even 2 MB of text takes milliseconds (a generous bound for sanitizers).
   const auto elapsed = std::chrono::steady_clock::now() - start;
@@ -178,7 +224,16 @@ TEST(HostileCatalogueFile, NamesAreUniqueAndEveryStageIsKnown) {
   EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end()) << "two entries share a test name";
 }
 
-// Every argument of every supported layer appears in the catalogue (by name in a fragment).
+// Whether the layer text starts with the class name, bare or after one of `prefixes`, then '('.
+bool names_class(const std::string& layer, const std::string& class_name, const std::vector<std::string>& prefixes) {
+  for (const std::string& prefix : prefixes) {
+    if (layer.rfind(prefix + class_name + "(", 0) == 0) return true;
+  }
+  return false;
+}
+
+// Every argument of every supported layer appears in the catalogue (by name in the fragment of an entry whose
+// layer text is that class).
 TEST(HostileCatalogueFile, CoversEveryArgumentOfEveryLayer) {
   const std::vector<std::string> layers = {"Conv1d", "Conv2d", "Conv3d",
                                            "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"};
@@ -188,7 +243,7 @@ TEST(HostileCatalogueFile, CoversEveryArgumentOfEveryLayer) {
     for (const std::string& argument : arguments) {
       bool covered = false;
       for (const HostileEntry& entry : catalogue()) {
-        covered = covered || (entry.layer.find("nn." + layer + "(") == 0 &&
+        covered = covered || (names_class(entry.layer, layer, {"nn."}) &&
                               entry.fragment.find(argument) != std::string::npos);
       }
       EXPECT_TRUE(covered) << layer << " " << argument;
@@ -198,6 +253,43 @@ TEST(HostileCatalogueFile, CoversEveryArgumentOfEveryLayer) {
     bool covered = false;
     for (const HostileEntry& entry : catalogue()) covered = covered || entry.fragment.find(argument) != std::string::npos;
     EXPECT_TRUE(covered) << argument;
+  }
+}
+
+// The same for Keras: every argument of every Keras class (keras_args.cpp, Keras 3 signatures), including those
+// accepted and ignored (a wrong keyword or a malformed value must still be rejected naming them) and the layer
+// keywords every class takes.
+TEST(HostileCatalogueFile, CoversEveryArgumentOfEveryKerasLayer) {
+  const std::vector<std::string> common = {"kernel_size", "strides", "padding", "data_format", "dilation_rate",
+                                           "activation", "use_bias", "bias_initializer", "bias_regularizer",
+                                           "activity_regularizer", "bias_constraint",
+                                           "name", "trainable", "dtype", "input_shape"};
+  const std::vector<std::string> conv = {"filters", "groups", "kernel_initializer", "kernel_regularizer",
+                                         "kernel_constraint"};
+  const std::vector<std::string> depthwise = {"depth_multiplier", "depthwise_initializer", "depthwise_regularizer",
+                                              "depthwise_constraint"};
+  const std::vector<std::string> separable = {"filters", "depth_multiplier", "depthwise_initializer",
+                                              "pointwise_initializer", "depthwise_regularizer",
+                                              "pointwise_regularizer", "depthwise_constraint", "pointwise_constraint"};
+  const std::vector<std::string> transpose = {"filters", "output_padding", "kernel_initializer",
+                                              "kernel_regularizer", "kernel_constraint"};
+  const std::vector<std::pair<std::string, const std::vector<std::string>*>> classes = {
+      {"Conv1D", &conv},          {"Conv2D", &conv},          {"Conv3D", &conv},
+      {"DepthwiseConv1D", &depthwise}, {"DepthwiseConv2D", &depthwise},
+      {"SeparableConv1D", &separable}, {"SeparableConv2D", &separable},
+      {"Conv1DTranspose", &transpose}, {"Conv2DTranspose", &transpose}, {"Conv3DTranspose", &transpose}};
+  const std::vector<std::string> prefixes = {"", "keras.layers.", "layers."};
+  for (const auto& [class_name, own] : classes) {
+    std::vector<std::string> arguments = common;
+    arguments.insert(arguments.end(), own->begin(), own->end());
+    for (const std::string& argument : arguments) {
+      bool covered = false;
+      for (const HostileEntry& entry : catalogue()) {
+        covered = covered || (names_class(entry.layer, class_name, prefixes) &&
+                              entry.fragment.find(argument) != std::string::npos);
+      }
+      EXPECT_TRUE(covered) << class_name << " " << argument;
+    }
   }
 }
 

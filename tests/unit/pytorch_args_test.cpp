@@ -129,6 +129,49 @@ TEST(PytorchArgs, PythonCallRules) {
   expect_error(std::string(70000, ' '), ErrorCode::syntax, "limit is");
 }
 
+// Integer literals follow Python's grammar: nonzerodigit (["_"] digit)* | "0"+ (["_"] "0")*.
+TEST(PytorchArgs, IntegerLiteralsAreAsPythonReadsThem) {
+  EXPECT_EQ(parse_ok("nn.Conv2d(1_000, 8, 3)").spec.in_channels, 1000);
+  EXPECT_EQ(parse_ok("nn.Conv2d(4, 8, 3, padding=00)").spec.padding, (std::vector<PadPair>{{0, 0}, {0, 0}}));
+  EXPECT_EQ(parse_ok("nn.Conv2d(4, 8, 3, padding=0_0)").spec.padding, (std::vector<PadPair>{{0, 0}, {0, 0}}));
+  EXPECT_EQ(parse_ok("nn.Conv2d(4, 8, 3, padding=-0)").spec.padding, (std::vector<PadPair>{{0, 0}, {0, 0}}));
+  EXPECT_EQ(parse_ok("nn.Conv2d(4, 8, 3, stride=+2)").spec.stride, (std::vector<int64_t>{2, 2}));
+  const std::string leading_zeros = "leading zeros in decimal integer literals are not permitted";
+  expect_error("nn.Conv2d(0078, 8, 3)", ErrorCode::syntax, "in_channels: 0078 is not a Python integer");
+  expect_error("nn.Conv2d(0078, 8, 3)", ErrorCode::syntax, leading_zeros);
+  expect_error("nn.Conv2d(4, 8, 0_7)", ErrorCode::syntax, leading_zeros);
+  expect_error("nn.Conv2d(4, 8, 3, padding=-01)", ErrorCode::syntax, "padding: -01 is not a Python integer");
+  expect_error("nn.Conv2d(4, 8, 3, padding=00_1)", ErrorCode::syntax, leading_zeros);
+  expect_error("nn.Conv2d(1__0, 8, 3)", ErrorCode::syntax, "in_channels: 1__0 is not a Python integer");
+  expect_error("nn.Conv2d(4, 8, 3_)", ErrorCode::syntax, "an underscore may only separate two digits");
+  expect_error("nn.Conv2d(4, 8, 3, padding=0__0)", ErrorCode::syntax, "an underscore may only separate two digits");
+  expect_error("nn.Conv2d(4, 8, 3, padding=0_)", ErrorCode::syntax, "an underscore may only separate two digits");
+  // Other bases and floats are Python but not accepted for sizes.
+  for (const char* literal : {"0x3", "0o3", "0b11", "3.0", "3e0", "3j"}) {
+    expect_error(std::string("nn.Conv2d(4, 8, ") + literal + ")", ErrorCode::syntax,
+                 std::string("kernel_size: only decimal integers are accepted here, not ") + literal);
+  }
+}
+
+// Values inside a nested call are never read, so any Python number is accepted there (Keras regularizers and
+// initializers take floats), and a malformed one is still a syntax error.
+TEST(KerasArgs, NestedCallsTakeAnyPythonNumber) {
+  auto layer = parse_keras_layer(
+      "keras.layers.Conv2D(16, 3, kernel_regularizer=keras.regularizers.L2(1e-4), "
+      "bias_regularizer=keras.regularizers.L1L2(l1=.01, l2=-1.5E+3), activity_regularizer=L2(1_0.0_1), "
+      "kernel_initializer=keras.initializers.RandomNormal(stddev=0.02, seed=99999999999999999999), "
+      "kernel_constraint=keras.constraints.MaxNorm(2.))");
+  EXPECT_TRUE(layer) << layer.error().message;
+  for (const char* bad : {"1.5.5", "1e", "1e+", "1__0", "1._5", "0078"}) {
+    auto rejected = parse_keras_layer(std::string("keras.layers.Conv2D(16, 3, kernel_regularizer=L2(") + bad + "))");
+    ASSERT_FALSE(rejected) << bad;
+    EXPECT_EQ(rejected.error().code, ErrorCode::syntax) << rejected.error().message;
+    EXPECT_EQ(rejected.error().message.rfind("kernel_regularizer: ", 0), 0u) << rejected.error().message;
+  }
+  // Floats stay refused where the value is read.
+  EXPECT_FALSE(parse_keras_layer("keras.layers.Conv2D(16, 3, strides=1.0)"));
+}
+
 TEST(PytorchArgs, SyntaxErrorsPointAtTheColumn) {
   auto layer = parse_pytorch_layer("nn.Conv2d(3 16, 3)");
   ASSERT_FALSE(layer);
