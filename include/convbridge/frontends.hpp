@@ -66,6 +66,9 @@ struct KerasConvLayer {
   // count divided by it, known only at planning time (tf.nn.conv2d infers grouped convolution from the shapes).
   bool is_tf_nn = false;
   int64_t filters_in_depth = 0;
+  // tf.nn conv*_transpose: the output_shape written in the call, (N, *spatial, C); N is kUnknownSize when the
+  // call computes it. It fixes the output size, and so the input size the call accepts.
+  std::vector<int64_t> output_shape;
 };
 
 // Parses a Keras layer constructor such as "keras.layers.Conv2D(16, 3, strides=2, padding='same')" (also

@@ -28,4 +28,8 @@ Result<TorchPlan> plan_keras_to_torch(const KerasConvLayer& layer, int64_t in_ch
 // unknown.
 Result<TorchPlan> plan_tf_nn_to_torch(const KerasConvLayer& call, const std::optional<std::vector<int64_t>>& input_shape);
 
+// The input shape (N, *spatial, C) a tf.nn conv*_transpose call accepts: the one whose forward convolution gives
+// its output_shape. N is kUnknownSize when output_shape does not fix it.
+Result<std::vector<int64_t>> tf_nn_transpose_input_shape(const KerasConvLayer& call);
+
 }  // namespace convbridge

@@ -72,7 +72,7 @@ def translate(layer, input_shape=None, filters_shape=None):
     - a Keras Conv/DepthwiseConv/SeparableConv/ConvTranspose layer (or its constructor text, e.g.
       "keras.layers.Conv2D(16, 3, strides=2, padding='same')") -> a TorchPlan to PyTorch. input_shape: what the
       Keras layer sees (N, *spatial, C), None for unknown sizes; needed for text and for unbuilt layers (channels).
-    - the text of a tf.nn.conv1d/conv2d/conv3d/depthwise_conv2d/convolution call (e.g.
+    - the text of a tf.nn.conv1d/conv2d/conv3d/depthwise_conv2d/convolution or conv*_transpose call (e.g.
       "tf.nn.conv2d(x, w, strides=2, padding='SAME')") -> a TorchPlan to PyTorch. filters_shape (required): the
       filters tensor's shape, e.g. (3, 3, 16, 32); input_shape (optional): (N, *spatial, C), None for unknown sizes.
     Raises ValueError for configurations or shapes the framework rejects, with the message the CLI prints.

@@ -151,13 +151,24 @@ std::string describe_source(const TorchPlan& plan) {
   const KerasConvLayer& k = plan.source;
   if (k.is_tf_nn) {
     std::vector<int64_t> filters_shape = k.kernel;
-    filters_shape.push_back(k.filters_in_depth);
-    filters_shape.push_back(k.kind == KerasLayerKind::depthwise ? k.depth_multiplier : k.filters);
+    if (k.kind == KerasLayerKind::conv_transpose) {  // (*kernel, out_channels, in_channels)
+      filters_shape.push_back(k.filters);
+      filters_shape.push_back(k.filters_in_depth);
+    } else {
+      filters_shape.push_back(k.filters_in_depth);
+      filters_shape.push_back(k.kind == KerasLayerKind::depthwise ? k.depth_multiplier : k.filters);
+    }
     const std::string padding = k.padding == KerasPadding::explicit_pads
                                     ? describe_padding(k.explicit_padding, k.rank)
                                     : (k.padding == KerasPadding::same ? "'SAME'" : "'VALID'");
-    return fmt::format("  {}: filters {}, strides {}, dilations {}, padding {}{}, no bias; input channels {}\n",
-                       k.class_name, emit::py_tuple(filters_shape), emit::py_tuple(k.strides),
+    std::string output_shape;
+    if (k.kind == KerasLayerKind::conv_transpose) {
+      std::vector<std::string> sizes;
+      for (int64_t v : k.output_shape) sizes.push_back(v == kUnknownSize ? "N" : std::to_string(v));
+      output_shape = fmt::format(", output_shape ({})", fmt::join(sizes, ", "));
+    }
+    return fmt::format("  {}: filters {}{}, strides {}, dilations {}, padding {}{}, no bias; input channels {}\n",
+                       k.class_name, emit::py_tuple(filters_shape), output_shape, emit::py_tuple(k.strides),
                        emit::py_tuple(k.dilation), padding,
                        k.groups > 1 ? fmt::format(" (grouped: {} groups)", k.groups) : "", plan.in_channels);
   }

@@ -119,6 +119,11 @@ std::string emit_json(const TorchPlan& plan) {
     }
   }
   if (k.is_tf_nn) source["filters_in_depth"] = k.filters_in_depth;
+  if (k.is_tf_nn && k.kind == KerasLayerKind::conv_transpose) {
+    Json output_shape = Json::array();
+    for (int64_t v : k.output_shape) output_shape.push_back(v == kUnknownSize ? Json(nullptr) : Json(v));
+    source["output_shape"] = output_shape;
+  }
   if (k.kind == KerasLayerKind::conv) source["groups"] = k.groups;
   if (k.kind == KerasLayerKind::depthwise || k.kind == KerasLayerKind::separable) {
     source["depth_multiplier"] = k.depth_multiplier;

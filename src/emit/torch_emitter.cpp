@@ -62,6 +62,9 @@ std::string emit_torch(const TorchPlan& plan) {
       CONVBRIDGE_VERSION, emit::source_noun(k), source_line,
       plan.exact_for_every_input_size
           ? fmt::format("# Exact for every input size {} accepts.\n", emit::source_framework(k))
+          : k.is_tf_nn && k.kind == KerasLayerKind::conv_transpose
+          ? fmt::format("# Exact for inputs of spatial size {}, the only size the call's output_shape allows.\n",
+                        py_tuple(std::vector<int64_t>(plan.input_shape->begin() + 1, plan.input_shape->end() - 1)))
           : fmt::format("# Exact only for inputs of spatial size {} (TF 'same' padding depends on the input size);\n"
                         "# regenerate with None sizes in --input-shape for code exact at every size.\n",
                         py_tuple(std::vector<int64_t>(plan.input_shape->begin() + 1, plan.input_shape->end() - 1))),

@@ -26,6 +26,10 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 std::string closest_name_hint(std::string_view keyword, std::span<const std::string_view> names) {
+  // No parameter name is longer than 24 characters: a keyword far longer cannot be within two edits, and the
+  // quadratic distance would cost seconds on pasted garbage.
+  constexpr size_t kLongestUsefulKeyword = 32;
+  if (keyword.size() > kLongestUsefulKeyword) return "";
   for (std::string_view name : names) {
     if (edit_distance(keyword, name) <= 2) return fmt::format(" (did you mean '{}'?)", name);
   }

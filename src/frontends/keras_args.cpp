@@ -137,18 +137,6 @@ std::span<const std::string_view> keras_parameter_names(std::string_view callee)
   return last_names;
 }
 
-// The dotted name a text starts with ("keras.layers.Conv2D" for "keras.layers.Conv2D(16, (3, 3"), read without
-// parsing the arguments.
-std::string_view leading_dotted_name(std::string_view text) {
-  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  const auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; };
-  size_t begin = 0;
-  while (begin < text.size() && space(text[begin])) ++begin;
-  size_t end = begin;
-  while (end < text.size() && name_char(text[end])) ++end;
-  return text.substr(begin, end - begin);
-}
-
 Result<std::vector<int64_t>> positive_sizes(const PyValue& value, std::string_view name, int rank) {
   CONVBRIDGE_TRY(std::vector<int64_t> sizes, frontends::int_or_tuple(value, name, rank));
   for (int64_t v : sizes) {
@@ -169,7 +157,7 @@ Result<int64_t> positive_int(const PyValue& value, std::string_view name) {
 bool names_keras_layer(std::string_view text) {
   // By the callee alone, so that Keras text whose arguments do not parse, or that names a class Keras does not
   // have under a Keras prefix ("keras.layers.DepthwiseConv3D"), is reported by parse_keras_layer in Keras' terms.
-  const std::string_view callee = leading_dotted_name(text);
+  const std::string_view callee = frontends::leading_dotted_name(text);
   std::string ignored;
   if (keras_class(callee, &ignored).ok()) return true;
   const size_t dot = callee.rfind('.');

@@ -358,4 +358,14 @@ std::string_view kind_name(PyValue::Kind kind) {
   return "?";
 }
 
+std::string_view leading_dotted_name(std::string_view text) {
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  const auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; };
+  size_t begin = 0;
+  while (begin < text.size() && space(text[begin])) ++begin;
+  size_t end = begin;
+  while (end < text.size() && name_char(text[end])) ++end;
+  return text.substr(begin, end - begin);
+}
+
 }  // namespace convbridge::frontends

@@ -53,4 +53,8 @@ std::string printable_excerpt(std::string_view text, size_t limit = 100);
 
 std::string_view kind_name(PyValue::Kind kind);
 
+// The dotted name a text starts with ("keras.layers.Conv2D" for "keras.layers.Conv2D(16, (3, 3"), read without
+// parsing the arguments, so that a front-end can claim text whose arguments do not parse.
+std::string_view leading_dotted_name(std::string_view text);
+
 }  // namespace convbridge::frontends

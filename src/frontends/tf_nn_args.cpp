@@ -14,8 +14,10 @@
 
 #include <algorithm>
 #include <array>
+#include <span>
 
 #include "convbridge/frontends.hpp"
+#include "convbridge/shape_math.hpp"
 #include "frontends/arguments.hpp"
 #include "frontends/python_call.hpp"
 
@@ -26,34 +28,56 @@ using frontends::PyValue;
 
 Error invalid(std::string message) { return frontends::invalid_argument(std::move(message)); }
 
-enum class TfNnFunction { conv1d, conv2d, conv3d, depthwise_conv2d, convolution };
+enum class TfNnFunction {
+  conv1d, conv2d, conv3d, depthwise_conv2d, convolution,
+  conv1d_transpose, conv2d_transpose, conv3d_transpose, conv_transpose,
+};
 
 struct FunctionInfo {
   TfNnFunction function;
   std::string_view name;
-  std::array<std::string_view, 7> parameters;
+  std::array<std::string_view, 8> parameter_storage;
+  size_t parameter_count;
   size_t required;
   std::string_view signature;
+  std::span<const std::string_view> parameters() const { return {parameter_storage.data(), parameter_count}; }
 };
 
 // TF 2 (v2) signatures, every parameter positional or keyword.
-constexpr std::array<FunctionInfo, 5> kFunctions = {{
+constexpr std::array<FunctionInfo, 9> kFunctions = {{
     {TfNnFunction::conv1d, "conv1d",
-     {"input", "filters", "stride", "padding", "data_format", "dilations", "name"}, 4,
+     {"input", "filters", "stride", "padding", "data_format", "dilations", "name"}, 7, 4,
      "input, filters, stride, padding, data_format='NWC', dilations=None, name=None"},
     {TfNnFunction::conv2d, "conv2d",
-     {"input", "filters", "strides", "padding", "data_format", "dilations", "name"}, 4,
+     {"input", "filters", "strides", "padding", "data_format", "dilations", "name"}, 7, 4,
      "input, filters, strides, padding, data_format='NHWC', dilations=None, name=None"},
     {TfNnFunction::conv3d, "conv3d",
-     {"input", "filters", "strides", "padding", "data_format", "dilations", "name"}, 4,
+     {"input", "filters", "strides", "padding", "data_format", "dilations", "name"}, 7, 4,
      "input, filters, strides, padding, data_format='NDHWC', dilations=None, name=None"},
     {TfNnFunction::depthwise_conv2d, "depthwise_conv2d",
-     {"input", "filter", "strides", "padding", "data_format", "dilations", "name"}, 4,
+     {"input", "filter", "strides", "padding", "data_format", "dilations", "name"}, 7, 4,
      "input, filter, strides, padding, data_format=None, dilations=None, name=None"},
     {TfNnFunction::convolution, "convolution",
-     {"input", "filters", "strides", "padding", "data_format", "dilations", "name"}, 2,
+     {"input", "filters", "strides", "padding", "data_format", "dilations", "name"}, 7, 2,
      "input, filters, strides=None, padding='VALID', data_format=None, dilations=None, name=None"},
+    {TfNnFunction::conv1d_transpose, "conv1d_transpose",
+     {"input", "filters", "output_shape", "strides", "padding", "data_format", "dilations", "name"}, 8, 4,
+     "input, filters, output_shape, strides, padding='SAME', data_format='NWC', dilations=None, name=None"},
+    {TfNnFunction::conv2d_transpose, "conv2d_transpose",
+     {"input", "filters", "output_shape", "strides", "padding", "data_format", "dilations", "name"}, 8, 4,
+     "input, filters, output_shape, strides, padding='SAME', data_format='NHWC', dilations=None, name=None"},
+    {TfNnFunction::conv3d_transpose, "conv3d_transpose",
+     {"input", "filters", "output_shape", "strides", "padding", "data_format", "dilations", "name"}, 8, 4,
+     "input, filters, output_shape, strides, padding='SAME', data_format='NDHWC', dilations=None, name=None"},
+    {TfNnFunction::conv_transpose, "conv_transpose",
+     {"input", "filters", "output_shape", "strides", "padding", "data_format", "dilations", "name"}, 8, 4,
+     "input, filters, output_shape, strides, padding='SAME', data_format=None, dilations=None, name=None"},
 }};
+
+bool is_transposed(TfNnFunction function) {
+  return function == TfNnFunction::conv1d_transpose || function == TfNnFunction::conv2d_transpose ||
+         function == TfNnFunction::conv3d_transpose || function == TfNnFunction::conv_transpose;
+}
 
 const FunctionInfo* find_function(std::string_view callee) {
   std::string_view name = callee;
@@ -67,6 +91,12 @@ const FunctionInfo* find_function(std::string_view callee) {
     if (info.name == name) return &info;
   }
   return nullptr;
+}
+
+// Parameter names of the function a callee names, so a syntax error in a positional argument names it.
+std::span<const std::string_view> tf_nn_parameter_names(std::string_view callee) {
+  const FunctionInfo* info = find_function(callee);
+  return info == nullptr ? std::span<const std::string_view>() : info->parameters();
 }
 
 std::string tf_nn_keyword_hint(std::string_view keyword) {
@@ -208,7 +238,7 @@ Status parse_padding(const PyValue& value, const FunctionInfo& info, int rank, b
   if (!explicit_allowed) {
     return invalid(fmt::format("padding={}: tf.nn.{} takes 'SAME' or 'VALID' only (TensorFlow: \"Expected string for "
                                "argument 'padding'\"); explicit padding lists are for tf.nn.conv2d, "
-                               "depthwise_conv2d and 2-D dilated tf.nn.convolution",
+                               "depthwise_conv2d, conv2d_transpose and 2-D dilated tf.nn.convolution",
                                value.source, info.name));
   }
   const auto n = static_cast<size_t>(rank) + 2;
@@ -255,6 +285,39 @@ Status parse_padding(const PyValue& value, const FunctionInfo& info, int rank, b
   return Ok{};
 }
 
+// output_shape of a conv*_transpose call: a literal list of rank + 2 sizes (N, *spatial, C). The batch entry may be
+// any expression (e.g. batch_size); the others must be positive ints. The channel entry must be the filters' output
+// channel count (Conv2DBackpropInput: "input depth must be evenly divisible by filter depth").
+Status parse_output_shape(const PyValue& value, KerasConvLayer& layer) {
+  const auto n = static_cast<size_t>(layer.rank) + 2;
+  if (value.kind != PyValue::Kind::sequence || value.items.size() != n) {
+    return invalid(fmt::format("output_shape={} must be a list of {} sizes (N, {}, C) written in the call: the "
+                               "output size of {} is fixed by it",
+                               value.source, n, fmt::join(spatial_letters(layer.rank), ", "), layer.class_name));
+  }
+  layer.output_shape.clear();
+  for (size_t i = 0; i < n; ++i) {
+    const PyValue& item = value.items[i];
+    if (i == 0 && item.kind != PyValue::Kind::integer) {
+      layer.output_shape.push_back(kUnknownSize);  // a batch size computed at run time
+      continue;
+    }
+    if (item.kind != PyValue::Kind::integer || item.integer <= 0 || item.integer > kMaxSizeArgument) {
+      return invalid(fmt::format("output_shape={} has the entry {}; sizes must be positive ints (at most {})",
+                                 value.source, item.source, kMaxSizeArgument));
+    }
+    layer.output_shape.push_back(item.integer);
+  }
+  if (layer.output_shape.back() != layer.filters) {
+    return invalid(fmt::format("output_shape={} has {} channels but the filters make {} (their shape's "
+                               "second-to-last entry; TensorFlow: \"input depth must be evenly divisible by filter "
+                               "depth: {} vs {}\")",
+                               value.source, layer.output_shape.back(), layer.filters, layer.output_shape.back(),
+                               layer.filters));
+  }
+  return Ok{};
+}
+
 // data_format: channels_last only (the channels_first formats are valid TF but not handled yet).
 Status check_data_format(const PyValue& value, const FunctionInfo& info, int rank) {
   static constexpr std::array<std::string_view, 3> kChannelsLast = {"NWC", "NHWC", "NDHWC"};
@@ -280,26 +343,19 @@ Status check_data_format(const PyValue& value, const FunctionInfo& info, int ran
 }  // namespace
 
 bool names_tf_nn_call(std::string_view text) {
-  auto call = frontends::parse_python_call(text);
-  return call && (call->callee.starts_with("tf.nn.") || call->callee.starts_with("tensorflow.nn."));
+  // By the callee alone, so that a tf.nn call whose arguments do not parse is reported in tf.nn's terms.
+  const std::string_view callee = frontends::leading_dotted_name(text);
+  return callee.starts_with("tf.nn.") || callee.starts_with("tensorflow.nn.");
 }
 
 Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector<int64_t>& filters_shape) {
-  CONVBRIDGE_TRY(const frontends::PyCall call, frontends::parse_python_call(text));
+  CONVBRIDGE_TRY(const frontends::PyCall call, frontends::parse_python_call(text, tf_nn_parameter_names));
   const FunctionInfo* info = find_function(call.callee);
-  if (info == nullptr && call.callee.find("_transpose") != std::string::npos &&
-      (call.callee.starts_with("tf.nn.") || call.callee.starts_with("tensorflow.nn."))) {
-    // Their output_shape argument fixes the output size, which needs its own planning (Keras' ConvNDTranspose
-    // layers are supported).
-    return make_error(ErrorCode::unsupported,
-                      fmt::format("{} is not supported yet: convbridge translates tf.nn.conv1d, conv2d, conv3d, "
-                                  "depthwise_conv2d and convolution calls, and keras.layers.Conv1D/2D/3DTranspose",
-                                  call.callee));
-  }
   if (info == nullptr) {
     return make_error(ErrorCode::unknown_argument,
                       fmt::format("unknown TensorFlow function '{}': expected tf.nn.conv1d, conv2d, conv3d, "
-                                  "depthwise_conv2d or convolution",
+                                  "depthwise_conv2d, convolution, conv1d_transpose, conv2d_transpose, "
+                                  "conv3d_transpose or conv_transpose",
                                   call.callee));
   }
   KerasConvLayer layer;
@@ -308,23 +364,38 @@ Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector
   layer.is_tf_nn = true;
   layer.use_bias = false;
   CONVBRIDGE_TRY(const frontends::BoundArguments bound,
-                 frontends::BoundArguments::bind(call, layer.class_name, info->parameters, info->required,
+                 frontends::BoundArguments::bind(call, layer.class_name, info->parameters(), info->required,
                                                  info->signature, tf_nn_keyword_hint));
 
-  // The rank: fixed by the function, or (tf.nn.convolution) by the filters' rank.
+  // The rank: fixed by the function, or by the filters' rank (tf.nn.convolution) or output_shape's length
+  // (tf.nn.conv_transpose, nn_ops.py: "`output_shape` must be of length 3, 4 or 5").
+  const bool transposed = is_transposed(info->function);
+  const PyValue output_shape = bound.get("output_shape", "None");
   int rank = 0;
   switch (info->function) {
-    case TfNnFunction::conv1d: rank = 1; break;
+    case TfNnFunction::conv1d:
+    case TfNnFunction::conv1d_transpose: rank = 1; break;
     case TfNnFunction::conv2d:
+    case TfNnFunction::conv2d_transpose:
     case TfNnFunction::depthwise_conv2d: rank = 2; break;
-    case TfNnFunction::conv3d: rank = 3; break;
+    case TfNnFunction::conv3d:
+    case TfNnFunction::conv3d_transpose: rank = 3; break;
+    case TfNnFunction::conv_transpose:
+      if (output_shape.kind != PyValue::Kind::sequence || output_shape.items.size() < 3 ||
+          output_shape.items.size() > 5) {
+        return invalid(fmt::format("output_shape={} must be a list of 3, 4 or 5 sizes (N, *spatial, C) for "
+                                   "tf.nn.conv_transpose",
+                                   output_shape.source));
+      }
+      rank = static_cast<int>(output_shape.items.size()) - 2;
+      break;
     case TfNnFunction::convolution:
       rank = static_cast<int>(filters_shape.size()) - 2;
       if (rank < 1 || rank > kMaxSpatialRank) {
         return make_error(ErrorCode::input_shape,
-                          fmt::format("--filters-shape has {} entries; tf.nn.convolution takes 3-D to 5-D filters "
-                                      "(*kernel, in_channels, out_channels)",
-                                      filters_shape.size()));
+                          fmt::format("the filters shape ({}) has {} entries; tf.nn.convolution takes 3-D to 5-D "
+                                      "filters (*kernel, in_channels, out_channels)",
+                                      fmt::join(filters_shape, ", "), filters_shape.size()));
       }
       break;
   }
@@ -336,10 +407,12 @@ Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector
                       fmt::format("the filters shape ({}) has {} entries; {} takes {}-D filters ({})",
                                   fmt::join(filters_shape, ", "), filters_shape.size(), layer.class_name, n + 2,
                                   depthwise ? "height, width, in_channels, channel_multiplier"
-                                            : fmt::format("{}, in_channels, out_channels",
+                                            : fmt::format("{}, {}",
                                                           rank == 1   ? "width"
                                                           : rank == 2 ? "height, width"
-                                                                      : "depth, height, width")));
+                                                                      : "depth, height, width",
+                                                          transposed ? "out_channels, in_channels"
+                                                                     : "in_channels, out_channels")));
   }
   for (int64_t size : filters_shape) {
     if (size <= 0 || size > kMaxSizeArgument) {
@@ -354,6 +427,12 @@ Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector
   if (depthwise) {
     layer.kind = KerasLayerKind::depthwise;
     layer.depth_multiplier = filters_shape[n + 1];
+  } else if (transposed) {
+    // conv*_transpose filters are (*kernel, out_channels, in_channels): the gradient of a conv with those filters.
+    layer.kind = KerasLayerKind::conv_transpose;
+    layer.filters = filters_shape[n];
+    layer.filters_in_depth = filters_shape[n + 1];
+    CONVBRIDGE_CHECK(parse_output_shape(output_shape, layer));
   } else {
     layer.kind = KerasLayerKind::conv;
     layer.filters = filters_shape[n + 1];
@@ -388,8 +467,10 @@ Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector
     CONVBRIDGE_TRY(layer.strides, broadcast_sequence(strides, stride_name, rank, outer));
     CONVBRIDGE_TRY(layer.dilation, broadcast_sequence(dilations, "dilations", rank, outer));
   } else {
-    const OuterEntries outer =
-        info->function == TfNnFunction::conv1d ? OuterEntries::batch_ignored : OuterEntries::must_be_one;
+    // conv1d_transpose expands to Conv2DBackpropInput as conv1d does to Conv2D; conv3d_transpose, unlike conv3d,
+    // goes through _get_sequence (an int is fine).
+    const OuterEntries outer = rank == 1 && info->function != TfNnFunction::conv2d ? OuterEntries::batch_ignored
+                                                                                   : OuterEntries::must_be_one;
     CONVBRIDGE_TRY(layer.strides, broadcast_sequence(strides, stride_name, rank, outer));
     CONVBRIDGE_TRY(layer.dilation, broadcast_sequence(dilations, "dilations", rank, outer));
   }
@@ -407,8 +488,11 @@ Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector
   // tf.nn.convolution's dilated path pads through conv2d-style explicit lists too, in 2-D.
   const bool explicit_allowed = info->function == TfNnFunction::conv2d ||
                                 info->function == TfNnFunction::depthwise_conv2d ||
+                                info->function == TfNnFunction::conv2d_transpose ||
+                                (info->function == TfNnFunction::conv_transpose && rank == 2) ||
                                 (info->function == TfNnFunction::convolution && dilated_path && rank == 2);
-  CONVBRIDGE_CHECK(parse_padding(bound.get("padding", "'VALID'"), *info, rank, explicit_allowed, layer));
+  CONVBRIDGE_CHECK(
+      parse_padding(bound.get("padding", transposed ? "'SAME'" : "'VALID'"), *info, rank, explicit_allowed, layer));
   const PyValue data_format = bound.get("data_format", "None");
   CONVBRIDGE_CHECK(check_data_format(data_format, *info, rank));
   const PyValue name = bound.get("name", "None");

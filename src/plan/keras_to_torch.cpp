@@ -21,6 +21,13 @@ namespace {
 
 std::string tuple_text(const std::vector<int64_t>& values) { return fmt::format("({})", fmt::join(values, ", ")); }
 
+// (None, 8, 8, 4): a shape with unknown sizes as Python writes them.
+std::string sizes_text(const std::vector<int64_t>& values) {
+  std::vector<std::string> sizes;
+  for (int64_t v : values) sizes.push_back(v == kUnknownSize ? "None" : std::to_string(v));
+  return fmt::format("({})", fmt::join(sizes, ", "));
+}
+
 bool all_known(const std::optional<std::vector<int64_t>>& shape) {
   return shape && std::all_of(shape->begin() + 1, shape->end() - 1, [](int64_t v) { return v != kUnknownSize; });
 }
@@ -57,6 +64,63 @@ Status resolve_tf_nn_groups(KerasConvLayer& k, int64_t in_channels) {
                                   "divide the {} output channels (TensorFlow: \"output depth must be evenly "
                                   "divisible by number of groups: {} vs {}\")",
                                   in_channels, k.filters_in_depth, k.groups, k.filters, k.filters, k.groups));
+  }
+  return Ok{};
+}
+
+// The padding tf.nn.conv*_transpose's output_shape implies per axis: the forward convolution of the output (with the
+// call's padding) must give the input (Conv2DBackpropInput: "Size of out_backprop doesn't match computed").
+Result<std::vector<PadPair>> tf_nn_transpose_pads(const KerasConvLayer& k) {
+  std::vector<PadPair> pads;
+  for (size_t i = 0; i < static_cast<size_t>(k.rank); ++i) {
+    const int64_t out = k.output_shape[i + 1];
+    if (k.padding == KerasPadding::same) {
+      CONVBRIDGE_TRY(PadPair pair, tf_same_padding(out, k.kernel[i], k.strides[i], k.dilation[i]));
+      pads.push_back(pair);
+    } else {
+      pads.push_back(k.padding == KerasPadding::explicit_pads ? k.explicit_padding[i] : PadPair{});
+    }
+  }
+  return pads;
+}
+
+}  // namespace
+
+Result<std::vector<int64_t>> tf_nn_transpose_input_shape(const KerasConvLayer& k) {
+  if (!k.is_tf_nn || k.kind != KerasLayerKind::conv_transpose || k.output_shape.size() != static_cast<size_t>(k.rank) + 2) {
+    return make_error(ErrorCode::unsupported, fmt::format("{} is not a tf.nn conv*_transpose call", k.class_name));
+  }
+  CONVBRIDGE_TRY(const std::vector<PadPair> pads, tf_nn_transpose_pads(k));
+  std::vector<int64_t> shape{k.output_shape.front()};
+  for (size_t i = 0; i < static_cast<size_t>(k.rank); ++i) {
+    CONVBRIDGE_TRY(const int64_t eff, effective_kernel_size(k.kernel[i], k.dilation[i]));
+    const int64_t padded = k.output_shape[i + 1] + pads[i].before + pads[i].after;
+    if (padded < eff) {
+      return make_error(ErrorCode::invalid_argument,
+                        fmt::format("output_shape {} is smaller than the kernel extent {} on axis {} (with the "
+                                    "padding): no input gives that output",
+                                    sizes_text(k.output_shape), eff, spatial_letters(k.rank)[i]));
+    }
+    shape.push_back((padded - eff) / k.strides[i] + 1);
+  }
+  shape.push_back(k.filters_in_depth);
+  return shape;
+}
+
+namespace {
+
+// tf.nn.conv*_transpose as a TransposedConvStep: output z[before : before + out] of the full transposed output
+// (length L = (in-1)*s + eff), whose last `extra` positions lie past L when (out + before + after - eff) % s != 0.
+Status add_tf_nn_transpose_window(TorchPlan& plan, TransposedConvStep& step) {
+  const KerasConvLayer& k = plan.source;
+  CONVBRIDGE_TRY(const std::vector<PadPair> pads, tf_nn_transpose_pads(k));
+  for (size_t i = 0; i < static_cast<size_t>(k.rank); ++i) {
+    CONVBRIDGE_TRY(const int64_t eff, effective_kernel_size(k.kernel[i], k.dilation[i]));
+    step.kernel.push_back(eff);
+    const int64_t in = (*plan.input_shape)[i + 1];
+    const int64_t full = (in - 1) * k.strides[i] + eff;
+    step.pads.push_back(pads[i]);
+    step.extra.push_back(k.output_shape[i + 1] - (full - pads[i].before - pads[i].after));
   }
   return Ok{};
 }
@@ -142,10 +206,15 @@ Status add_source_steps(TorchPlan& plan) {
       step.use_bias = k.use_bias;
       kernel_shape.push_back(k.filters);
       kernel_shape.push_back(plan.in_channels);
-      plan.weight_names = {"kernel"};
+      plan.weight_names = {k.is_tf_nn ? "filters" : "kernel"};
       plan.weight_shapes = {kernel_shape};
       plan.source_kernels = {keras_kernel_identity(kernel_shape, k.dilation, spatial + "OI")};
       step.padding = TfPadding::explicit_pads;
+      if (k.is_tf_nn) {
+        CONVBRIDGE_CHECK(add_tf_nn_transpose_window(plan, step));
+        plan.source_steps.push_back({step, fmt::format("the {} call", k.class_name)});
+        return Ok{};
+      }
       for (size_t i = 0; i < rank; ++i) {
         CONVBRIDGE_TRY(const int64_t eff, effective_kernel_size(k.kernel[i], k.dilation[i]));
         step.kernel.push_back(eff);
@@ -318,6 +387,14 @@ Status plan_transposed(TorchPlan& plan) {
       any_crop = true;
       op = 0;
     }
+    if (op >= std::max(k.strides[i], k.dilation[i])) {
+      // Only a tf.nn padding list can start the output this far past an even split.
+      return make_error(ErrorCode::unsupported,
+                        fmt::format("{} pads {} before and {} after on axis {}: PyTorch's ConvTranspose{}d would need "
+                                    "output_padding {}, not below the stride {}; not supported yet",
+                                    k.class_name, source.pads[i].before, source.pads[i].after, spatial[i], k.rank, op,
+                                    k.strides[i]));
+    }
     conv.spec.padding[i] = PadPair{p, p};
     conv.spec.output_padding.push_back(op);
     axes.push_back(fmt::format("{} padding {} output_padding {}{}", spatial[i], p, op,
@@ -325,14 +402,22 @@ Status plan_transposed(TorchPlan& plan) {
   }
   CONVBRIDGE_CHECK(validate(conv.spec));
   plan.steps.push_back(
-      {conv, fmt::format("Keras' transposed output starts at z[floor(max(L - out, 0)/2)] for 'same' (z[0] for "
-                         "'valid') and its length does not depend on the input size; nn.ConvTranspose{}d reproduces "
-                         "it with {}",
-                         k.rank, fmt::join(axes, ", "))});
+      {conv, k.is_tf_nn
+                 ? fmt::format("{}'s output is z[before : before + out] of the full transposed output z (length L = "
+                               "(in-1)*s + eff), with before/after the padding its output_shape implies (the forward "
+                               "conv of the output must give the input); nn.ConvTranspose{}d reproduces it with {}",
+                               k.class_name, k.rank, fmt::join(axes, ", "))
+                 : fmt::format("Keras' transposed output starts at z[floor(max(L - out, 0)/2)] for 'same' (z[0] for "
+                               "'valid') and its length does not depend on the input size; nn.ConvTranspose{}d "
+                               "reproduces it with {}",
+                               k.rank, fmt::join(axes, ", "))});
   if (any_crop) {
-    plan.steps.push_back({TorchCropStep{crop_end},
-                          "Keras 'same' with an even effective kernel extent past the stride ends one output "
-                          "earlier than any PyTorch padding/output_padding pair: the last output is dropped"});
+    plan.steps.push_back(
+        {TorchCropStep{crop_end},
+         k.is_tf_nn ? std::string("the output ends before any PyTorch padding/output_padding pair that starts it "
+                                  "at z[before] can end it: the last outputs are dropped")
+                    : std::string("Keras 'same' with an even effective kernel extent past the stride ends one output "
+                                  "earlier than any PyTorch padding/output_padding pair: the last output is dropped")});
   }
   return Ok{};
 }
@@ -350,9 +435,9 @@ Result<TorchPlan> plan_keras_to_torch(const KerasConvLayer& layer, int64_t in_ch
   if (input_shape) {
     if (input_shape->size() != static_cast<size_t>(layer.rank) + 2) {
       return make_error(ErrorCode::input_shape,
-                        fmt::format("--input-shape has {} dimensions; {} expects {}: N,{},C (channels_last)",
+                        fmt::format("--input-shape has {} dimensions; {} expects {}: N,{},C (channels_last), not {}",
                                     input_shape->size(), layer.class_name, layer.rank + 2,
-                                    fmt::join(spatial_letters(layer.rank), ",")));
+                                    fmt::join(spatial_letters(layer.rank), ","), sizes_text(*input_shape)));
     }
     if (input_shape->back() != in_channels) {
       return make_error(ErrorCode::input_shape,
@@ -404,6 +489,31 @@ Result<TorchPlan> plan_tf_nn_to_torch(const KerasConvLayer& call,
                                       const std::optional<std::vector<int64_t>>& input_shape) {
   if (!call.is_tf_nn) {
     return make_error(ErrorCode::unsupported, fmt::format("{} is not a tf.nn call", call.class_name));
+  }
+  if (call.kind == KerasLayerKind::conv_transpose) {
+    // output_shape fixes every size: the input must be the one it implies.
+    CONVBRIDGE_TRY(std::vector<int64_t> implied, tf_nn_transpose_input_shape(call));
+    if (input_shape) {
+      const std::vector<int64_t>& given = *input_shape;
+      bool matches = given.size() == implied.size();
+      for (size_t i = 0; matches && i < given.size(); ++i) {
+        matches = given[i] == kUnknownSize || implied[i] == kUnknownSize || given[i] == implied[i];
+      }
+      if (!matches) {
+        return make_error(ErrorCode::input_shape,
+                          fmt::format("the input shape {} does not fit output_shape {}: {} takes inputs of shape {} "
+                                      "(the forward convolution of its output; TensorFlow: \"Size of out_backprop "
+                                      "doesn't match computed\")",
+                                      sizes_text(given), sizes_text(call.output_shape), call.class_name,
+                                      sizes_text(implied)));
+      }
+      if (implied.front() == kUnknownSize) implied.front() = given.front();
+    }
+    CONVBRIDGE_TRY(TorchPlan plan, plan_keras_to_torch(call, call.filters_in_depth, implied));
+    plan.exact_for_every_input_size = false;
+    plan.notes.push_back(fmt::format("{}'s output_shape {} fixes its input to {}: the module is for that size.",
+                                     call.class_name, sizes_text(call.output_shape), sizes_text(implied)));
+    return plan;
   }
   int64_t in_channels = call.filters_in_depth;
   std::optional<std::vector<int64_t>> shape = input_shape;

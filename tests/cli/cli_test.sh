@@ -89,7 +89,9 @@ expect 0 'Verification \(reference engine, float64, seed 0\): PASS' EMPTY -- tra
 expect 0 '"framework": "tensorflow"' EMPTY -- translate "tf.nn.conv3d(x, w, [1, 2, 2, 2, 1], 'VALID')" --filters-shape 2,2,2,4,4 --emit json
 expect_error "does not say its filters' shape: give it .--filters-shape on the command line" translate "tf.nn.conv2d(x, w, 2, 'SAME')"
 expect_error "unknown TensorFlow function 'tf.nn.max_pool2d'" translate "tf.nn.max_pool2d(x, 2, 2, 'SAME')"
-expect_error "tf.nn.conv2d_transpose is not supported yet" translate "tf.nn.conv2d_transpose(x, w, [1, 8, 8, 3], 2)" --filters-shape 3,3,3,4
+expect 0 'CropEnd\(\(1, 1\)\)' EMPTY -- translate "tf.nn.conv2d_transpose(x, w, [2, 10, 10, 6], 2)" --filters-shape 3,3,6,4 --emit torch
+expect 0 '"output_shape": \[' EMPTY -- translate "tf.nn.conv1d_transpose(x, w, [batch, 11, 6], 3, 'VALID')" --filters-shape 4,6,4 --emit json
+expect_error "does not fit output_shape \(2, 10, 10, 6\)" translate "tf.nn.conv2d_transpose(x, w, [2, 10, 10, 6], 2)" --filters-shape 3,3,6,4 --input-shape 2,6,5,4
 expect_error "the filters shape \(3, 3, 4\) has 3 entries; tf.nn.conv2d takes 4-D filters" translate "tf.nn.conv2d(x, w, 2, 'SAME')" --filters-shape 3,3,4
 expect_error "--filters-shape '3,x' has a non-integer entry 'x'" translate "tf.nn.conv2d(x, w, 2, 'SAME')" --filters-shape 3,x
 expect_error "padding='same' must be 'SAME', 'VALID' or a list" translate "tf.nn.conv2d(x, w, 2, 'same')" --filters-shape 3,3,4,8

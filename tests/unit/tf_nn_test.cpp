@@ -143,8 +143,6 @@ TEST(TfNnCallArgs, RejectsWhatTensorFlowRejects) {
              "the filters shape (3, 0, 4, 8) has the size 0");
   call_error("tf.nn.max_pool2d(x, 2, 2, 'SAME')", {3, 3, 4, 8}, ErrorCode::unknown_argument,
              "unknown TensorFlow function");
-  call_error("tf.nn.conv2d_transpose(x, w, [1, 8, 8, 3], 2)", {3, 3, 3, 4}, ErrorCode::unsupported,
-             "tf.nn.conv2d_transpose is not supported yet");
   EXPECT_TRUE(names_tf_nn_call("tf.nn.max_pool2d(x, 2, 2, 'SAME')"));  // so the error names the function
 }
 
@@ -258,6 +256,72 @@ TEST(TfNnCallPlan, EveryRankAndFunction) {
   plan_ok("tf.nn.conv3d(x, w, [1, 2, 2, 2, 1], 'VALID', dilations=[1, 2, 1, 1, 1])", {2, 2, 2, 4, 8}, std::nullopt);
   plan_ok("tf.nn.convolution(x, w, 1, 'SAME', dilations=[2, 3])", {3, 2, 4, 8}, std::vector<int64_t>{1, 9, 9, 4});
   plan_ok("tf.nn.conv2d(x, w, [2, 3], 'SAME', dilations=[2, 1])", {3, 3, 4, 8}, std::vector<int64_t>{2, 10, 11, 4});
+}
+
+TEST(TfNnCallArgs, TransposedCallsTakeTheirOutputShape) {
+  const KerasConvLayer call = call_ok("tf.nn.conv2d_transpose(x, w, [batch, 10, 9, 6], [2, 1], 'VALID')", {3, 3, 6, 4});
+  EXPECT_EQ(call.kind, KerasLayerKind::conv_transpose);
+  EXPECT_EQ(call.filters, 6);           // (*kernel, out_channels, in_channels)
+  EXPECT_EQ(call.filters_in_depth, 4);
+  EXPECT_EQ(call.output_shape, (std::vector<int64_t>{kAny, 10, 9, 6}));
+  EXPECT_EQ(call_ok("tf.nn.conv_transpose(x, w, [1, 8, 6], 2)", {3, 6, 4}).rank, 1);  // rank from output_shape
+  EXPECT_EQ(call_ok("tf.nn.conv3d_transpose(x, w, [1, 4, 4, 4, 6], 2)", {2, 2, 2, 6, 4}).strides,
+            (std::vector<int64_t>{2, 2, 2}));  // an int, unlike conv3d
+  EXPECT_EQ(call_ok("tf.nn.conv2d_transpose(x, w, [1, 8, 8, 6], 2)", {3, 3, 6, 4}).padding,
+            KerasPadding::same);  // the default
+  call_error("tf.nn.conv2d_transpose(x, w, [1, 8, 8, 5], 2)", {3, 3, 6, 4}, ErrorCode::invalid_argument,
+             "output_shape=[1, 8, 8, 5] has 5 channels but the filters make 6");
+  call_error("tf.nn.conv2d_transpose(x, w, out_shape, 2)", {3, 3, 6, 4}, ErrorCode::invalid_argument,
+             "output_shape=out_shape must be a list of 4 sizes");
+  call_error("tf.nn.conv2d_transpose(x, w, [1, 0, 8, 6], 2)", {3, 3, 6, 4}, ErrorCode::invalid_argument,
+             "output_shape=[1, 0, 8, 6] has the entry 0");
+  call_error("tf.nn.conv1d_transpose(x, w, [1, 8, 6], 2, [[0, 0], [1, 1], [0, 0]])", {3, 6, 4},
+             ErrorCode::invalid_argument, "takes 'SAME' or 'VALID' only");
+  call_error("tf.nn.conv_transpose(x, w, [1, 6], 2)", {3, 6, 4}, ErrorCode::invalid_argument,
+             "must be a list of 3, 4 or 5 sizes");
+}
+
+TEST(TfNnCallPlan, TransposedOutputShapeFixesTheInput) {
+  const auto implied = [](const std::string& text, const std::vector<int64_t>& filters) {
+    auto shape = tf_nn_transpose_input_shape(call_ok(text, filters));
+    EXPECT_TRUE(shape) << (shape ? "" : shape.error().message);
+    return shape ? *shape : std::vector<int64_t>{};
+  };
+  // SAME: in = ceil(out / s); VALID: in = (out - eff) / s + 1; a padding list: (out + pads - eff) / s + 1.
+  EXPECT_EQ(implied("tf.nn.conv2d_transpose(x, w, [2, 10, 9, 6], 2)", {3, 3, 6, 4}),
+            (std::vector<int64_t>{2, 5, 5, 4}));
+  EXPECT_EQ(implied("tf.nn.conv2d_transpose(x, w, [2, 12, 11, 6], 2, 'VALID')", {3, 3, 6, 4}),
+            (std::vector<int64_t>{2, 5, 5, 4}));
+  EXPECT_EQ(implied("tf.nn.conv2d_transpose(x, w, [n, 10, 10, 6], 2, [[0, 0], [1, 1], [0, 2], [0, 0]])", {3, 3, 6, 4}),
+            (std::vector<int64_t>{kAny, 5, 5, 4}));
+  const TorchPlan same = plan_ok("tf.nn.conv2d_transpose(x, w, [2, 10, 10, 6], 2)", {3, 3, 6, 4}, std::nullopt);
+  EXPECT_FALSE(same.exact_for_every_input_size);
+  EXPECT_EQ(same.weight_names, (std::vector<std::string>{"filters"}));
+  ASSERT_EQ(same.steps.size(), 2u);  // TF pads (0, 1): PyTorch starts at z[0] and drops the last output
+  EXPECT_EQ(std::get<TorchCropStep>(same.steps[1].op).crop_end, (std::vector<int64_t>{1, 1}));
+  const TorchPlan odd = plan_ok("tf.nn.conv2d_transpose(x, w, [2, 9, 9, 6], 2)", {3, 3, 6, 4}, std::nullopt);
+  ASSERT_EQ(odd.steps.size(), 1u);  // TF pads (1, 1): padding=1
+  EXPECT_EQ(conv_of(odd).spec.padding, (std::vector<PadPair>{{1, 1}, {1, 1}}));
+  plan_ok("tf.nn.conv2d_transpose(x, w, [2, 14, 13, 6], 2, 'SAME', dilations=[2, 1])", {3, 2, 6, 4}, std::nullopt);
+  plan_ok("tf.nn.conv3d_transpose(x, w, [2, 6, 7, 5, 6], [2, 2, 1])", {2, 3, 2, 6, 4}, std::nullopt);
+  plan_ok("tf.nn.conv1d_transpose(x, w, [2, 11, 6], 3, 'VALID')", {4, 6, 4}, std::vector<int64_t>{kAny, kAny, 4});
+}
+
+TEST(TfNnCallPlan, TransposedRejections) {
+  EXPECT_NE(plan_error("tf.nn.conv2d_transpose(x, w, [2, 10, 10, 6], 2)", {3, 3, 6, 4}, {2, 6, 5, 4})
+                .find("the input shape (2, 6, 5, 4) does not fit output_shape (2, 10, 10, 6)"),
+            std::string::npos);
+  auto small = plan_tf_nn_to_torch(call_ok("tf.nn.conv2d_transpose(x, w, [2, 2, 2, 6], 1, 'VALID')", {3, 3, 6, 4}),
+                                   std::nullopt);
+  ASSERT_FALSE(small);
+  EXPECT_NE(small.error().message.find("smaller than the kernel extent 3"), std::string::npos);
+  // z[3 : 8] of an 8-long output: PyTorch would need output_padding 3 at stride 1.
+  auto late = plan_tf_nn_to_torch(
+      call_ok("tf.nn.conv2d_transpose(x, w, [2, 5, 5, 6], 1, [[0, 0], [3, 0], [0, 0], [0, 0]])", {1, 1, 6, 4}),
+      std::nullopt);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code, ErrorCode::unsupported);
+  EXPECT_NE(late.error().message.find("pads 3 before and 0 after on axis H"), std::string::npos);
 }
 
 }  // namespace

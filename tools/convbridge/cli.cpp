@@ -50,17 +50,26 @@ struct TranslateOptions {
   std::string seed_text = "0";  // parsed by parse_seed: CLI11 wraps -1 and clamps values past 64 bits
 };
 
+// User text quoted in an error message: printable ASCII, other bytes as \xNN, at most 100 bytes shown.
+std::string quoted_excerpt(std::string_view text) {
+  constexpr size_t kShown = 100;
+  std::string out;
+  for (size_t i = 0; i < text.size() && i < kShown; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    out += c >= 0x20 && c < 0x7f ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02x}", c);
+  }
+  if (text.size() > kShown) out += fmt::format("...[{} bytes]", text.size());
+  return out;
+}
+
 // --seed: a decimal integer in [0, 2^64); anything else is an error rather than a silently different seed.
 std::optional<std::string> parse_seed(TranslateOptions& options) {
   const std::string& text = options.seed_text;
   const char* end = text.data() + text.size();
   const auto [stop, error] = std::from_chars(text.data(), end, options.seed);
   if (text.empty() || error != std::errc{} || stop != end) {
-    std::string shown = text.size() > 40 ? text.substr(0, 40) + "..." : text;
-    for (char& c : shown) {
-      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
-    }
-    return fmt::format("--seed '{}' must be an integer from 0 to {}", shown, std::numeric_limits<uint64_t>::max());
+    return fmt::format("--seed '{}' must be an integer from 0 to {}", quoted_excerpt(text),
+                       std::numeric_limits<uint64_t>::max());
   }
   return std::nullopt;
 }
@@ -165,7 +174,8 @@ CliResult translate_keras(const TranslateOptions& options) {
   auto shape = convbridge::parse_input_shape(*options.input_shape_text, /*allow_unknown=*/true);
   if (!shape) return fail(shape.error().message);
   if (shape->back() == convbridge::kUnknownSize) {
-    return fail(fmt::format("--input-shape '{}' must give the channel count (its last entry)", *options.input_shape_text));
+    return fail(fmt::format("--input-shape '{}' must give the channel count (its last entry)",
+                            quoted_excerpt(*options.input_shape_text)));
   }
   return print_torch_plan(convbridge::plan_keras_to_torch(*layer, shape->back(), *shape), options);
 }
