@@ -42,6 +42,23 @@ inline void check_error(const Error& error, std::string_view input) {
   }
 }
 
+// A TF/Keras -> PyTorch plan: every emitter produces its output, and the reference engine (with a twentieth of the
+// CLI's budget, which keeps each input well under the fuzzer's timeout in the sanitized build) finds no mismatch.
+inline void check_torch_plan(const TorchPlan& plan, std::string_view input) {
+  const std::string torch = emit_torch(plan);
+  if (torch.find("def make_module(") == std::string::npos) fuzz_fail("no make_module", input);
+  if (!nlohmann::json::accept(emit_json(plan))) fuzz_fail("the JSON plan does not parse", input);
+  if (explain_plan(plan).empty()) fuzz_fail("empty explanation", input);
+  auto report = verify_plan(plan, 0, kDefaultWorkBudget / 20);
+  if (!report) {
+    check_error(report.error(), input);
+    return;
+  }
+  if (!report->cases.empty() && !report->passed()) {
+    fuzz_fail("the reference engine found a mismatch: " + describe_verification(*report), input);
+  }
+}
+
 // Generated Python must be printable ASCII lines: user text reaches it only inside sanitised comments.
 inline void check_python_source(const std::string& source, const char* emitter, std::string_view input) {
   if (source.empty()) fuzz_fail(std::string(emitter) + " emitted nothing", input);

@@ -50,21 +50,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     convbridge::fuzz::check_error(plan.error(), input);
     return 0;
   }
-  const std::string torch = convbridge::emit_torch(*plan);
-  const std::string json = convbridge::emit_json(*plan);
-  const std::string explanation = convbridge::explain_plan(*plan);
-  if (torch.find("def make_module(") == std::string::npos) convbridge::fuzz::fuzz_fail("no make_module", input);
-  if (!nlohmann::json::accept(json)) convbridge::fuzz::fuzz_fail("the JSON plan does not parse", input);
-  if (explanation.empty()) convbridge::fuzz::fuzz_fail("empty explanation", input);
-  // A twentieth of the CLI's budget keeps each input well under the fuzzer's timeout in the sanitized build.
-  auto report = convbridge::verify_plan(*plan, 0, convbridge::kDefaultWorkBudget / 20);
-  if (!report) {
-    convbridge::fuzz::check_error(report.error(), input);
-    return 0;
-  }
-  if (!report->cases.empty() && !report->passed()) {
-    convbridge::fuzz::fuzz_fail("the reference engine found a mismatch: " + convbridge::describe_verification(*report),
-                                input);
-  }
+  convbridge::fuzz::check_torch_plan(*plan, input);
   return 0;
 }
