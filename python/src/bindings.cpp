@@ -210,6 +210,14 @@ NB_MODULE(_impl, m) {
       "text"_a, "allow_unknown"_a = false,
       "Parses '1,3,32,32' (or with None entries when allow_unknown, returned as -1) as the CLI's --input-shape.");
 
+  // Keras text given without input_shape: its own fault first, as the CLI reports it.
+  m.def(
+      "check_keras_layer_text", [](const std::string& text) { unwrap(parse_keras_layer(text)); }, "text"_a,
+      "Raises ValueError when the Keras constructor text itself is invalid.");
+  m.def(
+      "check_keras_layer_text",
+      [](const nb::bytes& text) { unwrap(parse_keras_layer(std::string(text.c_str(), text.size()))); }, "text"_a);
+
   const auto plan_keras = [](const std::string& text, int64_t in_channels,
                              const std::optional<std::vector<int64_t>>& input_shape) {
     const KerasConvLayer layer = unwrap(parse_keras_layer(text));

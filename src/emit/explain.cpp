@@ -151,8 +151,8 @@ std::string describe_source(const TorchPlan& plan) {
   const KerasConvLayer& k = plan.source;
   if (k.is_tf_nn) {
     std::vector<int64_t> filters_shape = k.kernel;
-    if (k.kind == KerasLayerKind::conv_transpose) {  // (*kernel, out_channels, in_channels)
-      filters_shape.push_back(k.filters);
+    if (k.kind == KerasLayerKind::conv_transpose) {  // (*kernel, out_channels / groups, in_channels)
+      filters_shape.push_back(k.filters / k.groups);
       filters_shape.push_back(k.filters_in_depth);
     } else {
       filters_shape.push_back(k.filters_in_depth);

@@ -133,12 +133,21 @@ std::string emit_json(const TorchPlan& plan) {
   }
   source["use_bias"] = k.use_bias;
   Json out = {{"convbridge_version", CONVBRIDGE_VERSION}, {"direction", "keras_to_pytorch"}, {"source", source}};
-  out["input_shape"] = plan.input_shape ? Json(*plan.input_shape) : Json(nullptr);
+  // Unknown sizes (a batch the input shape or a tf.nn output_shape leaves open) are null.
+  const auto with_nulls = [](std::vector<int64_t> shape, bool unknown_batch) {
+    Json sizes = Json::array();
+    for (size_t i = 0; i < shape.size(); ++i) {
+      sizes.push_back(shape[i] == kUnknownSize || (i == 0 && unknown_batch) ? Json(nullptr) : Json(shape[i]));
+    }
+    return sizes;
+  };
+  out["input_shape"] = plan.input_shape ? with_nulls(*plan.input_shape, false) : Json(nullptr);
   out["output_shape"] = nullptr;
   if (plan.input_shape) {
     std::vector<int64_t> shape = *plan.input_shape;
-    if (shape[0] == kUnknownSize) shape[0] = 1;
-    if (auto tf_out = tf_steps_output_shape(plan.source_steps, shape)) out["output_shape"] = *tf_out;
+    const bool unknown_batch = shape[0] == kUnknownSize;
+    if (unknown_batch) shape[0] = 1;
+    if (auto tf_out = tf_steps_output_shape(plan.source_steps, shape)) out["output_shape"] = with_nulls(*tf_out, unknown_batch);
   }
   out["exact_for"] = plan.exact_for_every_input_size ? "every_input_size" : "input_shape";
   out["data_format"] = "channels_first";

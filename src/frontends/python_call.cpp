@@ -125,12 +125,34 @@ class CallParser {
         // accept it only where the value cannot change the computation.
         CONVBRIDGE_CHECK(skip_call(depth));
         value.kind = PyValue::Kind::call;
+        skip_space();
+      }
+      // A subscript (tf.shape(x)[0], x.shape[-1]) is opaque too: TF code writes batch sizes that way.
+      while (value.kind != PyValue::Kind::boolean && value.kind != PyValue::Kind::none && peek() == '[') {
+        CONVBRIDGE_CHECK(skip_bracketed(depth, ']', "a subscript"));
+        value.kind = PyValue::Kind::call;
+        skip_space();
       }
     } else {
       return fail(fmt::format("unexpected character '{}'", printable(c)));
     }
     value.source = printable_excerpt(text_.substr(start, pos_ - start));
     return value;
+  }
+
+  // Skips a subscript "[ ... ]" (or any bracketed list of values), validating its values; it reads nothing.
+  Status skip_bracketed(int depth, char close, std::string_view what) {
+    if (depth + 1 > kMaxNesting) return fail(fmt::format("values nested deeper than {} levels", kMaxNesting));
+    ++pos_;  // the opening bracket
+    skip_space();
+    while (!consume(close)) {
+      CONVBRIDGE_TRY(PyValue ignored, parse_value(depth + 1));
+      (void)ignored;
+      skip_space();
+      if (!consume(',') && peek() != close) return fail(fmt::format("expected ',' or '{}' in {}", close, what));
+      skip_space();
+    }
+    return Ok{};
   }
 
   // Skips a balanced "( ... )" argument list, validating its values. Its numbers may be any Python int or float

@@ -298,8 +298,8 @@ Status parse_output_shape(const PyValue& value, KerasConvLayer& layer) {
   layer.output_shape.clear();
   for (size_t i = 0; i < n; ++i) {
     const PyValue& item = value.items[i];
-    if (i == 0 && item.kind != PyValue::Kind::integer) {
-      layer.output_shape.push_back(kUnknownSize);  // a batch size computed at run time
+    if (i == 0 && (item.kind == PyValue::Kind::name || item.kind == PyValue::Kind::call)) {
+      layer.output_shape.push_back(kUnknownSize);  // a batch size computed at run time (batch, tf.shape(x)[0])
       continue;
     }
     if (item.kind != PyValue::Kind::integer || item.integer <= 0 || item.integer > kMaxSizeArgument) {
@@ -308,12 +308,24 @@ Status parse_output_shape(const PyValue& value, KerasConvLayer& layer) {
     }
     layer.output_shape.push_back(item.integer);
   }
-  if (layer.output_shape.back() != layer.filters) {
-    return invalid(fmt::format("output_shape={} has {} channels but the filters make {} (their shape's "
+  // The transposed op is the gradient of a conv whose input has output_shape's channels and whose filters have
+  // the depth filters_shape[rank]: fewer make a grouped convolution (as tf.nn.conv2d infers), which TF's oneDNN
+  // and XLA kernels run.
+  const int64_t out_channels = layer.output_shape.back();
+  const int64_t per_group = layer.filters;
+  if (out_channels % per_group != 0) {
+    return invalid(fmt::format("output_shape={} has {} channels, not a multiple of the filters' {} (their shape's "
                                "second-to-last entry; TensorFlow: \"input depth must be evenly divisible by filter "
                                "depth: {} vs {}\")",
-                               value.source, layer.output_shape.back(), layer.filters, layer.output_shape.back(),
-                               layer.filters));
+                               value.source, out_channels, per_group, out_channels, per_group));
+  }
+  layer.groups = out_channels / per_group;
+  layer.filters = out_channels;
+  if (layer.filters_in_depth % layer.groups != 0) {
+    return invalid(fmt::format("output_shape={} makes {} groups ({} channels over filters of depth {}), which do not "
+                               "divide the filters' {} input channels (TensorFlow: \"output depth must be evenly "
+                               "divisible by number of groups\")",
+                               value.source, layer.groups, out_channels, per_group, layer.filters_in_depth));
   }
   return Ok{};
 }

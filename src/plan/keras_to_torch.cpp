@@ -41,7 +41,7 @@ void add_explicit_padding(TorchPlan& plan, ConvStep& conv) {
 
 // A tf.nn call's grouping, which follows from the input channel count and the filters' shape.
 Status resolve_tf_nn_groups(KerasConvLayer& k, int64_t in_channels) {
-  if (!k.is_tf_nn) return Ok{};
+  if (!k.is_tf_nn || k.kind == KerasLayerKind::conv_transpose) return Ok{};  // transposed: set by output_shape
   if (k.kind == KerasLayerKind::depthwise) {
     if (in_channels != k.filters_in_depth) {
       return make_error(ErrorCode::input_shape,
@@ -202,9 +202,10 @@ Status add_source_steps(TorchPlan& plan) {
       step.rank = k.rank;
       step.in_channels = plan.in_channels;
       step.out_channels = k.filters;
+      step.groups = k.groups;  // 1 for Keras; a tf.nn call's filters may be grouped
       step.strides = k.strides;
       step.use_bias = k.use_bias;
-      kernel_shape.push_back(k.filters);
+      kernel_shape.push_back(k.filters / k.groups);
       kernel_shape.push_back(plan.in_channels);
       plan.weight_names = {k.is_tf_nn ? "filters" : "kernel"};
       plan.weight_shapes = {kernel_shape};
@@ -370,7 +371,7 @@ Status plan_transposed(TorchPlan& plan) {
   const auto rank = static_cast<size_t>(k.rank);
   const auto& source = std::get<TransposedConvStep>(plan.source_steps.back().op);
   TorchConvStep conv;
-  conv.spec = torch_conv_spec(k, plan.in_channels, k.filters, 1);
+  conv.spec = torch_conv_spec(k, plan.in_channels, k.filters, k.groups);
   conv.spec.transposed = true;
   conv.takes_bias = k.use_bias;
   const std::string spatial(spatial_letters(k.rank));

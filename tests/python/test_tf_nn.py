@@ -5,7 +5,8 @@ TorchPlan whose torch_code() defines make_module(filters) (TF-layout filters, ch
 is always the same call text evaluated by the real TensorFlow (eager, float32) with `x` and `w` bound to tensors
 (`eval(text, {"tf": tf, "tensorflow": tf, x_name: x, w_name: w})`), so the text itself is what is tested, spelling
 included. The PyTorch side runs in float64 on the same float32 values; tolerance atol = 4e-5 * sqrt(K), K the number
-of products summed into one output (prod(kernel) * filters in_depth; prod(kernel) for depthwise_conv2d), exactly as
+of products summed into one output (prod(kernel) * filters in_depth; prod(kernel) for depthwise_conv2d; for the
+transposed functions, filters (*kernel, out_channels, in_channels), at most prod(kernel) * in_channels), exactly as
 reverse_helpers.keras_tolerance (weights U(-1/sqrt(K), 1/sqrt(K)), standard-normal input). Do not widen it.
 
 1. A randomized differential profile (Hypothesis; "ci": derandomized, fixed number of examples, settings attached to
@@ -45,15 +46,42 @@ reverse_helpers.keras_tolerance (weights U(-1/sqrt(K), 1/sqrt(K)), standard-norm
        (TF's graph-mode Conv3D shape function swaps the height and width dilations:
        test_fact_tf_graph_conv3d_shape_function_swaps_dilations), the same call text is run eagerly once per group
        on the group's channels and the outputs concatenated (grouped convolution by definition, computed by TF).
-       Nothing else uses XLA.
+       Nothing else in this profile uses XLA.
    The summary (generated, compared, rejected by both, refused, oneDNN arbitrations) is printed by
    test_enough_tf_nn_cases_ran (pytest -s / -rP) and the CI profile must compare at least CONVBRIDGE_TF_NN_CASES
    (800 unless set; at least 500 asked) calls against TF.
+1b. A second randomized profile (same profiles: "ci" derandomized) for the transposed functions
+   tf.nn.conv1d_transpose / conv2d_transpose / conv3d_transpose / conv_transpose(input, filters, output_shape,
+   strides, padding='SAME', ...): kernels 1..4 (1..3 in 3-D), strides 1..3, dilations 1..2 (with strides > 1 too),
+   'SAME' / 'VALID' / explicit lists of 4 pairs (conv2d_transpose, 2-D conv_transpose), channels 1..5, input sizes
+   1..6 (1..4 in 3-D), strides / dilations as int, 1, n or n + 2 entries, arguments positional or by keyword. The
+   output_shape is one TF accepts for the input (its forward convolution with the same padding gives the input
+   back: any out with ceil(out / s) == in for 'SAME', (in-1)*s + eff + r, r < s, for 'VALID', solved with the pads
+   for lists), its batch entry an int or the name `batch` (bound to N in the eval namespace). Now and then the
+   output_shape (a spatial size, the channels, the batch) or the strides / dilations form is wrong, or the padding
+   lower case, or data_format channels_first. TF decides, as in 1.: TF raises -> convbridge.translate(text,
+   input_shape=x's shape, ...) raises ValueError; TF runs it -> for the known input shape and for a derived one
+   (input_shape omitted, all-None but the channels, or batch only) make_module (float64) reproduces TF, the plan's
+   and its JSON's input / output shapes are x's / TF's (an unknown batch stays unknown), verify() passes and
+   exact_for_every_input_size is False (the plan is for that input size only). Two refusals of calls TF runs are
+   checked as such: channels_first, and the documented limitation of padding lists whose before - after + r (r =
+   (out + before + after - eff) % s) is not below max(stride, dilation) ("not supported yet": PyTorch's
+   output_padding must be below it), where TF is shown to run the call. TF facts: TF's own CPU kernels refuse
+   dilations > 1 for the transposed convolutions (explicit lists do not go through oneDNN): XLA is the reference
+   there (test_fact_tf_cpu_transposed_dilations_need_xla); oneDNN skips checks (it runs non-1 batch/channel dilation
+   entries) and the oneDNN-off worker (under XLA for dilations) decides, as in 1. test_enough_tf_nn_transposed_cases_ran
+   prints the summary; CI compares at least CONVBRIDGE_TF_NN_TRANSPOSED_CASES (300 unless set) calls.
 2. Named tests for the traps: TF 'SAME' at stride 2 whose split depends on the input size, explicit asymmetric and
    symmetric padding lists, grouped conv2d inferred from shapes, depthwise channel order with a multiplier, conv1d
    with a stride list, conv3d 'SAME' stride 2, convolution with dilations; each documented rejection raises ValueError
-   naming the argument and its value, and for those TF rejects too, TF is shown to reject it.
-3. The CLI: `convbridge translate <tf.nn call> --filters-shape ... --emit torch` printed code against TF.
+   naming the argument and its value, and for those TF rejects too, TF is shown to reject it. Transposed: 'SAME' at
+   stride 2 for even and odd outputs (a CropEnd step for the even one) with TF's output shown to be the window
+   z[before : before + out] of the full transposed output z, 'VALID' with an output longer than z (output_padding),
+   an explicit asymmetric list, conv1d_transpose, conv3d_transpose with an int stride, conv_transpose dispatching on
+   len(output_shape), dilated conv2d_transpose, a named batch entry, input_shape / output_shape channel mismatches
+   (TF rejects them too), and the 'not supported yet' padding list (TF runs it).
+3. The CLI: `convbridge translate <tf.nn call> --filters-shape ... --emit torch` printed code against TF (a
+   transposed call too).
 
 The library bugs this file found are fixed; each keeps its test (test_fixed_*). Inputs TF runs through a path that
 silently drops part of an argument are refused on purpose (test_refused_*), and the generator steers around them
@@ -139,22 +167,24 @@ def _note(line: str) -> None:
 SAME_DEPTH_ERROR = "input and filter must have the same depth"  # TF CPU: grouped Conv3D is not implemented
 
 
-def tf_namespace(names, x, w) -> dict:
-    return {"tf": tf, "tensorflow": tf, names[0]: tf.constant(x), names[1]: tf.constant(w)}
+def tf_namespace(names, x, w, extra=None) -> dict:
+    return {"tf": tf, "tensorflow": tf, **(extra or {}), names[0]: tf.constant(x), names[1]: tf.constant(w)}
 
 
-def tf_call(text: str, names, x: np.ndarray, w: np.ndarray, jit: bool = False):
+def tf_call(text: str, names, x: np.ndarray, w: np.ndarray, jit: bool = False, extra=None):
     """(float32 numpy output, None) or (None, the exception TF raised), for the text evaluated with the input and
-    filters bound to the names. jit: run it as tf.function(jit_compile=True) (XLA) instead of eagerly."""
+    filters bound to the names. jit: run it as tf.function(jit_compile=True) (XLA) instead of eagerly. extra: other
+    names the text uses (the transposed calls' `batch`), bound to plain Python values."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if jit:
-                function = tf.function(lambda a, b: eval(text, {"tf": tf, "tensorflow": tf, names[0]: a, names[1]: b}),
+                function = tf.function(lambda a, b: eval(text, {"tf": tf, "tensorflow": tf, **(extra or {}),
+                                                               names[0]: a, names[1]: b}),
                                        jit_compile=True)
                 y = function(tf.constant(x), tf.constant(w))
             else:
-                y = eval(text, tf_namespace(names, x, w))  # noqa: S307 - test-generated call text
+                y = eval(text, tf_namespace(names, x, w, extra))  # noqa: S307 - test-generated call text
         return np.asarray(y), None
     except Exception as error:  # noqa: BLE001 - TF raises ValueError, TypeError, OpError subclasses, SyntaxError
         return None, error
@@ -172,16 +202,16 @@ while True:
     header = proto_in.read(8)
     if len(header) < 8:
         break
-    text, names, x, w, jit = pickle.loads(proto_in.read(int.from_bytes(header, "little")))
+    text, names, x, w, jit, extra = pickle.loads(proto_in.read(int.from_bytes(header, "little")))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if jit:
-                f = tf.function(lambda a, b: eval(text, {"tf": tf, "tensorflow": tf, names[0]: a, names[1]: b}),
-                                jit_compile=True)
+                f = tf.function(lambda a, b: eval(text, {"tf": tf, "tensorflow": tf, **extra, names[0]: a,
+                                                         names[1]: b}), jit_compile=True)
                 y = np.asarray(f(tf.constant(x), tf.constant(w)))
             else:
-                y = np.asarray(eval(text, {"tf": tf, "tensorflow": tf, names[0]: tf.constant(x),
+                y = np.asarray(eval(text, {"tf": tf, "tensorflow": tf, **extra, names[0]: tf.constant(x),
                                            names[1]: tf.constant(w)}))
         result = ("ok", y)
     except Exception as e:
@@ -218,9 +248,9 @@ def _tf_worker():
     return _worker
 
 
-def tf_call_without_onednn(text: str, names, x: np.ndarray, w: np.ndarray, jit: bool = False):
+def tf_call_without_onednn(text: str, names, x: np.ndarray, w: np.ndarray, jit: bool = False, extra=None):
     """(output, None) or (None, error text): tf_call in a process with TF_ENABLE_ONEDNN_OPTS=0."""
-    request = pickle.dumps((text, tuple(names), x, w, jit))
+    request = pickle.dumps((text, tuple(names), x, w, jit, dict(extra or {})))
     worker = _tf_worker()
     worker.stdin.write(len(request).to_bytes(8, "little") + request)
     worker.stdin.flush()
@@ -261,6 +291,9 @@ def expected_output_shape(function, shape, filters_shape, strides, dilations, pa
 
 def accumulation_length(function: str, filters_shape) -> int:
     kernel = math.prod(filters_shape[:-2])
+    if function.endswith("_transpose"):
+        # filters (*kernel, out_channels, in_channels): each output sums at most prod(kernel) taps per input channel
+        return kernel * filters_shape[-1]
     return kernel if function == "depthwise_conv2d" else kernel * filters_shape[-2]
 
 
@@ -763,6 +796,449 @@ def test_enough_tf_nn_cases_ran():
 
 
 # ------------------------------------------------------------------------------------------------------------------
+# The transposed functions: tf.nn.conv1d_transpose / conv2d_transpose / conv3d_transpose / conv_transpose
+# ------------------------------------------------------------------------------------------------------------------
+
+TRANSPOSED_CI_CASES = int(os.environ.get("CONVBRIDGE_TF_NN_TRANSPOSED_CASES", "300"))
+TRANSPOSED_PROFILES = {
+    # About 3 in 5 generated calls are compared against TF (the rest: a wrong output_shape or argument, rejected by
+    # both, or a refusal; Hypothesis favours the rare branches' bounds): 3x leaves a margin.
+    "ci": settings(max_examples=TRANSPOSED_CI_CASES * 3, derandomize=True, deadline=None, print_blob=True,
+                   suppress_health_check=list(HealthCheck)),
+    "dev": settings(max_examples=10000, deadline=None, print_blob=True, suppress_health_check=list(HealthCheck)),
+}
+TRANSPOSED_FUNCTIONS = ["conv1d_transpose", "conv2d_transpose", "conv2d_transpose", "conv3d_transpose",
+                        "conv_transpose", "conv_transpose"]
+TRANSPOSED_RANK = {"conv1d_transpose": 1, "conv2d_transpose": 2, "conv3d_transpose": 3}
+NOT_SUPPORTED_YET = "not supported yet"
+NO_CPU_DILATIONS = "do not yet support dilation"  # TF's own CPU Conv2DBackpropInput / Conv3DBackpropInputV2
+STATS["transposed"] = {"cases": 0, "compared": 0, "plans": 0, "per_function": {}, "batch_named": 0,
+                       "tf_rejected": 0, "wrong_output_shape": 0, "refused_padding": 0, "refused_channels_first": 0,
+                       "onednn_arbitrated": 0, "onednn_cases": [], "xla_reference": 0, "model_disagreed": 0,
+                       "crop_end": 0, "output_longer_than_full": 0,
+                       "seconds": 0.0}
+
+
+def transposed_summary_line() -> str:
+    t = STATS["transposed"]
+    per = ", ".join(f"{name} {count}" for name, count in sorted(t["per_function"].items()))
+    return (f"differential (tf.nn transposed): {t['cases']} generated calls in {t['seconds']:.0f} s, {t['compared']} "
+            f"compared against TF ({per}; {t['plans']} plans, {t['batch_named']} with a named batch, "
+            f"{t['crop_end']} with a CropEnd step, {t['output_longer_than_full']} with an output longer than the "
+            f"full transposed output); {t['tf_rejected']} rejected by TF and by convbridge "
+            f"({t['wrong_output_shape']} wrong output_shape), {t['refused_padding']} padding lists refused as "
+            f"'{NOT_SUPPORTED_YET}' (TF runs them), {t['refused_channels_first']} channels_first refused; "
+            f"{t['onednn_arbitrated']} decided by TF with oneDNN off, {t['xla_reference']} with TF's XLA as the "
+            f"reference (dilations > 1, which TF's own CPU kernels refuse); {t['model_disagreed']} rejected by both "
+            f"although the generator's model accepts them"
+            + "".join(f"\n    {line}" for line in t["onednn_cases"][:20]))
+
+
+def _transposed_note(line: str) -> None:
+    t = STATS["transposed"]
+    t["onednn_arbitrated"] += 1
+    if line not in t["onednn_cases"]:
+        t["onednn_cases"].append(line)
+
+
+def transposed_output_sizes(padding, size: int, kernel: int, stride: int, dilation: int) -> list:
+    """Every output size TF accepts for an input size along one axis: those whose forward convolution (same padding)
+    gives `size` back (TF: "Size of out_backprop doesn't match computed"). padding: 'SAME', 'VALID' or a pair."""
+    extent = (kernel - 1) * dilation + 1
+    if padding == "SAME":
+        return list(range((size - 1) * stride + 1, size * stride + 1))  # ceil(out / s) == size
+    before, after = (0, 0) if padding == "VALID" else padding
+    return [o for o in ((size - 1) * stride + extent + r - before - after for r in range(stride)) if o >= 1]
+
+
+def transposed_forward_size(padding, out: int, kernel: int, stride: int, dilation: int):
+    """The forward convolution's output size for an input of size `out` (None when the kernel does not fit)."""
+    extent = (kernel - 1) * dilation + 1
+    if padding == "SAME":
+        return -(-out // stride)
+    before, after = (0, 0) if padding == "VALID" else padding
+    return (out + before + after - extent) // stride + 1 if out + before + after >= extent else None
+
+
+def transposed_refuses_pair(pair, out: int, kernel: int, stride: int, dilation: int) -> bool:
+    """The documented limitation: an explicit (before, after) pair with before - after + r >= stride (r the rest of
+    the forward division) would need a PyTorch output_padding not below the stride; PyTorch takes output_padding <
+    max(stride, dilation), and convbridge uses that too (stride 1, dilation 2, pads (1, 0) is translated)."""
+    extent = (kernel - 1) * dilation + 1
+    before, after = pair
+    return before - after + (out + before + after - extent) % stride >= max(stride, dilation)
+
+
+@dataclass(frozen=True)
+class TransposedCase:
+    text: str
+    function: str
+    rank: int
+    filters_shape: tuple  # (*kernel, out_channels, in_channels)
+    shape: tuple  # the input x (N, *spatial, in_channels)
+    output_shape: tuple  # the output_shape the text asks for, with the real batch
+    batch_named: bool  # output_shape's batch entry is the name `batch` (bound to N for TF)
+    unknown_form: object  # a second input_shape for convbridge: None, all-None but the channels, or batch only
+    tf_accepts: bool  # by the generator's model (TF decides; the model only labels the summary)
+    refused: str | None  # a documented convbridge refusal of a call TF runs
+    crop_end: bool  # some axis ends before PyTorch's padding can end it (before - after + r < 0)
+    longer_than_full: bool  # some output is longer than the full transposed output (VALID with r > 0)
+    notes: tuple = field(default=())
+
+
+@st.composite
+def transposed_size_text(draw, values, argument):
+    """(text, accepted): strides / dilations text for a transposed function: int (equal values), one entry, n entries
+    or n + 2 (batch and channel entries 1), rarely a form TF rejects (accepted False; TF's oneDNN kernels skip some of
+    these checks: the oneDNN-off arbiter decides). Text None: omitted."""
+    tuple_form, spaced = draw(st.booleans()), draw(st.booleans())
+    if argument == "dilations" and all(v == 1 for v in values) and draw(st.integers(0, 2)) > 0:
+        return (None if draw(st.booleans()) else "None"), True
+    if rare(draw, 40):
+        return seq_text(list(values) + [1], tuple_form, spaced), False  # n + 1 entries: TF rejects the length
+    if rare(draw, 40):
+        return seq_text([1, *values, draw(st.sampled_from([2, 3]))], tuple_form, spaced), False  # channel entry
+    if rare(draw, 40):
+        return seq_text([draw(st.sampled_from([2, 3])), *values, 1], tuple_form, spaced), False  # batch entry
+    forms = ["n", "full"] + (["int", "int", "one"] if len(set(values)) == 1 else [])
+    form = draw(st.sampled_from(forms))
+    if form == "int":
+        return str(values[0]), True
+    if form == "one":
+        return seq_text([values[0]], tuple_form, spaced), True
+    if form == "n":
+        return seq_text(values, tuple_form, spaced), True
+    return seq_text([1, *values, 1], tuple_form, spaced), True
+
+
+@st.composite
+def tf_nn_transposed_case(draw):
+    function = draw(st.sampled_from(TRANSPOSED_FUNCTIONS))
+    rank = TRANSPOSED_RANK.get(function) or draw(st.sampled_from([1, 2, 2, 3]))
+    prefix = draw(st.sampled_from(["tf.nn.", "tf.nn.", "tf.nn.", "tensorflow.nn."]))
+    notes = []
+    kernel = [draw(st.integers(1, 4 if rank < 3 else 3)) for _ in range(rank)]
+    out_channels, in_channels = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    filters_shape = (*kernel, out_channels, in_channels)
+    strides = [draw(st.integers(1, 3)) for _ in range(rank)] if draw(st.integers(0, 3)) else [1] * rank
+    dilations = [draw(st.integers(1, 2)) for _ in range(rank)] if draw(st.integers(0, 2)) == 0 else [1] * rank
+    if rare(draw, 60):
+        strides[draw(st.integers(0, rank - 1))] = 0  # TF rejects it
+        notes.append("zero stride")
+    strides_text, strides_ok = draw(transposed_size_text(strides, "strides"))
+    dilations_text, dilations_ok = draw(transposed_size_text(dilations, "dilations"))
+    if not (strides_ok and dilations_ok):
+        notes.append("strides/dilations form")
+
+    explicit_allowed = rank == 2 and function in ("conv2d_transpose", "conv_transpose")
+    padding = draw(st.sampled_from(["SAME", "VALID"] + (["explicit", "explicit"] if explicit_allowed else [])))
+    sizes = [draw(st.integers(1, 6 if rank < 3 else 4)) for _ in range(rank)]
+    batch = draw(st.integers(1, 3))
+    channels_first = rare(draw, 40)
+
+    # Per axis: the padding (for explicit lists) and an output size TF accepts for the input size.
+    axis_padding, out = [], []
+    for axis in range(rank):
+        k, s, d, size = kernel[axis], max(strides[axis], 1), dilations[axis], sizes[axis]
+        pad = "SAME" if padding == "SAME" else "VALID" if padding == "VALID" else \
+            (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+        choices = transposed_output_sizes(pad, size, k, s, d)
+        if not choices:  # the pads eat the whole output: drop them on this axis
+            pad = (0, 0)
+            choices = transposed_output_sizes(pad, size, k, s, d)
+        axis_padding.append(pad)
+        out.append(draw(st.sampled_from(choices)))
+    output_shape = [batch, *out, out_channels]
+    tf_accepts = min(strides) > 0 and not channels_first and strides_ok and dilations_ok
+    notes_before = len(notes)
+    if draw(st.integers(0, 9)) == 0:  # an output_shape TF rejects
+        kind = draw(st.sampled_from(["size", "size", "size", "channels", "batch"]))
+        if kind == "size":
+            axis = draw(st.integers(0, rank - 1))
+            k, s, d, pad = kernel[axis], max(strides[axis], 1), dilations[axis], axis_padding[axis]
+            valid = transposed_output_sizes(pad, sizes[axis], k, s, d)
+            wrong_sizes = [o for o in (min(valid) - 1, max(valid) + 1, min(valid) - s)
+                           if o >= 1 and transposed_forward_size(pad, o, k, s, d) != sizes[axis]]
+            if wrong_sizes:
+                out[axis] = draw(st.sampled_from(wrong_sizes))
+                output_shape[1 + axis] = out[axis]
+                notes.append(f"output size {out[axis]} on axis {axis}")
+        elif kind == "channels":
+            channels = out_channels + draw(st.sampled_from([1, 2]))
+            # A multiple of out_channels whose groups divide in_channels is a grouped transposed convolution TF's
+            # oneDNN kernels (and XLA) run: test_fixed_transposed_grouped_output_channels.
+            grouped = channels % out_channels == 0 and in_channels % (channels // out_channels) == 0 and rank < 3
+            if not (grouped and "transposed_grouped_output_channels" in KNOWN_BUGS):
+                output_shape[-1] = channels
+                notes.append("output_shape channels")
+        else:
+            output_shape[0] = batch + 1
+            notes.append("output_shape batch")
+    tf_accepts = tf_accepts and len(notes) == notes_before
+    batch_named = output_shape[0] == batch and draw(st.integers(0, 2)) == 0
+    tuple_form, spaced = draw(st.booleans()), draw(st.booleans())
+    shape_entries = ["batch" if batch_named else str(output_shape[0]), *map(str, output_shape[1:])]
+    if "output_shape_none_batch" not in KNOWN_BUGS and rare(draw, 40):
+        shape_entries[0] = "None"  # TF: "Attempt to convert a value (None) ... to a Tensor"
+        tf_accepts = False
+        notes.append("output_shape batch None")
+    output_shape_text = seq_text(shape_entries, tuple_form, spaced)
+
+    if padding == "explicit":
+        pairs = [[0, 0], *[list(p) for p in axis_padding], [0, 0]]
+        pair_tuples = draw(st.booleans())
+        padding_text = seq_text([seq_text(p, pair_tuples, spaced) for p in pairs], pair_tuples, spaced)
+    else:
+        spelled = padding
+        if rare(draw, 30):
+            spelled = padding.lower()  # TF: upper case only
+            tf_accepts = False
+            notes.append("lower-case padding")
+        padding_text = repr(spelled) if draw(st.integers(0, 3)) else f'"{spelled}"'
+        if spelled == "SAME" and draw(st.integers(0, 3)) == 0:
+            padding_text = None  # the default
+
+    data_format_text = None
+    if channels_first:
+        data_format_text = repr(CHANNELS_FIRST[rank])
+    elif draw(st.integers(0, 4)) == 0:
+        data_format_text = draw(st.sampled_from([repr(CHANNELS_LAST[rank])] + (["None"] if function ==
+                                                                                  "conv_transpose" else [])))
+    name_text = repr("deconv") if draw(st.integers(0, 5)) == 0 else None
+    default_format = {"conv1d_transpose": "'NWC'", "conv2d_transpose": "'NHWC'",
+                      "conv3d_transpose": "'NDHWC'"}.get(function, "None")
+    parameters = [("input", "x", None), ("filters", "w", None), ("output_shape", output_shape_text, None),
+                  ("strides", strides_text, "None"), ("padding", padding_text, "'SAME'"),
+                  ("data_format", data_format_text, default_format), ("dilations", dilations_text, "None"),
+                  ("name", name_text, "None")]
+    if strides_text is None:
+        strides_text = seq_text(strides, False)
+        parameters[3] = ("strides", strides_text, "None")  # strides is required
+    last_given = max(i for i, (_, value, _) in enumerate(parameters) if value is not None)
+    positional = draw(st.integers(2, last_given + 1))
+    arguments, keywords = [], []
+    for i, (pname, value, default) in enumerate(parameters):
+        if i < positional:
+            arguments.append(value if value is not None else default)
+        elif value is not None:
+            keywords.append(f"{pname}={value}")
+    keywords = list(draw(st.permutations(keywords)))
+    text = f"{prefix}{function}({', '.join(arguments + keywords)})"
+
+    shape = (batch, *sizes, in_channels)
+    form = draw(st.sampled_from(["none", "channels", "batch"]))
+    unknown_form = None if form == "none" else (None,) * (rank + 1) + (in_channels,) if form == "channels" else \
+        (batch,) + (None,) * rank + (in_channels,)
+
+    refused = "channels_first data_format" if channels_first else None
+    crop_end = longer = False
+    if tf_accepts:
+        for axis in range(rank):
+            k, s, d, pad = kernel[axis], strides[axis], dilations[axis], axis_padding[axis]
+            extent = (k - 1) * d + 1
+            if pad == "SAME":
+                need = max(0, (sizes[axis] - 1) * s + extent - out[axis])
+                pair = (need // 2, need - need // 2)
+            else:
+                pair = (0, 0) if pad == "VALID" else pad
+            r = (out[axis] + sum(pair) - extent) % s
+            if pad not in ("SAME", "VALID") and transposed_refuses_pair(pad, out[axis], k, s, d):
+                refused = refused or "padding list"
+            crop_end |= pair[0] - pair[1] + r < 0
+            longer |= out[axis] > (sizes[axis] - 1) * s + extent - pair[0]
+    return TransposedCase(text, function, rank, filters_shape, shape, tuple(output_shape), batch_named,
+                          unknown_form, tf_accepts, refused, crop_end, longer, tuple(notes))
+
+
+def _transposed_context(case: TransposedCase, label: str, input_shape, code_path=None) -> str:
+    where = (f"\n  call text:     {case.text}\n  filters_shape: {case.filters_shape} (*kernel, out, in)"
+             f"\n  input x:       {case.shape}{'  (batch = %d)' % case.shape[0] if case.batch_named else ''}"
+             f"\n  path:          {label}"
+             f"\n  reproduce:     convbridge.translate({case.text!r}, input_shape={input_shape}, "
+             f"filters_shape={case.filters_shape}); tensors: tf_nn_tensors(text, {case.function!r}, shape, "
+             f"filters_shape)")
+    return where + (f"\n  emitted code:  {code_path}" if code_path is not None else "")
+
+
+def unknown_batch_entries() -> tuple:
+    """What the JSON shapes may hold for an unknown batch: null, or while the bug of
+    test_fixed_json_unknown_batch_is_not_null is open, what convbridge writes (-1 in input_shape, 1 in output_shape)."""
+    return (None, -1, 1) if "json_unknown_batch" in KNOWN_BUGS else (None,)
+
+
+@TRANSPOSED_PROFILES[PROFILE]
+@given(tf_nn_transposed_case())
+def test_generated_tf_nn_transposed_calls_match_tf(case: TransposedCase):
+    started = time.perf_counter()
+    try:
+        _check_transposed_case(case)
+    finally:
+        STATS["transposed"]["seconds"] += time.perf_counter() - started
+
+
+def _check_transposed_case(case: TransposedCase):
+    t = STATS["transposed"]
+    t["cases"] += 1
+    extra = {"batch": case.shape[0]}
+    x, w = tf_nn_tensors(case.text, case.function, case.shape, case.filters_shape)
+    expected, error = tf_call(case.text, ("x", "w"), x, w, extra=extra)
+    arbiter = None  # TF with oneDNN off: (output, error text), asked only when needed
+    uses_xla = False
+    if error is not None and NO_CPU_DILATIONS in str(error):
+        # TF's own CPU kernels (explicit padding lists bypass oneDNN) refuse dilations > 1 for the transposed
+        # convolutions, which are well defined: the same call under XLA is the reference (test_fact_tf_cpu_...).
+        expected, error = tf_call(case.text, ("x", "w"), x, w, jit=True, extra=extra)
+        t["xla_reference"] += int(error is None)
+
+    def ask_arbiter():
+        nonlocal arbiter, uses_xla
+        if arbiter is None:
+            arbiter = tf_call_without_onednn(case.text, ("x", "w"), x, w, extra=extra)
+            if arbiter[0] is None and NO_CPU_DILATIONS in arbiter[1]:
+                # TF's own CPU kernels refuse dilations > 1 for the transposed convolutions: XLA, still oneDNN off
+                arbiter = tf_call_without_onednn(case.text, ("x", "w"), x, w, jit=True, extra=extra)
+                uses_xla = True
+        return arbiter
+
+    if case.refused == "channels_first data_format":
+        t["refused_channels_first"] += 1
+        for input_shape in (case.shape, case.unknown_form):
+            try:
+                convbridge.translate(case.text, input_shape=input_shape, filters_shape=case.filters_shape)
+            except ValueError as rejection:
+                message = str(rejection)
+                assert NOT_SUPPORTED_YET in message or "data_format" not in message, message
+            else:
+                raise AssertionError("convbridge translated a channels_first call"
+                                     + _transposed_context(case, "translate", input_shape))
+        return
+
+    def convbridge_rejection(input_shape):
+        try:
+            convbridge.translate(case.text, input_shape=input_shape, filters_shape=case.filters_shape)
+        except ValueError as rejection:
+            return str(rejection)
+        return None
+
+    if error is not None:
+        rejection = convbridge_rejection(case.shape)
+        if rejection is not None and case.tf_accepts:
+            # Both reject what the generator's model calls valid: TF without oneDNN (or XLA) must reject it too.
+            reference, reason = ask_arbiter()
+            assert reference is None, (f"TF (oneDNN) and convbridge reject a call TF with oneDNN off runs: "
+                                       f"{error_summary(error)}; convbridge: {rejection}"
+                                       + _transposed_context(case, "translate", case.shape))
+            t["model_disagreed"] += 1
+        if rejection is not None:
+            t["tf_rejected"] += 1
+            t["wrong_output_shape"] += int(any(note.startswith("output") for note in case.notes))
+            if "output_shape channels" in case.notes:  # no input size makes it valid
+                assert convbridge_rejection(case.unknown_form) is not None, \
+                    _transposed_context(case, "translate", case.unknown_form)
+            return
+        # convbridge plans a call TF (oneDNN) rejects: unless TF without oneDNN runs it, convbridge is wrong.
+        reference, reason = ask_arbiter()
+        if reference is None or tuple(reference.shape) != case.output_shape:
+            off = error_summary(reason) if reference is None else f"output shape {reference.shape}"
+            raise AssertionError(f"convbridge plans a call the real TF rejects: {error_summary(error)} (with oneDNN "
+                                 f"off: {off})" + _transposed_context(case, "translate", case.shape))
+        t["xla_reference"] += int(uses_xla)
+        _transposed_note(f"{case.text} {case.filters_shape} at {case.shape}: oneDNN {error_summary(error)}")
+        expected = reference
+
+    assert tuple(expected.shape) == case.output_shape, (f"TF's output {expected.shape} is not its output_shape"
+                                                        + _transposed_context(case, "TF", case.shape))
+    if case.refused == "padding list":
+        # The documented limitation: TF runs it (just shown), convbridge refuses it, for every input_shape form.
+        t["refused_padding"] += 1
+        for input_shape in (case.shape, case.unknown_form):
+            message = convbridge_rejection(input_shape)
+            assert message is not None and NOT_SUPPORTED_YET in message, (
+                f"the padding list should be refused as '{NOT_SUPPORTED_YET}': {message}"
+                + _transposed_context(case, "translate", input_shape))
+        return
+
+    rejection = convbridge_rejection(case.shape)
+    if rejection is not None:
+        # TF (oneDNN) runs it. If TF without oneDNN rejects it (oneDNN skips checks), the rejection stands.
+        reference, reason = ask_arbiter()
+        if reference is None and not case.tf_accepts:
+            t["tf_rejected"] += 1
+            t["wrong_output_shape"] += int(any(note.startswith("output") for note in case.notes))
+            _transposed_note(f"{case.text} {case.filters_shape} at {case.shape}: oneDNN ran it, TF's own kernel: "
+                             f"{error_summary(reason)}")
+            return
+        raise AssertionError(f"convbridge rejects a call TF runs: {rejection}"
+                             + _transposed_context(case, "translate", case.shape))
+
+    t["compared"] += 1
+    t["per_function"][case.function] = t["per_function"].get(case.function, 0) + 1
+    t["batch_named"] += int(case.batch_named)
+    t["crop_end"] += int(case.crop_end)
+    t["output_longer_than_full"] += int(case.longer_than_full)
+    atol = tf_nn_tolerance(case.function, case.filters_shape)
+    derived = list(case.shape[1:])  # the spatial sizes and channels convbridge must derive from output_shape
+
+    for input_shape in (case.shape, case.unknown_form):
+        label = "known size" if input_shape is case.shape else "derived size"
+        plan = convbridge.translate(case.text, input_shape=input_shape, filters_shape=case.filters_shape)
+        t["plans"] += 1
+        context = _transposed_context(case, label, input_shape)
+        assert not plan.exact_for_every_input_size, context
+        described = json.loads(plan.to_json())
+        batch_known = not case.batch_named or (input_shape is not None and input_shape[0] is not None)
+        assert described["input_shape"][1:] == derived, f"JSON input_shape {described['input_shape']}" + context
+        assert described["output_shape"][1:] == list(expected.shape[1:]), \
+            f"JSON output_shape {described['output_shape']} != TF {list(expected.shape)}" + context
+        if batch_known:
+            assert described["input_shape"][0] == described["output_shape"][0] == case.shape[0], \
+                f"JSON shapes {described['input_shape']} -> {described['output_shape']}" + context
+        else:
+            assert described["input_shape"][0] in unknown_batch_entries() and \
+                described["output_shape"][0] in unknown_batch_entries(), \
+                f"JSON shapes {described['input_shape']} -> {described['output_shape']} (unknown batch)" + context
+        got_shape = plan.output_shape(list(case.shape))
+        assert got_shape == list(expected.shape), f"TorchPlan.output_shape {got_shape} != TF" + context
+        verification = plan.verify()
+        assert verification["passed"], f"reference engine: {verification['summary']}" + context
+        module, code_path = make_module_from_plan(plan, w, "transposed")
+        got = torch_forward64(module, x)
+        context = _transposed_context(case, f"torch_code make_module, {label}", input_shape, code_path)
+        try:
+            assert_matches_tf(got, expected, atol, context)
+        except AssertionError as mismatch:
+            reference, reason = ask_arbiter()
+            if reference is None or reference.shape != expected.shape:
+                off = error_summary(reason) if reference is None else f"output shape {reference.shape}"
+                raise AssertionError(f"{mismatch}\n  TF with oneDNN off: {off}") from None
+            onednn_off = np.abs(reference.astype(np.float64) - expected)
+            if np.all(np.isfinite(expected)) and float(onednn_off.max()) <= atol:
+                raise
+            assert_matches_tf(got, reference, atol, context + "\n  reference: TF with oneDNN off (the oneDNN run "
+                              "disagrees with it: a TF oneDNN bug)")
+            t["xla_reference"] += int(uses_xla)
+            _transposed_note(f"{case.text} {case.filters_shape} at {case.shape}: oneDNN output off")
+            expected = reference
+
+
+def test_enough_tf_nn_transposed_cases_ran():
+    """The CI profile must have compared at least CONVBRIDGE_TF_NN_TRANSPOSED_CASES transposed calls (runs after the
+    profile above)."""
+    t = STATS["transposed"]
+    if t["cases"] == 0:
+        pytest.skip("run together with test_generated_tf_nn_transposed_calls_match_tf")
+    print(transposed_summary_line())
+    if PROFILE == "ci":
+        assert t["compared"] >= TRANSPOSED_CI_CASES, transposed_summary_line()
+    assert set(t["per_function"]) == {"conv1d_transpose", "conv2d_transpose", "conv3d_transpose",
+                                      "conv_transpose"}, transposed_summary_line()
+    assert t["tf_rejected"] > 0 and t["wrong_output_shape"] > 0 and t["refused_padding"] > 0, \
+        transposed_summary_line()
+    assert t["batch_named"] > 0 and t["crop_end"] > 0 and t["output_longer_than_full"] > 0, transposed_summary_line()
+
+
+
+# ------------------------------------------------------------------------------------------------------------------
 # Named traps
 # ------------------------------------------------------------------------------------------------------------------
 
@@ -1218,6 +1694,310 @@ def test_wrong_rank_input_shape_is_reported_as_such():
 
 
 # ------------------------------------------------------------------------------------------------------------------
+# Named tests: the transposed functions
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def tf_transposed_reference(text: str, x: np.ndarray, w: np.ndarray, batch=None):
+    """The real TF call (eager; under XLA where TF's own CPU kernels refuse dilations > 1): (output, error)."""
+    extra = {"batch": x.shape[0] if batch is None else batch}
+    y, error = tf_call(text, ("x", "w"), x, w, extra=extra)
+    if error is not None and NO_CPU_DILATIONS in str(error):
+        y, error = tf_call(text, ("x", "w"), x, w, jit=True, extra=extra)
+    return y, error
+
+
+def check_transposed_against_tf(text: str, filters_shape, input_shape, x_shape, plan_input_shape="derive"):
+    """The plan for input_shape (omitted when "derive") reproduces the real TF call on an input of x_shape (TF's
+    output shape, values, verify(), the derived input shape). Returns (plan, TF output)."""
+    function = text.split("(", 1)[0].rsplit(".", 1)[-1]
+    plan = convbridge.translate(text, filters_shape=filters_shape) if input_shape == "derive" else \
+        convbridge.translate(text, input_shape=input_shape, filters_shape=filters_shape)
+    described = json.loads(plan.to_json())
+    assert described["input_shape"][1:] == list(x_shape[1:]), plan.to_json()
+    assert not plan.exact_for_every_input_size
+    verification = plan.verify()
+    assert verification["passed"], verification["summary"]
+    x, w = tf_nn_tensors(text, function, x_shape, filters_shape)
+    expected, error = tf_transposed_reference(text, x, w)
+    assert error is None, f"TF rejects {text} at {x_shape}: {error_summary(error)}"
+    context = f"\n  call text: {text}\n  filters_shape: {filters_shape}\n  input: {x_shape}\n  plan for: {input_shape}"
+    assert plan.output_shape(list(x_shape)) == list(expected.shape), context
+    module, path = make_module_from_plan(plan, w, "named_transposed")
+    assert_matches_tf(torch_forward64(module, x), expected, tf_nn_tolerance(function, filters_shape),
+                      context + f"\n  code: {path}")
+    return plan, expected
+
+
+def full_transposed_output(x: np.ndarray, w: np.ndarray, strides, dilations) -> np.ndarray:
+    """z, the full transposed convolution (no padding, length (in-1)*s + eff per axis), by PyTorch in float64:
+    the mathematical object every tf.nn.conv*_transpose output is a window of."""
+    rank = x.ndim - 2
+    weight = torch.from_numpy(np.transpose(w, (rank + 1, rank, *range(rank))).astype(np.float64))
+    function = {1: torch.nn.functional.conv_transpose1d, 2: torch.nn.functional.conv_transpose2d,
+                3: torch.nn.functional.conv_transpose3d}[rank]
+    z = function(torch.from_numpy(np.moveaxis(x, -1, 1).astype(np.float64)), weight, stride=tuple(strides),
+                 dilation=tuple(dilations))
+    return np.moveaxis(z.numpy(), 1, -1)
+
+
+def conv_steps(plan) -> list:
+    return [step for step in steps_of(plan) if step["op"] == "conv"]
+
+
+def test_transposed_same_stride2_even_and_odd_outputs():
+    """conv2d_transpose 'SAME' at stride 2, kernel 3, input 4: TF takes out 7 or 8 (ceil(out / 2) == 4) and returns
+    z[before : before + out] of the full output z (length 9), before = need // 2 with need = 9 - out: out 7 starts
+    at z[1] (padding 1, no crop), out 8 at z[0] and stops one short of z's end: a CropEnd step."""
+    filters_shape, x_shape = (3, 3, 3, 4), (2, 4, 4, 4)
+    for out, before, step_ops, padding, crop in ((8, 0, ["conv", "crop_end"], [0, 0], [1, 1]),
+                                                 (7, 1, ["conv"], [1, 1], None)):
+        text = f"tf.nn.conv2d_transpose(x, w, [2, {out}, {out}, 3], strides=2, padding='SAME')"
+        plan, expected = check_transposed_against_tf(text, filters_shape, "derive", x_shape)
+        # The trap on real TF: the output is that window of the full transposed output.
+        x, w = tf_nn_tensors(text, "conv2d_transpose", x_shape, filters_shape)
+        z = full_transposed_output(x, w, (2, 2), (1, 1))
+        assert z.shape[1:3] == (9, 9)
+        window = z[:, before:before + out, before:before + out]
+        assert np.abs(window - expected).max() < tf_nn_tolerance("conv2d_transpose", filters_shape)
+        steps = steps_of(plan)
+        assert [step["op"] for step in steps] == step_ops, plan.to_json()
+        assert steps[0]["module"] == "ConvTranspose2d" and steps[0]["padding"] == padding
+        assert steps[0]["output_padding"] == [0, 0] and steps[0]["stride"] == [2, 2]
+        if crop is not None:
+            assert steps[1]["crop"] == crop and "CropEnd((1, 1))" in plan.torch_code()
+        check_transposed_against_tf(text, filters_shape, x_shape, x_shape)
+
+
+def test_transposed_valid_output_longer_than_full_output():
+    """'VALID' takes out = (in-1)*s + eff + r for any r < s: with r > 0 the output runs past the full transposed
+    output z (length L) and TF fills the r extra outputs with zeros; PyTorch's output_padding r does the same."""
+    text, filters_shape, x_shape = "tf.nn.conv2d_transpose(x, w, [1, 10, 9, 2], [1, 3, 3, 1], 'VALID')", \
+        (2, 3, 2, 3), (1, 3, 3, 3)
+    # H: L = 2*3 + 2 = 8, out 10 (r = 2); W: L = 2*3 + 3 = 9, out 9 (r = 0)
+    plan, expected = check_transposed_against_tf(text, filters_shape, "derive", x_shape)
+    assert np.all(expected[:, 8:] == 0) and np.abs(expected[:, :8]).min() >= 0 and np.abs(expected[:, 7]).max() > 0
+    steps = steps_of(plan)
+    assert [step["op"] for step in steps] == ["conv"], plan.to_json()
+    assert steps[0]["padding"] == [0, 0] and steps[0]["output_padding"] == [2, 0]
+    assert "output_padding=(2, 0)" in plan.torch_code()
+
+
+def test_transposed_explicit_asymmetric_padding_list():
+    """An explicit list crops z: TF's output is z[before : before + out] per axis, out = (in-1)*s + eff - before -
+    after + r (the forward conv of the output with the same pads gives the input)."""
+    text = "tf.nn.conv2d_transpose(x, w, [2, 6, 11, 3], 2, [[0, 0], [2, 1], [0, 1], [0, 0]])"
+    filters_shape, x_shape = (3, 3, 3, 4), (2, 4, 5, 4)
+    # H: 3*2 + 3 - 2 - 1 + r, out 6 (r 0); W: 4*2 + 3 - 0 - 1 + r, out 11 (r 1)
+    for input_shape in ("derive", x_shape, (None, None, None, 4), None):
+        plan, expected = check_transposed_against_tf(text, filters_shape, input_shape, x_shape)
+    x, w = tf_nn_tensors(text, "conv2d_transpose", x_shape, filters_shape)
+    z = full_transposed_output(x, w, (2, 2), (1, 1))  # (2, 9, 11, 3)
+    assert np.abs(z[:, 2:8, 0:11] - expected).max() < tf_nn_tolerance("conv2d_transpose", filters_shape)
+    (conv,) = conv_steps(plan)
+    assert conv["padding"] == [2, 0] and conv["output_padding"] == [1, 0], plan.to_json()  # before - after + r
+
+
+def test_conv1d_transpose():
+    text, filters_shape, x_shape = \
+        "tf.nn.conv1d_transpose(x, w, output_shape=[2, 9, 4], strides=[1, 2, 1], padding='SAME')", (3, 4, 5), (2, 5, 5)
+    for input_shape in ("derive", x_shape, (2, None, 5)):
+        plan, _ = check_transposed_against_tf(text, filters_shape, input_shape, x_shape)
+        assert conv_steps(plan)[0]["module"] == "ConvTranspose1d"
+    _, error = tf_call(text, ("x", "w"), *tf_nn_tensors(text, "conv1d_transpose", (2, 4, 5), filters_shape))
+    assert error is not None  # TF: the output_shape fixes the input size (ceil(9 / 2) = 5)
+
+
+def test_conv3d_transpose_takes_int_strides():
+    """Unlike tf.nn.conv3d (full lists only), conv3d_transpose takes an int."""
+    text, filters_shape, x_shape = "tf.nn.conv3d_transpose(x, w, [1, 5, 6, 4, 2], 2, 'SAME')", (2, 3, 2, 2, 3), \
+        (1, 3, 3, 2, 3)
+    plan, _ = check_transposed_against_tf(text, filters_shape, "derive", x_shape)
+    assert conv_steps(plan)[0]["module"] == "ConvTranspose3d" and conv_steps(plan)[0]["stride"] == [2, 2, 2]
+    x, w = tf_nn_tensors(text, "conv3d", x_shape, (2, 3, 2, 3, 2))
+    _, error = tf_call("tf.nn.conv3d(x, w, 2, 'SAME')", ("x", "w"), x, w)
+    assert error is not None, "tf.nn.conv3d takes an int stride now: revisit"
+    with pytest.raises(ValueError):
+        convbridge.translate("tf.nn.conv3d(x, w, 2, 'SAME')", input_shape=x_shape, filters_shape=(2, 3, 2, 3, 2))
+
+
+@pytest.mark.parametrize("specific, filters_shape, x_shape", [
+    ("tf.nn.conv1d_transpose(x, w, [2, 7, 3], 2, 'VALID')", (3, 3, 2), (2, 3, 2)),
+    ("tf.nn.conv2d_transpose(x, w, [2, 7, 8, 3], 2, 'VALID')", (3, 2, 3, 2), (2, 3, 4, 2)),
+    ("tf.nn.conv3d_transpose(x, w, [1, 5, 4, 3, 2], [1, 2, 1, 1, 1], 'SAME')", (2, 2, 2, 2, 3), (1, 3, 4, 3, 3)),
+], ids=["1d", "2d", "3d"])
+def test_conv_transpose_dispatches_on_output_shape_length(specific, filters_shape, x_shape):
+    """tf.nn.conv_transpose is conv{len(output_shape) - 2}d_transpose: same TF output, same plan."""
+    generic = specific.replace(specific.split("(", 1)[0], "tf.nn.conv_transpose")
+    x, w = tf_nn_tensors(specific, "conv_transpose", x_shape, filters_shape)
+    assert np.array_equal(tf_call(generic, ("x", "w"), x, w)[0], tf_call(specific, ("x", "w"), x, w)[0])
+    plan, _ = check_transposed_against_tf(generic, filters_shape, "derive", x_shape)
+    specific_plan = convbridge.translate(specific, filters_shape=filters_shape)
+    without_why = lambda p: [{k: v for k, v in step.items() if k != "why"} for step in steps_of(p)]  # noqa: E731
+    assert without_why(plan) == without_why(specific_plan)  # (the why names the function)
+    with pytest.raises(ValueError) as info:  # TF: "output_shape must be of length 3, 4 or 5"
+        convbridge.translate("tf.nn.conv_transpose(x, w, [2, 7], 2, 'VALID')", filters_shape=(3, 3, 2))
+    assert_names(str(info.value), ["output_shape=[2, 7]", "3, 4 or 5"])
+
+
+def test_dilated_conv2d_transpose():
+    """Dilations (with strides > 1 too): TF's oneDNN kernel runs 'SAME' / 'VALID' ones; explicit lists go to TF's own
+    kernel, which refuses dilations > 1 on CPU (test_fact_tf_cpu_transposed_dilations_need_xla): XLA is the
+    reference there."""
+    filters_shape = (3, 2, 3, 4)
+    for text, x_shape in (("tf.nn.conv2d_transpose(x, w, [2, 10, 7, 3], 2, 'VALID', dilations=[2, 1])", (2, 3, 3, 4)),
+                          ("tf.nn.conv2d_transpose(x, w, [2, 8, 9, 3], [1, 2, 3, 1], 'SAME', dilations=2)",
+                           (2, 4, 3, 4)),
+                          ("tf.nn.conv2d_transpose(x, w, [1, 9, 5, 3], 1, [[0, 0], [1, 1], [0, 1], [0, 0]], "
+                           "dilations=[2, 2])", (1, 7, 4, 4))):
+        plan, _ = check_transposed_against_tf(text, filters_shape, "derive", x_shape)
+        assert conv_steps(plan)[0]["dilation"] == ([2, 1] if "[2, 1]" in text else [2, 2]), plan.to_json()
+
+
+def test_fact_tf_cpu_transposed_dilations_need_xla():
+    """TF's own CPU Conv2DBackpropInput refuses dilations > 1 (oneDNN, which 'SAME'/'VALID' calls use, runs them;
+    explicit padding lists bypass oneDNN): the profile takes XLA as the reference for those."""
+    text = "tf.nn.conv2d_transpose(x, w, [1, 9, 5, 3], 1, [[0, 0], [1, 1], [0, 1], [0, 0]], dilations=2)"
+    x, w = tf_nn_tensors(text, "conv2d_transpose", (1, 7, 4, 4), (3, 2, 3, 4))
+    _, error = tf_call(text, ("x", "w"), x, w)
+    assert error is not None and NO_CPU_DILATIONS in str(error), "TF's CPU kernel runs dilations now: revisit"
+    xla, xla_error = tf_call(text, ("x", "w"), x, w, jit=True)
+    assert xla_error is None
+    z = full_transposed_output(x, w, (1, 1), (2, 2))  # (1, 10, 6, 3): H eff 5, W eff 3
+    assert np.abs(z[:, 1:10, 0:5] - xla).max() < tf_nn_tolerance("conv2d_transpose", (3, 2, 3, 4))
+
+
+def test_transposed_batch_entry_as_a_name():
+    """output_shape=[batch, ...]: the batch is unknown to convbridge (TF reads it at run time); one plan serves every
+    batch, given an input_shape's batch where there is one."""
+    text, filters_shape = "tf.nn.conv2d_transpose(x, w, [batch, 8, 7, 3], 2, 'SAME')", (3, 3, 3, 4)
+    plan = convbridge.translate(text, filters_shape=filters_shape)
+    described = json.loads(plan.to_json())
+    assert described["source"]["output_shape"] == [None, 8, 7, 3]
+    assert described["input_shape"][1:] == [4, 4, 4] and described["input_shape"][0] in unknown_batch_entries()
+    for batch in (1, 3):
+        check_transposed_against_tf(text, filters_shape, "derive", (batch, 4, 4, 4))
+        check_transposed_against_tf(text, filters_shape, (None, None, None, 4), (batch, 4, 4, 4))
+        known, _ = check_transposed_against_tf(text, filters_shape, (batch, None, None, 4), (batch, 4, 4, 4))
+        assert json.loads(known.to_json())["input_shape"] == [batch, 4, 4, 4]
+        assert json.loads(known.to_json())["output_shape"] == [batch, 8, 7, 3]
+
+
+def test_fixed_json_unknown_batch_is_not_null():
+    """Reproducer: convbridge.translate("tf.nn.conv2d_transpose(x, w, [batch, 8, 7, 3], 2, 'SAME')",
+    filters_shape=(3, 3, 3, 4)).to_json(): expected "input_shape": [null, 4, 4, 4], "output_shape": [null, 8, 7, 3]
+    (as its own "source"."output_shape" [null, 8, 7, 3]); actual [-1, 4, 4, 4] and [1, 8, 7, 3]. (Forward plans
+    for input_shape=(None, 8, 8, 4) do the same.) The profile accepts -1 / 1 while the key is in KNOWN_BUGS."""
+    described = json.loads(convbridge.translate("tf.nn.conv2d_transpose(x, w, [batch, 8, 7, 3], 2, 'SAME')",
+                                                filters_shape=(3, 3, 3, 4)).to_json())
+    assert described["input_shape"] == [None, 4, 4, 4] and described["output_shape"] == [None, 8, 7, 3], described
+
+
+def test_transposed_mismatched_input_shape_is_rejected_as_by_tf():
+    """The output_shape fixes the input: a given input_shape that does not fit raises, and TF rejects that input."""
+    text, filters_shape = "tf.nn.conv2d_transpose(x, w, [2, 8, 8, 3], 2, 'SAME')", (3, 3, 3, 4)
+    check_transposed_against_tf(text, filters_shape, (2, 4, 4, 4), (2, 4, 4, 4))
+    for shape in ((2, 5, 4, 4), (2, 3, 4, 4), (2, 4, 4, 5), (3, 4, 4, 4)):
+        x, w = tf_nn_tensors(text, "conv2d_transpose", shape, filters_shape)
+        _, error = tf_call(text, ("x", "w"), x, w)
+        assert error is not None, f"TF runs {text} on an input of shape {shape}"
+        with pytest.raises(ValueError) as info:
+            convbridge.translate(text, input_shape=shape, filters_shape=filters_shape)
+        assert_names(str(info.value), [f"input shape {shape}", "does not fit", "(2, 4, 4, 4)"])
+    with pytest.raises(ValueError) as info:  # an output smaller than the kernel: no input gives it
+        convbridge.translate("tf.nn.conv2d_transpose(x, w, [2, 2, 8, 3], 1, 'VALID')", filters_shape=filters_shape)
+    assert_names(str(info.value), ["smaller than the kernel"])
+
+
+def test_transposed_output_shape_channel_mismatch_is_rejected_as_by_tf():
+    text, filters_shape, shape = "tf.nn.conv2d_transpose(x, w, [2, 8, 8, 4], 2, 'SAME')", (3, 3, 3, 4), (2, 4, 4, 4)
+    x, w = tf_nn_tensors(text, "conv2d_transpose", shape, filters_shape)
+    _, error = tf_call(text, ("x", "w"), x, w)
+    assert error is not None
+    for input_shape in (shape, None, (None, None, None, 4)):
+        with pytest.raises(ValueError) as info:
+            convbridge.translate(text, input_shape=input_shape, filters_shape=filters_shape)
+        assert_names(str(info.value), ["output_shape=[2, 8, 8, 4]", "4 channels", "not a multiple of the filters' 3"])
+
+
+def test_transposed_padding_list_beyond_output_padding_is_not_supported_yet():
+    """A documented limitation: pads with before - after + r >= stride (r = (out + before + after - eff) % stride)
+    would need a PyTorch output_padding not below the stride. TF runs the call (its output is the window
+    z[before : before + out] of the full transposed output, computed here by PyTorch); convbridge refuses it."""
+    filters_shape, x_shape = (3, 3, 3, 4), (1, 5, 3, 4)
+    text = "tf.nn.conv2d_transpose(x, w, [1, 8, 8, 3], 2, [[0, 0], [3, 0], [0, 0], [0, 0]])"
+    # H: out 8, pads (3, 0): (8 + 3 - 3) // 2 + 1 = 5, r = 0, 3 - 0 + 0 >= 2; W: (8 - 3) // 2 + 1 = 3
+    assert transposed_refuses_pair((3, 0), 8, 3, 2, 1) and not transposed_refuses_pair((0, 0), 8, 3, 2, 1)
+    x, w = tf_nn_tensors(text, "conv2d_transpose", x_shape, filters_shape)
+    y, error = tf_call(text, ("x", "w"), x, w)
+    assert error is None and y.shape == (1, 8, 8, 3), error
+    own, _ = tf_call_without_onednn(text, ("x", "w"), x, w)
+    z = full_transposed_output(x, w, (2, 2), (1, 1))  # (1, 11, 7, 3)
+    window = np.zeros((1, 8, 8, 3))
+    window[:, :, :7] = z[:, 3:11, :]  # W: out 8 > L 7, the last output zero
+    for reference in (y, own):
+        assert np.abs(window - reference).max() < tf_nn_tolerance("conv2d_transpose", filters_shape)
+    for input_shape in (x_shape, None, (None, None, None, 4)):
+        with pytest.raises(ValueError) as info:
+            convbridge.translate(text, input_shape=input_shape, filters_shape=filters_shape)
+        assert_names(str(info.value), ["pads 3 before and 0 after", NOT_SUPPORTED_YET])
+    # The boundary: PyTorch takes output_padding < max(stride, dilation), so with dilation 2 at stride 1 the pads
+    # (1, 0) (output_padding 1) are translated (TF's reference: XLA, test_fact_tf_cpu_transposed_dilations_need_xla).
+    text = "tf.nn.conv2d_transpose(x, w, [1, 7, 7, 3], 1, [[0, 0], [1, 0], [0, 0], [0, 0]], dilations=2)"
+    assert not transposed_refuses_pair((1, 0), 7, 3, 1, 2) and 1 - 0 + 0 >= 1
+    plan, _ = check_transposed_against_tf(text, filters_shape, "derive", (1, 4, 3, 4))
+    assert conv_steps(plan)[0]["output_padding"] == [1, 0], plan.to_json()
+
+
+def test_fixed_transposed_output_shape_none_batch_is_accepted():
+    """Reproducer: convbridge.translate("tf.nn.conv2d_transpose(x, w, [None, 8, 8, 3], 2, 'SAME')",
+    filters_shape=(3, 3, 3, 4)). TF raises ValueError ("Attempt to convert a value (None) with an unsupported type
+    (<class 'NoneType'>) to a Tensor"); expected: ValueError; actual: a plan for inputs (None, 4, 4, 4)."""
+    text, filters_shape, shape = "tf.nn.conv2d_transpose(x, w, [None, 8, 8, 3], 2, 'SAME')", (3, 3, 3, 4), (2, 4, 4, 4)
+    x, w = tf_nn_tensors(text, "conv2d_transpose", shape, filters_shape)
+    _, error = tf_call(text, ("x", "w"), x, w)
+    assert error is not None and "None" in str(error), "TF takes a None batch entry now: revisit"
+    for input_shape in (shape, None):
+        with pytest.raises(ValueError):
+            convbridge.translate(text, input_shape=input_shape, filters_shape=filters_shape)
+
+
+def test_fixed_transposed_grouped_output_channels():
+    """Reproducer: convbridge.translate("tf.nn.conv2d_transpose(x, w, [1, 7, 7, 4], 2, 'VALID')", filters_shape=(3,
+    3, 2, 4)) (x: (1, 3, 3, 4)). TF's oneDNN kernel runs it as a grouped transposed convolution (groups = 4 / 2 = 2:
+    equal, to float32 rounding, to torch conv_transpose2d(..., groups=2)); so does XLA; TF's own CPU kernel says
+    "Gradients for grouped convolutions are not supported". convbridge raises ValueError "output_shape=[1, 7, 7, 4] has
+    4 channels but the filters make 2 (...; TensorFlow: "input depth must be evenly divisible by filter depth: 4 vs
+    2")" although 4 is divisible by 2. Expected: a grouped ConvTranspose2d plan matching TF, or at least an honest
+    "not supported yet" refusal."""
+    text, filters_shape, shape = "tf.nn.conv2d_transpose(x, w, [1, 7, 7, 4], 2, 'VALID')", (3, 3, 2, 4), (1, 3, 3, 4)
+    x, w = tf_nn_tensors(text, "conv2d_transpose", shape, filters_shape)
+    y, error = tf_call(text, ("x", "w"), x, w)
+    assert error is None, error_summary(error)
+    weight = torch.from_numpy(np.transpose(w, (3, 2, 0, 1)).astype(np.float64))
+    grouped = torch.nn.functional.conv_transpose2d(torch.from_numpy(np.moveaxis(x, -1, 1).astype(np.float64)), weight,
+                                                   stride=2, groups=2).numpy()
+    assert np.abs(np.moveaxis(grouped, 1, -1) - y).max() < tf_nn_tolerance("conv2d_transpose", filters_shape)
+    try:
+        plan = convbridge.translate(text, input_shape=shape, filters_shape=filters_shape)
+    except ValueError as error:
+        assert NOT_SUPPORTED_YET in str(error), str(error)
+        return
+    module, path = make_module_from_plan(plan, w, "grouped_transposed")
+    assert_matches_tf(torch_forward64(module, x), y, tf_nn_tolerance("conv2d_transpose", filters_shape), str(path))
+
+
+def test_fixed_transposed_batch_entry_tf_shape_subscript():
+    """Reproducer: convbridge.translate("tf.nn.conv2d_transpose(x, w, [tf.shape(x)[0], 8, 8, 3], 2, 'SAME')",
+    filters_shape=(3, 3, 3, 4)). TF runs it; parse_output_shape says the batch entry "may be any expression".
+    Expected: a plan for inputs (None, 4, 4, 4), as for [batch, 8, 8, 3]. Actual: ValueError "filters_shape is for
+    tf.nn calls; this layer's text or object says its kernel" (the call parser stops at the subscript, column 42,
+    and the text is then taken for a Keras layer; without filters_shape the error is the parse error)."""
+    text, filters_shape = "tf.nn.conv2d_transpose(x, w, [tf.shape(x)[0], 8, 8, 3], 2, 'SAME')", (3, 3, 3, 4)
+    check_transposed_against_tf(text, filters_shape, "derive", (2, 4, 4, 4))
+
+
+# ------------------------------------------------------------------------------------------------------------------
 # The CLI
 # ------------------------------------------------------------------------------------------------------------------
 
@@ -1260,3 +2040,29 @@ def test_cli_rejects_a_tf_nn_call_cleanly():
         assert proc.returncode == 2 and proc.stdout == "", (args, proc)
         assert proc.stderr.startswith("convbridge: error:"), proc.stderr
         assert proc.stderr.count("convbridge: error:") == 1, proc.stderr
+
+
+def test_cli_emit_torch_transposed_call_matches_tf():
+    """`convbridge translate <tf.nn.conv2d_transpose call> --filters-shape ... --emit torch`: the printed code, exec'd,
+    reproduces TF for every batch (the output_shape's batch entry is a name) at the input size it derives."""
+    if not CONVBRIDGE_BIN.exists():
+        pytest.fail(f"convbridge binary not found at {CONVBRIDGE_BIN} (set CONVBRIDGE_BIN)")
+    text, filters_shape = "tf.nn.conv2d_transpose(x, w, [batch, 8, 7, 3], 2, 'SAME', dilations=[1, 2])", (3, 3, 3, 4)
+    cmd = [str(CONVBRIDGE_BIN), "translate", text, "--filters-shape", ",".join(map(str, filters_shape)),
+           "--emit", "torch"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip(), f"{cmd}\n{proc.stderr}"
+    assert "(4, 4)" in proc.stdout  # the derived input size, named in the header
+    label = f"tf_nn_cli_{stable_seed(text):08x}"
+    path = emitted_dir() / f"{label}.py"
+    path.write_text(proc.stdout)
+    code = exec_source(proc.stdout, path, label)
+    for shape in ((1, 4, 4, 4), (3, 4, 4, 4)):
+        x, w = tf_nn_tensors(text, "conv2d_transpose", shape, filters_shape)
+        expected, error = tf_transposed_reference(text, x, w)
+        assert error is None and expected.shape == (shape[0], 8, 7, 3), error_summary(error)
+        module = code.make_module(w)  # float32 filters, as a user would pass them
+        assert_matches_tf(torch_forward64(module, x), expected, tf_nn_tolerance("conv2d_transpose", filters_shape),
+                          f"\n  command: {subprocess.list2cmdline(cmd)}\n  code: {path}\n  input: {shape}")
+    mismatch = subprocess.run(cmd[:-2] + ["--input-shape", "2,5,4,4"], capture_output=True, text=True, timeout=60)
+    assert mismatch.returncode == 2 and mismatch.stdout == "" and "does not fit" in mismatch.stderr, mismatch

@@ -270,7 +270,7 @@ TEST(TfNnCallArgs, TransposedCallsTakeTheirOutputShape) {
   EXPECT_EQ(call_ok("tf.nn.conv2d_transpose(x, w, [1, 8, 8, 6], 2)", {3, 3, 6, 4}).padding,
             KerasPadding::same);  // the default
   call_error("tf.nn.conv2d_transpose(x, w, [1, 8, 8, 5], 2)", {3, 3, 6, 4}, ErrorCode::invalid_argument,
-             "output_shape=[1, 8, 8, 5] has 5 channels but the filters make 6");
+             "output_shape=[1, 8, 8, 5] has 5 channels, not a multiple of the filters' 6");
   call_error("tf.nn.conv2d_transpose(x, w, out_shape, 2)", {3, 3, 6, 4}, ErrorCode::invalid_argument,
              "output_shape=out_shape must be a list of 4 sizes");
   call_error("tf.nn.conv2d_transpose(x, w, [1, 0, 8, 6], 2)", {3, 3, 6, 4}, ErrorCode::invalid_argument,
@@ -305,6 +305,21 @@ TEST(TfNnCallPlan, TransposedOutputShapeFixesTheInput) {
   plan_ok("tf.nn.conv2d_transpose(x, w, [2, 14, 13, 6], 2, 'SAME', dilations=[2, 1])", {3, 2, 6, 4}, std::nullopt);
   plan_ok("tf.nn.conv3d_transpose(x, w, [2, 6, 7, 5, 6], [2, 2, 1])", {2, 3, 2, 6, 4}, std::nullopt);
   plan_ok("tf.nn.conv1d_transpose(x, w, [2, 11, 6], 3, 'VALID')", {4, 6, 4}, std::vector<int64_t>{kAny, kAny, 4});
+}
+
+TEST(TfNnCallPlan, TransposedGroupsFollowFromOutputShape) {
+  // Filters (3, 3, 2, 4) under an output of 4 channels: the gradient of a 2-group conv (TF's oneDNN and XLA run it).
+  const TorchPlan grouped =
+      plan_ok("tf.nn.conv2d_transpose(x, w, [1, 7, 7, 4], 2, 'VALID')", {3, 3, 2, 4}, std::nullopt);
+  EXPECT_EQ(conv_of(grouped).spec.groups, 2);
+  EXPECT_EQ(conv_of(grouped).spec.out_channels, 4);
+  call_error("tf.nn.conv2d_transpose(x, w, [1, 7, 7, 4], 2, 'VALID')", {3, 3, 2, 3}, ErrorCode::invalid_argument,
+             "makes 2 groups");
+  // The batch entry may be computed (a subscript), but not None (TF cannot convert it).
+  EXPECT_EQ(call_ok("tf.nn.conv2d_transpose(x, w, [tf.shape(x)[0], 8, 8, 3], 2)", {3, 3, 3, 4}).output_shape.front(),
+            kAny);
+  call_error("tf.nn.conv2d_transpose(x, w, [None, 8, 8, 3], 2)", {3, 3, 3, 4}, ErrorCode::invalid_argument,
+             "has the entry None");
 }
 
 TEST(TfNnCallPlan, TransposedRejections) {
