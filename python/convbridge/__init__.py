@@ -12,6 +12,8 @@
 Neither torch nor tensorflow is needed to import convbridge; each is imported only by the call that needs it.
 """
 
+import reprlib
+
 from convbridge._impl import Plan, TorchPlan, __version__
 from convbridge._impl import plan_keras_layer as _plan_keras_layer
 from convbridge._impl import plan_pytorch_layer as _plan_pytorch_layer
@@ -54,11 +56,12 @@ def _is_keras_text(text):
 def _filters_shape(filters_shape):
     """A list of positive ints, checked exactly as the CLI's --filters-shape."""
     if isinstance(filters_shape, (str, bytes)) or not hasattr(filters_shape, "__iter__"):
-        raise ValueError(f"filters_shape={filters_shape!r} must be a sequence of ints, e.g. (3, 3, 16, 32)")
+        raise ValueError(f"filters_shape={reprlib.repr(filters_shape)} must be a sequence of ints, e.g. (3, 3, 16, 32)")
     entries = []
     for value in filters_shape:
         if isinstance(value, bool) or not (isinstance(value, int) or hasattr(value, "__index__")):
-            raise ValueError(f"filters_shape={tuple(filters_shape)!r} must be a sequence of ints: {value!r} is not one")
+            raise ValueError(f"filters_shape={reprlib.repr(tuple(filters_shape))} must be a sequence of ints: "
+                             f"{reprlib.repr(value)} is not one")
         entries.append(str(int(value)))
     return _impl.parse_filters_shape(",".join(entries))
 
@@ -86,6 +89,8 @@ def translate(layer, input_shape=None, filters_shape=None):
     if filters_shape is not None:
         raise ValueError("filters_shape is for tf.nn calls; this layer's text or object says its kernel")
     if _keras_source.is_keras_layer(layer) or (isinstance(layer, str) and _is_keras_text(layer)):
+        if isinstance(layer, str):
+            _impl.check_keras_layer_text(_layer_text(layer))  # the text's own fault first, as the CLI reports it
         shape = _input_shape(input_shape, allow_unknown=True)
         if isinstance(layer, str):
             if shape is None or shape[-1] < 0:

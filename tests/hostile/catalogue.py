@@ -5,8 +5,13 @@ Each entry is an object:
   layer        the layer text, PyTorch ("nn.Conv2d(...)") or Keras ("keras.layers.Conv2D(...)"): a string, or a
                generated text (below). Text that names a Keras layer (names_keras_layer: keras.layers./layers./
                tf.keras.layers./tfkl. or a bare Keras class name) goes to the Keras front-end, as in the CLI; a
-               tf.nn call (names_tf_nn_call) to the tf.nn front-end, which without a --filters-shape (the catalogue
-               has no field for it yet) reports the text's own error first (tf_nn_call_needs_filters_shape).
+               tf.nn call (names_tf_nn_call) to the tf.nn front-end, which without filters_shape reports the text's
+               own error first, else the missing --filters-shape (tf_nn_call_needs_filters_shape).
+  filters_shape optional, tf.nn calls only: the --filters-shape text (a string or a generated text), e.g. "3,3,4,8"
+               (conv*: *kernel, in_channels, out_channels; depthwise_conv2d: height, width, in_channels,
+               channel_multiplier; conv*_transpose: *kernel, out_channels, in_channels). Python passes the ints it
+               denotes as filters_shape=(...), or the text itself when it denotes no sequence of ints (mark those
+               "value_error").
   input_shape  optional --input-shape text, a string or a generated text. PyTorch: N,C,*spatial. Keras:
                N,*spatial,C (channels_last), None for unknown sizes; the CLI needs it for a Keras layer (its last
                entry is the input channel count), so Keras entries give it even when the layer text is at fault.
@@ -17,12 +22,18 @@ Each entry is an object:
                CLI's own check that the channel count, the last entry, is not None) or "plan"
                (plan_keras_to_torch(layer, in_channels=last entry, shape), i.e. the checks Keras makes on build and
                call: input rank, input channels divisible by groups, an empty output).
+               tf.nn (with filters_shape): "filters-shape" (parse_filters_shape), "parse" (parse_tf_nn_call(text,
+               filters shape)), "shape" (parse_input_shape(text, allow_unknown=True)) or "plan"
+               (plan_tf_nn_to_torch(call, input shape or none): the checks TensorFlow makes on the call's tensors),
+               in this order, as the CLI (tools/convbridge/cli.cpp translate_tf_nn). Without filters_shape: "parse".
+               A filters_shape on a PyTorch or Keras layer: "filters-shape" (the CLI refuses it before the layer).
   code         the convbridge::ErrorCode: syntax, unknown_argument, invalid_argument, input_shape, overflow,
                unsupported
   fragment     text the error message must contain (it names the argument and the value at fault)
   python       optional: "same" (default; convbridge.translate raises ValueError with the CLI's message) or
-               "value_error" (the Python API cannot receive the same input, e.g. --input-shape text or bytes that
-               are not UTF-8, or checks it with messages of its own, e.g. input_shape: it must still raise
+               "value_error" (the Python API cannot receive the same input, e.g. --input-shape or --filters-shape
+               text that denotes no sequence of ints, or bytes that are not UTF-8, or checks it with messages of
+               its own, e.g. input_shape, filters_shape: it must still raise
                ValueError, and python -m convbridge prints the CLI's message)
 
 A generated text is {"prefix": str, "repeat": str, "times": int, "suffix": str, "text": str, "encoding": str}
@@ -64,11 +75,14 @@ class Entry:
     code: str
     fragment: str
     python: str
+    filters_shape: bytes | None = None
 
     def cli_arguments(self) -> list[bytes]:
         arguments = [b"translate", self.layer]
         if self.input_shape is not None:
             arguments += [b"--input-shape", self.input_shape]
+        if self.filters_shape is not None:
+            arguments += [b"--filters-shape", self.filters_shape]
         return arguments
 
     def cli_skip_reason(self) -> str:
@@ -84,7 +98,8 @@ def load(path: Path = CATALOGUE) -> list[Entry]:
     entries = []
     for raw in json.loads(Path(path).read_text(encoding="utf-8")):
         entries.append(Entry(raw["name"], expand(raw["layer"]), expand(raw.get("input_shape")), raw["stage"],
-                             raw["code"], raw["fragment"], raw.get("python", "same")))
+                             raw["code"], raw["fragment"], raw.get("python", "same"),
+                             expand(raw.get("filters_shape"))))
     names = [entry.name for entry in entries]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The hostile-input catalogue through the command line: for every entry of catalogue.json (format in catalogue.py),
-# `convbridge translate <layer> [--input-shape <shape>]` must exit 2 within 10 s and 1 GiB, print nothing on
-# stdout, and print one "convbridge: error:" line that contains the entry's fragment (a syntax error adds an
-# excerpt and a caret line). Run by ctest with CONVBRIDGE pointing at the binary, also under the sanitizer build.
+# `convbridge translate <layer> [--input-shape <shape>] [--filters-shape <shape>]` must exit 2 within 10 s and
+# 1 GiB, print nothing on stdout, and print one "convbridge: error:" line that contains the entry's fragment (a
+# syntax error adds an excerpt and a caret line). Run by ctest with CONVBRIDGE pointing at the binary, also under
+# the sanitizer build.
 #   CONVBRIDGE=build/convbridge bash tests/hostile/cli_catalogue_test.sh [catalogue.json]
 set -u
 bin=${CONVBRIDGE:?set CONVBRIDGE to the convbridge binary}

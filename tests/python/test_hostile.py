@@ -1,12 +1,13 @@
 """The hostile-input catalogue (tests/hostile/catalogue.json) through the Python API.
 
-Every entry must make convbridge.translate(text, input_shape=...) raise a plain ValueError whose message is exactly
-the one the command line prints after "convbridge: error: " (taken from the same command line run in-process,
-convbridge._impl.run_cli, which is what `python -m convbridge` runs), quickly, without leaking memory or objects.
+Every entry must make convbridge.translate(text, input_shape=..., filters_shape=...) raise a plain ValueError whose
+message is exactly the one the command line prints after "convbridge: error: " (taken from the same command line run
+in-process, convbridge._impl.run_cli, which is what `python -m convbridge` runs), quickly, without leaking memory or
+objects.
 
-The Python API takes input_shape as a sequence of ints, not the --input-shape text: entries marked
-"python": "value_error" (shape text, bytes that are not UTF-8) must still raise ValueError, with a message of
-its own; their CLI message is checked through run_cli.
+The Python API takes input_shape and filters_shape as sequences of ints, not the --input-shape/--filters-shape
+text: entries marked "python": "value_error" (shape text, bytes that are not UTF-8) must still raise ValueError,
+with a message of its own; their CLI message is checked through run_cli.
 """
 
 from __future__ import annotations
@@ -30,11 +31,8 @@ ENTRIES = catalogue.load()
 
 # Known gaps of the Python API (not of the library), as strict xfails: fixing one fails the test until it is
 # removed from this table.
-PYTHON_GAPS = {
-    # translate() asks a Keras layer's text for input_shape before it parses the text; the CLI parses it first and
-    # reports the faulty argument (python/convbridge/__init__.py translate).
-    "keras-conv2d-filters-zero-without-input-shape": (
-        AssertionError, "translate() reports the missing input_shape before the Keras argument error"),
+PYTHON_GAPS: dict[str, tuple[type[BaseException], str]] = {
+    # none at present: translate() now checks a Keras layer's text before it asks for input_shape, as the CLI does
 }
 
 
@@ -68,6 +66,20 @@ def shape_argument(text: str | None):
     return text
 
 
+def filters_argument(text: str | None):
+    """filters_shape for translate(): the ints the --filters-shape text denotes, or the text itself when it denotes
+    no sequence of ints (translate must then reject it)."""
+    value = shape_argument(text)
+    if isinstance(value, tuple) and any(v is None for v in value):
+        return text
+    return value
+
+
+def translate(entry):
+    return convbridge.translate(text_of(entry.layer), input_shape=shape_argument(text_of(entry.input_shape)),
+                                filters_shape=filters_argument(text_of(entry.filters_shape)))
+
+
 def cli_message(entry) -> str:
     """What the command line prints for the entry, without the prefix (run in-process: no argv size limits)."""
     # As bytes, the way the OS hands them to the convbridge binary (they need not be UTF-8).
@@ -82,7 +94,7 @@ def translate_error(entry) -> ValueError:
     """The ValueError translate raises; any other exception propagates (and fails the test)."""
     start = time.monotonic()
     with pytest.raises(ValueError) as info:
-        convbridge.translate(text_of(entry.layer), input_shape=shape_argument(text_of(entry.input_shape)))
+        translate(entry)
     elapsed = time.monotonic() - start
     error = info.value
     assert type(error) is ValueError, f"{type(error).__name__} (a ValueError subclass): {error}"
@@ -123,7 +135,7 @@ def _rss_bytes() -> int:
 def _reject_all(entries):
     for entry in entries:
         try:
-            convbridge.translate(text_of(entry.layer), input_shape=shape_argument(text_of(entry.input_shape)))
+            translate(entry)
         except ValueError:
             pass
 

@@ -3,8 +3,9 @@
 // fragment naming the argument and value, quickly, and in a form the CLI can print as one line (plus the excerpt
 // and caret of a syntax error). One test per entry: HostileCatalogue/Rejects.Entry/<name>. Each entry goes to the
 // front-end the CLI picks for it: parse_keras_layer, parse_input_shape(allow_unknown) and plan_keras_to_torch for
-// text that names a Keras layer, tf_nn_call_needs_filters_shape for a tf.nn call (the catalogue gives no filters
-// shape), parse_pytorch_layer, parse_input_shape and plan_torch_to_tf otherwise.
+// text that names a Keras layer; for a tf.nn call parse_filters_shape, parse_tf_nn_call,
+// parse_input_shape(allow_unknown) and plan_tf_nn_to_torch when the entry gives a filters_shape, else
+// tf_nn_call_needs_filters_shape; parse_pytorch_layer, parse_input_shape and plan_torch_to_tf otherwise.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +34,7 @@ struct HostileEntry {
   std::string name;
   std::string layer;
   std::optional<std::string> input_shape;
+  std::optional<std::string> filters_shape;  // tf.nn calls: the --filters-shape text
   std::string stage;
   std::string code;
   std::string fragment;
@@ -84,6 +86,7 @@ std::vector<HostileEntry> load_catalogue() {
     entry.name = raw.at("name").get<std::string>();
     entry.layer = expand(raw.at("layer"));
     if (raw.contains("input_shape")) entry.input_shape = expand(raw["input_shape"]);
+    if (raw.contains("filters_shape")) entry.filters_shape = expand(raw["filters_shape"]);
     entry.stage = raw.at("stage").get<std::string>();
     entry.code = raw.at("code").get<std::string>();
     entry.fragment = raw.at("fragment").get<std::string>();
@@ -162,6 +165,47 @@ void expect_keras_rejection(const HostileEntry& entry) {
   expect_clear_message(entry, plan.error());
 }
 
+// What `convbridge translate` does with a tf.nn call (tools/convbridge/cli.cpp translate_tf_nn): without
+// --filters-shape the text's own fault, else the missing shape; with it, parse the filters shape, parse the call
+// with it, parse the optional input shape with None allowed, plan with it.
+void expect_tf_nn_rejection(const HostileEntry& entry) {
+  if (!entry.filters_shape) {
+    ASSERT_EQ(entry.stage, "parse") << "a tf.nn entry without filters_shape is rejected before any shape";
+    ASSERT_FALSE(entry.input_shape) << "a tf.nn entry without filters_shape needs no input_shape";
+    expect_clear_message(entry, tf_nn_call_needs_filters_shape(entry.layer));
+    return;
+  }
+  auto filters_shape = parse_filters_shape(*entry.filters_shape);
+  if (entry.stage == "filters-shape") {
+    ASSERT_FALSE(filters_shape) << "the filters shape was accepted";
+    expect_clear_message(entry, filters_shape.error());
+    return;
+  }
+  ASSERT_TRUE(filters_shape) << filters_shape.error().message;
+  auto call = parse_tf_nn_call(entry.layer, *filters_shape);
+  if (entry.stage == "parse") {
+    ASSERT_FALSE(call) << "the tf.nn call was accepted";
+    expect_clear_message(entry, call.error());
+    return;
+  }
+  ASSERT_TRUE(call) << call.error().message;
+  std::optional<std::vector<int64_t>> shape;
+  if (entry.input_shape) {
+    auto parsed = parse_input_shape(*entry.input_shape, /*allow_unknown=*/true);
+    if (entry.stage == "shape") {
+      ASSERT_FALSE(parsed) << "the input shape was accepted";
+      expect_clear_message(entry, parsed.error());
+      return;
+    }
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    shape = *parsed;
+  }
+  ASSERT_EQ(entry.stage, "plan");
+  auto plan = plan_tf_nn_to_torch(*call, shape);
+  ASSERT_FALSE(plan) << "the tf.nn call was planned";
+  expect_clear_message(entry, plan.error());
+}
+
 void expect_pytorch_rejection(const HostileEntry& entry) {
   auto layer = parse_pytorch_layer(entry.layer);
   if (entry.stage == "parse") {
@@ -189,12 +233,17 @@ TEST_P(Rejects, Entry) {
   const auto start = std::chrono::steady_clock::now();
   // The front-end the CLI picks (tools/convbridge/cli.cpp run_translate): Keras for text that names a Keras layer,
   // tf.nn for a tf.nn call, else PyTorch.
-  if (names_keras_layer(entry.layer)) {
+  if (entry.filters_shape && !names_tf_nn_call(entry.layer)) {
+    // The CLI's own check, before it parses the layer (its message, with the invalid_argument code).
+    ASSERT_EQ(entry.stage, "filters-shape") << "filters_shape is for tf.nn calls";
+    expect_clear_message(entry, Error{ErrorCode::invalid_argument,
+                                      std::string("--filters-shape is for tf.nn calls; a ") +
+                                          (names_keras_layer(entry.layer) ? "Keras" : "PyTorch") +
+                                          " layer's text says its kernel"});
+  } else if (names_keras_layer(entry.layer)) {
     expect_keras_rejection(entry);
   } else if (names_tf_nn_call(entry.layer)) {
-    // The catalogue gives no --filters-shape: the CLI reports the text's own error first, else the missing shape.
-    ASSERT_EQ(entry.stage, "parse") << "tf.nn entries are rejected before any shape (no filters_shape field yet)";
-    expect_clear_message(entry, tf_nn_call_needs_filters_shape(entry.layer));
+    expect_tf_nn_rejection(entry);
   } else {
     expect_pytorch_rejection(entry);
   }
@@ -216,7 +265,9 @@ INSTANTIATE_TEST_SUITE_P(HostileCatalogue, Rejects, testing::ValuesIn(catalogue(
 TEST(HostileCatalogueFile, NamesAreUniqueAndEveryStageIsKnown) {
   std::vector<std::string> names;
   for (const HostileEntry& entry : catalogue()) {
-    EXPECT_TRUE(entry.stage == "parse" || entry.stage == "shape" || entry.stage == "plan") << entry.name;
+    EXPECT_TRUE(entry.stage == "parse" || entry.stage == "shape" || entry.stage == "plan" ||
+                (entry.stage == "filters-shape" && entry.filters_shape))
+        << entry.name;
     EXPECT_FALSE(entry.fragment.empty()) << entry.name;
     names.push_back(test_name(testing::TestParamInfo<HostileEntry>(entry, 0)));
   }
@@ -249,7 +300,8 @@ TEST(HostileCatalogueFile, CoversEveryArgumentOfEveryLayer) {
       EXPECT_TRUE(covered) << layer << " " << argument;
     }
   }
-  for (const char* argument : {"output_padding", "bias", "padding_mode", "device", "dtype", "--input-shape"}) {
+  for (const char* argument :
+       {"output_padding", "bias", "padding_mode", "device", "dtype", "--input-shape", "--filters-shape"}) {
     bool covered = false;
     for (const HostileEntry& entry : catalogue()) covered = covered || entry.fragment.find(argument) != std::string::npos;
     EXPECT_TRUE(covered) << argument;
@@ -289,6 +341,45 @@ TEST(HostileCatalogueFile, CoversEveryArgumentOfEveryKerasLayer) {
                               entry.fragment.find(argument) != std::string::npos);
       }
       EXPECT_TRUE(covered) << class_name << " " << argument;
+    }
+  }
+}
+
+// The same for tf.nn: every argument of every tf.nn function (tf_nn_args.cpp, TF 2 signatures) appears by name in
+// the fragment of an entry whose text calls that function. The tensors (input, filters/filter) are opaque to
+// convbridge: they are covered by the message for a call that omits them ("... is missing the required argument
+// 'input'").
+TEST(HostileCatalogueFile, CoversEveryArgumentOfEveryTfNnFunction) {
+  const std::vector<std::string> forward = {"input", "filters", "strides", "padding", "data_format", "dilations",
+                                            "name"};
+  const std::vector<std::string> conv1d = {"input", "filters", "stride", "padding", "data_format", "dilations",
+                                           "name"};
+  const std::vector<std::string> depthwise = {"input", "filter", "strides", "padding", "data_format", "dilations",
+                                              "name"};
+  const std::vector<std::string> transposed = {"input", "filters", "output_shape", "strides", "padding",
+                                               "data_format", "dilations", "name"};
+  const std::vector<std::pair<std::string, const std::vector<std::string>*>> functions = {
+      {"conv1d", &conv1d},
+      {"conv2d", &forward},
+      {"conv3d", &forward},
+      {"depthwise_conv2d", &depthwise},
+      {"convolution", &forward},
+      {"conv1d_transpose", &transposed},
+      {"conv2d_transpose", &transposed},
+      {"conv3d_transpose", &transposed},
+      {"conv_transpose", &transposed}};
+  for (const auto& [function, arguments] : functions) {
+    for (const std::string& argument : *arguments) {
+      // "filters" must not be matched by "filters shape" or "--filters-shape"; input by "--input-shape".
+      const std::string wanted = argument == "input" || argument == "filters" || argument == "filter"
+                                     ? "is missing the required argument '" + argument + "'"
+                                     : argument;
+      bool covered = false;
+      for (const HostileEntry& entry : catalogue()) {
+        covered = covered || (names_class(entry.layer, function, {"tf.nn."}) &&
+                              entry.fragment.find(wanted) != std::string::npos);
+      }
+      EXPECT_TRUE(covered) << "tf.nn." << function << " " << argument;
     }
   }
 }
