@@ -255,9 +255,10 @@ def describe(text: str, input_shape, path: str, cli_shape=None, code_path=None, 
     return "".join(lines) + extra
 
 
-def assert_matches_keras(got: np.ndarray, expected: np.ndarray, atol: float, context: str) -> None:
-    """got: float64 PyTorch output (channels_last); expected: float32 Keras output."""
-    assert got.shape == expected.shape, f"shape mismatch: PyTorch {got.shape}, Keras {expected.shape}{context}"
+def assert_matches_keras(got: np.ndarray, expected: np.ndarray, atol: float, context: str,
+                         reference: str = "Keras") -> None:
+    """got: float64 PyTorch output (channels_last); expected: float32 output of `reference` (Keras, or TF)."""
+    assert got.shape == expected.shape, f"shape mismatch: PyTorch {got.shape}, {reference} {expected.shape}{context}"
     if got.size == 0:
         return
     diff = np.abs(got - expected.astype(np.float64))
@@ -266,7 +267,7 @@ def assert_matches_keras(got: np.ndarray, expected: np.ndarray, atol: float, con
         index = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
         raise AssertionError(
             f"values differ: max |diff| {worst:.3e} > atol {atol:.3e} at index {index} (PyTorch {got[index]!r}, "
-            f"Keras {expected[index]!r}); {int((diff > atol).sum())} of {diff.size} outputs off{context}")
+            f"{reference} {expected[index]!r}); {int((diff > atol).sum())} of {diff.size} outputs off{context}")
 
 
 def keras_output_shape(layer, shape) -> tuple:

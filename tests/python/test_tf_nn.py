@@ -108,7 +108,7 @@ from hypothesis import strategies as st
 
 import convbridge
 from conftest import CONVBRIDGE_BIN, emitted_dir, exec_source, stable_seed
-from reverse_helpers import ATOL_PER_SQRT_TERM, error_summary, plan_code_module, torch_forward64
+from reverse_helpers import ATOL_PER_SQRT_TERM, assert_matches_keras, error_summary, plan_code_module, torch_forward64
 import tensorflow as tf
 
 CI_CASES = int(os.environ.get("CONVBRIDGE_TF_NN_CASES", "800"))
@@ -321,16 +321,7 @@ def make_module_from_plan(plan, w: np.ndarray, label: str):
 
 def assert_matches_tf(got: np.ndarray, expected: np.ndarray, atol: float, context: str) -> None:
     """got: float64 PyTorch output moved to channels_last; expected: float32 TF output."""
-    assert got.shape == expected.shape, f"shape mismatch: PyTorch {got.shape}, TF {expected.shape}{context}"
-    if got.size == 0:
-        return
-    diff = np.abs(got - expected.astype(np.float64))
-    worst = float(diff.max()) if np.all(np.isfinite(got)) else float("inf")
-    if worst > atol:
-        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
-        raise AssertionError(
-            f"values differ: max |diff| {worst:.3e} > atol {atol:.3e} at index {index} (PyTorch {got[index]!r}, "
-            f"TF {expected[index]!r}); {int((diff > atol).sum())} of {diff.size} outputs off{context}")
+    assert_matches_keras(got, expected, atol, context, reference="TF")
 
 
 def squash(text: str) -> str:
