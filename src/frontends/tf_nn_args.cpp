@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <span>
+#include <utility>
 
 #include "convbridge/frontends.hpp"
 #include "convbridge/shape_math.hpp"
@@ -99,18 +100,28 @@ std::span<const std::string_view> tf_nn_parameter_names(std::string_view callee)
   return info == nullptr ? std::span<const std::string_view>() : info->parameters();
 }
 
+// "Did you mean" for an unknown keyword of kFunctions[Index]: another framework's spelling of one of its own
+// parameters (conv1d's is 'stride', the others' 'strides'; depthwise_conv2d's 'filter'), or a near miss.
+template <size_t Index>
 std::string tf_nn_keyword_hint(std::string_view keyword) {
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 5> kOtherSpellings = {{
-      {"stride", "strides"}, {"dilation", "dilations"}, {"dilation_rate", "dilations"}, {"rate", "dilations"},
-      {"filter", "filters"},
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 8> kOtherSpellings = {{
+      {"stride", "strides"}, {"strides", "stride"}, {"dilation", "dilations"}, {"dilation_rate", "dilations"},
+      {"rate", "dilations"}, {"filter", "filters"}, {"filters", "filter"}, {"kernel", "filters"},
   }};
-  for (auto [other, tf_name] : kOtherSpellings) {
-    if (keyword == other) return fmt::format(" (did you mean '{}'?)", tf_name);
+  const auto parameters = kFunctions[Index].parameters();
+  for (auto [other, own] : kOtherSpellings) {
+    if (keyword == other && std::find(parameters.begin(), parameters.end(), own) != parameters.end()) {
+      return fmt::format(" (did you mean '{}'?)", own);
+    }
   }
-  static constexpr std::array<std::string_view, 8> kNames = {"input",       "filters",   "filter", "strides",
-                                                             "padding",     "data_format", "dilations", "name"};
-  return frontends::closest_name_hint(keyword, kNames);
+  return frontends::closest_name_hint(keyword, parameters);
 }
+
+template <size_t... Indices>
+constexpr auto make_hints(std::index_sequence<Indices...>) {
+  return std::array<std::string (*)(std::string_view), sizeof...(Indices)>{&tf_nn_keyword_hint<Indices>...};
+}
+constexpr auto kKeywordHints = make_hints(std::make_index_sequence<kFunctions.size()>());
 
 // A strides/dilations entry: a positive int within kMaxSizeArgument.
 Result<int64_t> window_entry(const PyValue& item, std::string_view argument, const PyValue& whole) {
@@ -377,7 +388,8 @@ Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector
   layer.use_bias = false;
   CONVBRIDGE_TRY(const frontends::BoundArguments bound,
                  frontends::BoundArguments::bind(call, layer.class_name, info->parameters(), info->required,
-                                                 info->signature, tf_nn_keyword_hint));
+                                                 info->signature,
+                                                 kKeywordHints[static_cast<size_t>(info - kFunctions.data())]));
 
   // The rank: fixed by the function, or by the filters' rank (tf.nn.convolution) or output_shape's length
   // (tf.nn.conv_transpose, nn_ops.py: "`output_shape` must be of length 3, 4 or 5").

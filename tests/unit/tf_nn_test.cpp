@@ -135,6 +135,11 @@ TEST(TfNnCallArgs, RejectsWhatTensorFlowRejects) {
              "data_format='NWC' must be 'NHWC' or 'NCHW'");
   call_error("tf.nn.conv2d(x, w, stride=2, padding='SAME')", {3, 3, 4, 8}, ErrorCode::unknown_argument,
              "did you mean 'strides'?");
+  // Each function's own spelling: conv1d takes 'stride', depthwise_conv2d 'filter'.
+  call_error("tf.nn.conv1d(x, w, strides=1, padding='SAME')", {3, 4, 8}, ErrorCode::unknown_argument,
+             "did you mean 'stride'?");
+  call_error("tf.nn.depthwise_conv2d(x, filters=w, strides=[1, 1, 1, 1], padding='SAME')", {3, 3, 4, 2},
+             ErrorCode::unknown_argument, "did you mean 'filter'?");
   call_error("tf.nn.conv2d(x, w, 2)", {3, 3, 4, 8}, ErrorCode::invalid_argument, "missing the required argument 'padding'");
   call_error("tf.nn.conv2d(x, w, 1, 'SAME')", {3, 3, 4}, ErrorCode::input_shape,
              "the filters shape (3, 3, 4) has 3 entries");
