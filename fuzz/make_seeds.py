@@ -52,7 +52,23 @@ clis = [["translate", "nn.Conv2d(3, 16, kernel_size=3, stride=2, padding=1)"],
         ["translate", "keras.layers.Conv2D(16, 3, strides=2, padding='same')", "--input-shape", "None,32,32,3"],
         ["translate", "nn.Conv2d(3, 16, 3, stride=2, padding='same')"],
         # Found by fuzz_cli: CLI11 let std::out_of_range escape (abort) for an out-of-range flag value.
-        ["translate", "nn.Conv2d(3, 16, 3)", "--no-verify=99999999999999999999"]]
+        ["translate", "nn.Conv2d(3, 16, 3)", "--no-verify=99999999999999999999"],
+        # Misspelled options get a suggestion; a line pasted from code is its right-hand side.
+        ["translate", "nn.Conv2d(3, 16, 3)", "--input_shape", "1,3,8,8"], ["translate", "nn.Conv2d(3, 16, 3)", "--emitt=json"],
+        ["translate", "self.conv1 = nn.Conv2d(3, 16, 3),", "--emit", "keras"],
+        ["translate", "keras.layers.Conv2D(8, 3, activation='leaky_relu', input_shape=(16, 16, 3))", "--emit", "json"],
+        ["translate", "keras.layers.Conv2D(8, 3)", "--input-shape", "1,3,224,224"]]
+# fuzz_keras_layer inputs: "<layer>[\0<input shape>]": activations, the layer's own input_shape=, pasted lines.
+keras_layers = [
+    "keras.layers.Conv2D(16, 3, strides=2, padding='same', activation='relu')\0None,None,None,3",
+    "layers.DepthwiseConv2D(3, activation='softmax', input_shape=(None, None, 8))",
+    "keras.layers.Conv1DTranspose(4, 3, strides=2, activation=keras.activations.gelu)\0" "2,5,3",
+    "SeparableConv2D(8, 3, activation=tf.nn.leaky_relu, input_shape=(9, 9, 4))\0" "1,9,None,4",
+    "x = keras.layers.Conv3D(4, 3, activation='hard_swish')\0None,5,5,5,2",
+    "keras.layers.Conv2D(8, 3, input_shape=(32, 32, 3))\0" "1,16,16,3",
+    "keras.layers.Conv2D(8, 3, activation='exponential')", "keras.layers.Conv2D(8, 3, activation='Relu')",
+    "keras.layers.Conv2D(8, 3, input_shape=(32, None))", "keras.layers.Conv2D(8, 3, input_shape=(0, 2, 3))",
+]
 # fuzz_tf_nn_call inputs: "<call>\0<filters shape>[\0<input shape>]".
 tf_nn_calls = [
     "tf.nn.conv2d(x, w, strides=2, padding='SAME')\0" "3,3,4,8",
@@ -106,6 +122,7 @@ write("fuzz_pytorch_layer", layers)
 write("fuzz_pipeline", layers + [encode(l) + b"\0" + encode(s) for l, s in pairs] + ["nn.Conv2d(3, 16, 3)\0" + s for s in shapes])
 write("fuzz_input_shape", shapes + [e.input_shape for e in hostile if e.input_shape is not None])
 write("fuzz_tf_nn_call", tf_nn_calls)
+write("fuzz_keras_layer", keras_layers)
 write("fuzz_cli", ["\0".join(a) for a in clis] + [
     "\0".join(["translate", "tf.nn.conv2d(x, w, strides=2, padding='SAME')", "--filters-shape", "3,3,16,32"]),
     "\0".join(["translate", "tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], 'VALID')", "--filters-shape", "3,3,4,2",

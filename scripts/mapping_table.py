@@ -30,6 +30,8 @@ REVERSE_ROWS = [
     ("keras.layers.Conv2DTranspose(8, 4, strides=2, padding='same')", (None, None, None, 16)),
     ("keras.layers.Conv2DTranspose(8, 3, strides=2, padding='same')", (None, None, None, 16)),
     ("keras.layers.Conv1DTranspose(8, 2, strides=3)", (None, None, 16)),
+    ("keras.layers.Conv2D(32, 3, padding='same', activation='leaky_relu')", (None, None, None, 3)),
+    ("keras.layers.DepthwiseConv2D(3, padding='same', activation='relu6')", (None, None, None, 32)),
 ]
 
 ROWS = [
@@ -89,6 +91,8 @@ def keras_constructs(code):
     conv = next(n.value for n in body if _assigns(n, "conv"))
     returned = body[-1].value
     items = returned.args[0].elts if isinstance(returned, ast.Call) else [returned]
+    # keras.Input only fixes what the Sequential accepts (None sizes, or the one size a plan is for): not a layer.
+    items = [item for item in items if not (isinstance(item, ast.Call) and ast.unparse(item.func) == "keras.Input")]
     return [_render(conv if isinstance(item, ast.Name) else item) for item in items]
 
 

@@ -19,14 +19,15 @@ std::string emit_keras(const Plan& plan);
 // tf.nn source defining conv(x, weight, bias=None) -> output tensor, for channels_last x.
 std::string emit_tf_nn(const Plan& plan);
 
-// The plan as JSON (schema in README.md, "JSON plan").
-std::string emit_json(const Plan& plan);
+// The plan as JSON (schema in README.md, "JSON plan"), with the verification report when there is one ("verification":
+// null when the check did not run).
+std::string emit_json(const Plan& plan, const VerificationReport* verification = nullptr);
 
 // Keras/TF -> PyTorch: the explanation, PyTorch source defining make_module(<Keras weights>, bias=None) -> an
 // nn.Module on channels_first input, and the plan as JSON.
 std::string explain_plan(const TorchPlan& plan);
 std::string emit_torch(const TorchPlan& plan);
-std::string emit_json(const TorchPlan& plan);
+std::string emit_json(const TorchPlan& plan, const VerificationReport* verification = nullptr);
 
 // One line per verification case, for the CLI.
 std::string describe_verification(const VerificationReport& report);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "convbridge/activation.hpp"
 #include "convbridge/conv_spec.hpp"
 #include "convbridge/plan.hpp"
 #include "convbridge/result.hpp"
@@ -36,6 +37,10 @@ Result<Tensor> run_tf_steps(std::span<const PlanStep> steps, int rank, const Ten
 // Keras weights in Keras layouts (TorchPlan::weight_shapes), converted here by each step's layout.
 Result<Tensor> run_torch_plan(const TorchPlan& plan, const Tensor& input, std::span<const Tensor> keras_weights,
                               std::span<const double> bias);
+
+// An activation with its neutral semantics (convbridge/activation.hpp), in place; softmax kinds run over the
+// channel axis, last or second.
+void apply_activation(const Activation& activation, Tensor& tensor, bool channels_last);
 
 // (N, C, *spatial) -> (N, *spatial, C), and back.
 Tensor channels_first_to_last(const Tensor& tensor);

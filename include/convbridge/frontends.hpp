@@ -2,10 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "convbridge/activation.hpp"
 #include "convbridge/conv_spec.hpp"
 #include "convbridge/result.hpp"
 
@@ -61,6 +63,8 @@ struct KerasConvLayer {
   bool has_output_padding = false;       // conv_transpose: output_padding given (not None)
   std::vector<int64_t> output_padding;   // [rank] when given
   bool use_bias = true;
+  std::optional<Activation> activation;  // Keras' activation= (after the bias); none for None/'linear'
+  std::string activation_text;            // as written, e.g. "'relu'", for explanations
   std::vector<PadPair> explicit_padding;  // [rank] when padding is explicit_pads
   // tf.nn calls: the filters' input depth (their shape's second-to-last entry). groups is then the input channel
   // count divided by it, known only at planning time (tf.nn.conv2d infers grouped convolution from the shapes).
@@ -69,12 +73,26 @@ struct KerasConvLayer {
   // tf.nn conv*_transpose: the output_shape written in the call, (N, *spatial, C); N is kUnknownSize when the
   // call computes it. It fixes the output size, and so the input size the call accepts.
   std::vector<int64_t> output_shape;
+  // Keras layers: input_shape=(H, W, C) written in the constructor (kUnknownSize for None), else empty.
+  std::vector<int64_t> declared_input_shape;
 };
+
+// Keras 3's activation names (keras.activations.get: "relu", "leaky_relu", the aliases "swish" and "hard_swish",
+// ...) with Keras' default parameters (leaky_relu's slope 0.2, elu's alpha 1). `known`: Keras defines the name;
+// `activation` is empty for "linear" and for Keras activations convbridge does not translate yet.
+struct KerasActivationLookup {
+  bool known = false;
+  bool identity = false;  // "linear"
+  std::optional<Activation> activation;
+};
+KerasActivationLookup keras_activation(std::string_view name);
+std::string supported_keras_activations();  // for messages: "'relu', 'relu6', ..."
 
 // Parses a Keras layer constructor such as "keras.layers.Conv2D(16, 3, strides=2, padding='same')" (also
 // layers.Conv2D, tf.keras.layers.Conv2D, Conv2D), with Keras' own argument checks. Arguments that do not change
 // the computation (initializers, regularizers, constraints, name, trainable, dtype float32) are accepted and
-// ignored; activations other than None/'linear' and data_format='channels_first' are refused.
+// ignored; activation= is kept (see keras_activation); data_format='channels_first' is refused. A layer's own
+// input_shape= argument (Keras: the shape without the batch) is kept in `declared_input_shape`.
 Result<KerasConvLayer> parse_keras_layer(std::string_view text);
 
 // Whether the text names a Keras layer (so the CLI plans Keras -> PyTorch).

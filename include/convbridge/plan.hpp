@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -116,8 +117,17 @@ struct TorchCropStep {
   std::vector<int64_t> crop_end;  // [rank]
 };
 
+// The Keras layer's activation= as a PyTorch module (nn.ReLU(), nn.LeakyReLU(negative_slope=0.2), nn.Softmax(dim=1),
+// ...), after the convolution and its bias as Keras applies it.
+struct TorchActivationStep {
+  Activation activation;
+  std::string module;  // nn class name, e.g. "LeakyReLU"
+  std::vector<std::pair<std::string, double>> float_arguments;  // e.g. {"negative_slope", 0.2}
+  std::optional<int> dim;  // softmax kinds: the channel axis, 1 in channels_first
+};
+
 struct TorchPlanStep {
-  std::variant<TorchPadStep, TorchConvStep, TorchCropStep> op;
+  std::variant<TorchPadStep, TorchConvStep, TorchCropStep, TorchActivationStep> op;
   std::string why;
 };
 
@@ -132,6 +142,7 @@ struct TorchPlan {
   bool exact_for_every_input_size = true;
   std::vector<TorchPlanStep> steps;
   std::vector<std::string> notes;
+  std::vector<std::string> warnings;  // likely mistakes in what was given (the CLI prints them on stderr)
 };
 
 }  // namespace convbridge

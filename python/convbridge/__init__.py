@@ -13,12 +13,15 @@ Neither torch nor tensorflow is needed to import convbridge; each is imported on
 """
 
 import reprlib
+import warnings
 
 from convbridge._impl import Plan, TorchPlan, __version__
 from convbridge._impl import plan_keras_layer as _plan_keras_layer
 from convbridge._impl import plan_pytorch_layer as _plan_pytorch_layer
 from convbridge._impl import plan_tf_nn_call as _plan_tf_nn_call
-from convbridge import _impl, _keras_source, _torch
+from convbridge import _impl, _keras_registration, _keras_source, _torch
+
+_keras_registration.install()  # saved models with convbridge's Keras layers load after `import convbridge`
 
 __all__ = ["Plan", "TorchPlan", "translate", "to_keras", "to_torch", "convert_weights", "__version__"]
 
@@ -27,8 +30,13 @@ def _input_shape(input_shape, allow_unknown=False):
     """A list of ints (-1 for None entries with allow_unknown), checked exactly as the CLI's --input-shape."""
     if input_shape is None:
         return None
+    dims = getattr(input_shape, "ndim", getattr(input_shape, "dim", lambda: None))
+    dims = dims() if callable(dims) else dims
+    if hasattr(input_shape, "dtype") and dims is not None and dims != 1:  # an input tensor passed for its shape
+        raise ValueError(f"input_shape must be a shape such as (1, 3, 224, 224), not a {type(input_shape).__name__} "
+                         f"of shape {tuple(input_shape.shape)}: pass x.shape")
     if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
-        raise ValueError(f"input_shape={input_shape!r} must be a sequence of ints")
+        raise ValueError(f"input_shape={reprlib.repr(input_shape)} must be a sequence of ints such as (1, 3, 224, 224)")
     entries = []
     for value in input_shape:
         if value is None and allow_unknown:
@@ -93,35 +101,50 @@ def translate(layer, input_shape=None, filters_shape=None):
             _impl.check_keras_layer_text(_layer_text(layer))  # the text's own fault first, as the CLI reports it
         shape = _input_shape(input_shape, allow_unknown=True)
         if isinstance(layer, str):
-            if shape is None or shape[-1] < 0:
-                raise ValueError("a Keras layer's text does not record its input channels: pass input_shape "
-                                 "(N, *spatial, C), e.g. (None, None, None, 3)")
-            return _plan_keras_layer(_layer_text(layer), shape[-1], shape)
+            if shape is not None and shape[-1] < 0:
+                raise ValueError("input_shape must give the channel count (its last entry), e.g. (None, None, None, 3)")
+            # Without input_shape the text's own input_shape=(H, W, C) gives the channels, else this raises.
+            return _warned(_plan_keras_layer(_layer_text(layer), -1 if shape is None else shape[-1], shape))
         channels = _keras_source.in_channels(layer, input_shape)
-        return _plan_keras_layer(_keras_source.layer_text(layer), channels, shape)
+        return _warned(_plan_keras_layer(_keras_source.layer_text(layer), channels, shape))
     text = _layer_text(layer) if isinstance(layer, str) else _torch.layer_text(layer)
     return _plan_pytorch_layer(text, _input_shape(input_shape))
 
 
+def _warned(plan):
+    for message in plan.warnings:  # likely mistakes, e.g. a PyTorch-layout input shape for a Keras layer
+        warnings.warn(f"convbridge: {message}", UserWarning, stacklevel=3)
+    return plan
+
+
 def _converted(plan, module):
-    weight, bias = _torch.weights(module)
-    dtype = str(weight.dtype)
-    if dtype not in ("torch.float32", "torch.float64"):
-        raise ValueError(f"weight dtype {dtype} is not supported: convbridge converts float32 and float64 weights")
+    weight, bias = _torch.weights(module)  # float32/float64; half precision widened exactly
     kernel = plan.convert_kernel(weight)
     return kernel, None if bias is None else bias.numpy()
 
 
-def to_torch(layer, input_shape=None):
+def to_torch(layer, input_shape=None, filters_shape=None):
     """An nn.Module (or small nn.Sequential) with the Keras layer's weights loaded, such that
     to_torch(k)(x_channels_first) equals k(x) moved to channels_first, within float32 round-off: for every input
-    size when input_shape is None or has None sizes, for that size otherwise. Needs torch."""
-    if not _keras_source.is_keras_layer(layer):
-        raise ValueError(f"to_torch expects a Keras convolution layer, got {type(layer).__module__}."
-                         f"{type(layer).__qualname__}")
-    plan = translate(layer, input_shape)
+    size when input_shape is None or has None sizes, for that size otherwise (the module then refuses other sizes).
+
+    `layer` may also be the text translate() accepts (a Keras constructor or a tf.nn call with filters_shape): the
+    module is then built with PyTorch's default initialisation, ready for load_state_dict. Needs torch."""
+    is_text = isinstance(layer, str)
+    if not is_text and not _keras_source.is_keras_layer(layer):
+        if type(layer).__module__.startswith("torch"):
+            raise ValueError(f"{type(layer).__qualname__} is already a PyTorch module: to_torch converts Keras layers; "
+                             f"use convbridge.to_keras(module) for PyTorch -> Keras")
+        raise ValueError(f"to_torch expects a Keras convolution layer ({', '.join(_keras_source.CLASSES)}) or its "
+                         f"text, got {type(layer).__module__}.{type(layer).__qualname__}")
+    plan = translate(layer, input_shape, filters_shape)
+    if isinstance(plan, Plan):
+        raise ValueError("to_torch converts Keras layers and tf.nn calls; this text is a PyTorch layer: use "
+                         "convbridge.to_keras for PyTorch -> Keras")
     from convbridge import _torch_target  # imports torch only here
 
+    if is_text:
+        return _torch_target.build_module(plan, None, None)
     keras_weights, bias = _keras_source.weights(layer, plan.weight_names)
     return _torch_target.build_module(plan, keras_weights, bias)
 
@@ -132,6 +155,8 @@ def convert_weights(module) -> dict:
     Returns {"kernel": numpy array, "bias": numpy array or None}. The kernel is (*k, in/groups, out) for ConvND
     and (*k, in, multiplier) for DepthwiseConvND; the bias is unchanged.
     """
+    if isinstance(module, str):
+        raise ValueError("convert_weights needs the module itself (text has no weights): pass the nn.ConvNd")
     kernel, bias = _converted(translate(module), module)
     return {"kernel": kernel, "bias": bias}
 
@@ -139,9 +164,18 @@ def convert_weights(module) -> dict:
 def to_keras(module, input_shape=None):
     """A Keras layer (or small keras.Sequential) with the module's weights loaded, such that
     to_keras(m)(x_channels_last) equals m(x) moved to channels_last, within float32 round-off: for every input size
-    when input_shape is None, for that size otherwise. Needs keras (with the TensorFlow backend)."""
+    when input_shape is None, for that size otherwise (the layer then refuses other sizes).
+
+    `module` may also be a PyTorch constructor's text ("nn.Conv2d(3, 16, 3)"): the layer is then built with Keras'
+    default initialisation. Needs keras (with the TensorFlow backend)."""
+    if _keras_source.is_keras_layer(module) or (isinstance(module, str) and _is_keras_text(module)):
+        raise ValueError("this is a Keras layer: to_keras converts PyTorch modules; use convbridge.to_torch(layer) "
+                         "for Keras -> PyTorch")
+    if isinstance(module, str) and _impl.names_tf_nn_call(_layer_text(module)):
+        raise ValueError("this is a tf.nn call: to_keras converts PyTorch modules; use convbridge.to_torch(text, "
+                         "filters_shape=...) for TensorFlow -> PyTorch")
     plan = translate(module, input_shape)
     from convbridge import _keras  # imports keras only here
 
-    kernel, bias = _converted(plan, module)
+    kernel, bias = (None, None) if isinstance(module, str) else _converted(plan, module)
     return _keras.build_layer(plan.to_json(), kernel, bias)

@@ -3,7 +3,9 @@
 Layer choices mirror the Keras emitter (src/emit/keras_emitter.cpp): explicit zero padding -> ZeroPaddingND +
 'valid'; reflect / replicate / circular -> the layers in convbridge.keras_layers; subsample ->
 AveragePoolingND(pool_size=1, strides=s), which keeps x[::s]; transposed -> ConvNDTranspose (or
-TorchGroupedConvTranspose) with explicit output_padding, then CroppingND.
+TorchGroupedConvTranspose) with explicit output_padding, then CroppingND. A multi-layer plan is a keras.Sequential
+that starts with keras.Input((None,) * rank + (C,)), so it stays exact for every input size after its first call; a
+plan exact for one input size only starts with keras.Input of that size and ExpectInputSize, which refuses others.
 """
 
 import json
@@ -11,18 +13,6 @@ import json
 import keras
 
 from convbridge import keras_layers
-
-_registered = False
-
-
-def _register_custom_layers():
-    """Lets keras.models.load_model find convbridge's layers in saved models ('convbridge>TorchEdgePad')."""
-    global _registered
-    if not _registered:
-        for cls in (keras_layers.TorchReflectPad, keras_layers.TorchEdgePad, keras_layers.TorchGroupedConvTranspose):
-            keras.saving.register_keras_serializable(package="convbridge")(cls)
-        _registered = True
-
 
 def _pairs(pads):
     return tuple((int(before), int(after)) for before, after in pads)
@@ -56,7 +46,8 @@ def _transposed_layers(rank, step, kernel, bias):
     else:
         conv = getattr(keras.layers, f"Conv{rank}DTranspose")(step["filters"], tuple(step["kernel_size"]), **common)
     conv.build((None,) + (None,) * rank + (step["in_channels"],))
-    conv.set_weights([kernel] if bias is None else [kernel, bias])
+    if kernel is not None:  # None: built from text, Keras' default initialisation
+        conv.set_weights([kernel] if bias is None else [kernel, bias])
     layers = [conv]
     crops = _pairs(step.get("explicit_pads", [[0, 0]] * rank))
     if any(before or after for before, after in crops):
@@ -66,10 +57,12 @@ def _transposed_layers(rank, step, kernel, bias):
 
 def build_layer(plan_json, kernel, bias):
     """A Keras layer (or keras.Sequential) computing the plan on channels_last tensors, weights loaded."""
-    _register_custom_layers()
     plan = json.loads(plan_json)
     rank = len(plan["source"]["kernel_size"])
+    channels = plan["source"]["in_channels"]
     layers = []
+    if plan["exact_for"] != "every_input_size":
+        layers.append(keras_layers.ExpectInputSize(plan["input_shape"][2:]))
     conv = None
     for step in plan["steps"]:
         if step["op"] == "pad":
@@ -84,7 +77,8 @@ def build_layer(plan_json, kernel, bias):
                 layers.append(_zero_padding(rank, step["explicit_pads"]))
             conv = _conv_layer(step)
             conv.build((None,) + (None,) * rank + (step["in_channels"],))
-            conv.set_weights([kernel] if bias is None else [kernel, bias])
+            if kernel is not None:  # None: built from text, Keras' default initialisation
+        conv.set_weights([kernel] if bias is None else [kernel, bias])
             layers.append(conv)
         elif step["op"] == "conv_transpose":
             layers += _transposed_layers(rank, step, kernel, bias)
@@ -93,4 +87,7 @@ def build_layer(plan_json, kernel, bias):
             layers.append(pool(pool_size=1, strides=tuple(step["strides"]), padding="valid"))
         else:  # a newer plan than this adapter knows: refuse rather than build something inexact
             raise ValueError(f"unknown plan step {step['op']!r}")
-    return layers[0] if len(layers) == 1 else keras.Sequential(layers)
+    if len(layers) == 1:
+        return layers[0]  # built for (None, *None, C): any size
+    spatial = (None,) * rank if plan["exact_for"] == "every_input_size" else tuple(plan["input_shape"][2:])
+    return keras.Sequential([keras.Input(shape=spatial + (channels,))] + layers)

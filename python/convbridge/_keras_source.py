@@ -3,19 +3,19 @@
 Only the layer object is inspected; keras itself is never imported here (a layer object implies it is loaded).
 """
 
-_CLASSES = ("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+CLASSES = ("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
             "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 
 
 def is_keras_layer(obj):
-    return any(cls.__module__.startswith("keras") and cls.__name__ in _CLASSES for cls in type(obj).__mro__)
+    return any(cls.__module__.startswith("keras") and cls.__name__ in CLASSES for cls in type(obj).__mro__)
 
 
 def _class_name(layer):
     for cls in type(layer).__mro__:
-        if cls.__module__.startswith("keras") and cls.__name__ in _CLASSES:
+        if cls.__module__.startswith("keras") and cls.__name__ in CLASSES:
             return cls.__name__
-    raise ValueError(f"convbridge expects a Keras convolution layer ({', '.join(_CLASSES)}), "
+    raise ValueError(f"convbridge expects a Keras convolution layer ({', '.join(CLASSES)}), "
                      f"got {type(layer).__module__}.{type(layer).__qualname__}")
 
 

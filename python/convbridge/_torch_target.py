@@ -2,7 +2,7 @@
 
 Module choices mirror the PyTorch emitter (src/emit/torch_emitter.cpp): fixed pads -> nn.ConstantPadNd; TF 'same'
 padding that depends on the input size -> TFSamePad; nn.ConvNd / nn.ConvTransposeNd; a shorter transposed output
--> CropEnd.
+-> CropEnd; Keras' activation= -> its nn module.
 """
 
 import json
@@ -40,15 +40,18 @@ def build_module(plan, keras_weights, bias):
                 modules.append(getattr(nn, f"ConstantPad{rank}d")(tuple(flat), 0.0))
         elif step["op"] == "conv":
             module = _conv_module(step)
-            weight = plan.torch_weight(conv_index, keras_weights[names.index(step["weight"])])
-            with torch.no_grad():
-                module.weight.copy_(torch.from_numpy(weight))
-                if module.bias is not None:
-                    module.bias.copy_(torch.from_numpy(bias))
+            if keras_weights is not None:  # None: built from text, PyTorch's default initialisation
+                weight = plan.torch_weight(conv_index, keras_weights[names.index(step["weight"])])
+                with torch.no_grad():
+                    module.weight.copy_(torch.from_numpy(weight))
+                    if module.bias is not None:
+                        module.bias.copy_(torch.from_numpy(bias))
             modules.append(module)
             conv_index += 1
         elif step["op"] == "crop_end":
             modules.append(CropEnd(step["crop"]))
+        elif step["op"] == "activation":  # Keras' activation=, e.g. nn.LeakyReLU(negative_slope=0.2)
+            modules.append(getattr(nn, step["module"])(**step["arguments"]))
         else:  # a newer plan than this adapter knows: refuse rather than build something inexact
             raise ValueError(f"unknown plan step {step['op']!r}")
     return modules[0] if len(modules) == 1 else nn.Sequential(*modules)

@@ -1,7 +1,11 @@
-"""Keras layers for the PyTorch padding modes Keras has no layer for.
+"""Keras layers for what Keras has no layer for: PyTorch's padding modes, grouped transposed convolutions, and the
+input-size guard of plans that are exact for one input size only.
 
-convbridge.to_keras builds models from these classes; the text below the embed marker is copied verbatim into the
-code `convbridge translate --emit keras` prints, so both run the same lines.
+Importing this module registers every class with Keras' serialization (package "convbridge"), so
+keras.models.load_model finds them in saved models; `import convbridge` does that as soon as keras is imported.
+The text below the embed marker is copied into the code `convbridge translate --emit keras` prints, one
+`# convbridge-section:` at a time (only the sections a plan uses), so both run the same lines and a model built from
+emitted code saves and reloads the same way.
 """
 
 import keras
@@ -9,6 +13,7 @@ import keras
 from convbridge.torch_padding import torch_edge_pad
 
 # convbridge-embed-begin
+# convbridge-section: padded_shape
 
 
 def _padded_shape(input_shape, pads):
@@ -19,6 +24,10 @@ def _padded_shape(input_shape, pads):
     return tuple(shape)
 
 
+# convbridge-section: TorchReflectPad
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
 class TorchReflectPad(keras.layers.Layer):
     """torch.nn.functional.pad(mode='reflect') on the spatial axes of a channels_last tensor.
 
@@ -40,6 +49,10 @@ class TorchReflectPad(keras.layers.Layer):
         return {**super().get_config(), "pads": self.pads}
 
 
+# convbridge-section: TorchEdgePad
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
 class TorchEdgePad(keras.layers.Layer):
     """torch.nn.functional.pad(mode='replicate' or 'circular') on the spatial axes of a channels_last tensor."""
 
@@ -58,6 +71,10 @@ class TorchEdgePad(keras.layers.Layer):
         return {**super().get_config(), "pads": self.pads, "mode": self.mode}
 
 
+# convbridge-section: TorchGroupedConvTranspose
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
 class TorchGroupedConvTranspose(keras.layers.Layer):
     """PyTorch ConvTransposeNd with groups > 1, on channels_last tensors.
 
@@ -98,3 +115,40 @@ class TorchGroupedConvTranspose(keras.layers.Layer):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "groups": self.groups, "padding": self.padding,
                 "output_padding": self.output_padding, "use_bias": self.use_bias}
+
+
+# convbridge-section: ExpectInputSize
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class ExpectInputSize(keras.layers.Layer):
+    """Passes a channels_last tensor through unchanged if its spatial size is `spatial_size`, else raises ValueError.
+
+    A plan made for one input size (TF 'same' padding depends on the size when the stride is above 1) computes
+    something else at any other size without an error; this layer turns that silent difference into one. Sizes
+    unknown while tracing a graph are checked when they are known.
+    """
+
+    def __init__(self, spatial_size, **kwargs):
+        super().__init__(**kwargs)
+        self.spatial_size = tuple(int(v) for v in spatial_size)
+
+    def _check(self, shape):
+        got = tuple(shape[1:-1])
+        if len(got) != len(self.spatial_size) or any(
+                size is not None and size != expected for size, expected in zip(got, self.spatial_size)):
+            raise ValueError(
+                f"this layer was translated for inputs of spatial size {self.spatial_size} and is exact only there; "
+                f"got an input of shape {tuple(shape)}: translate it without input_shape (or with None sizes) for a "
+                f"layer exact at every size")
+
+    def call(self, x):
+        self._check(x.shape)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        self._check(input_shape)
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "spatial_size": self.spatial_size}

@@ -123,7 +123,7 @@ NB_MODULE(_impl, m) {
       .def("explain", nb::overload_cast<const Plan&>(&explain_plan), "Per-side padding in both frameworks, output shapes, each step and why.")
       .def("keras_code", &emit_keras, "Keras 3 source defining make_layer(weight, bias=None).")
       .def("tf_code", &emit_tf_nn, "tf.nn source defining conv(x, weight, bias=None) for channels_last x.")
-      .def("to_json", nb::overload_cast<const Plan&>(&emit_json), "The plan as JSON (schema in the README).")
+      .def("to_json", [](const Plan& plan) { return emit_json(plan); }, "The plan as JSON (schema in the README).")
       .def(
           "output_shape",
           [](const Plan& plan, const std::vector<int64_t>& input_shape) {
@@ -168,7 +168,7 @@ NB_MODULE(_impl, m) {
       .def("explain", nb::overload_cast<const TorchPlan&>(&explain_plan),
            "The Keras layer's padding and shapes, each PyTorch step and why, the weight transforms.")
       .def("torch_code", &emit_torch, "PyTorch source defining make_module(<Keras weights>, bias=None).")
-      .def("to_json", nb::overload_cast<const TorchPlan&>(&emit_json), "The plan as JSON (schema in the README).")
+      .def("to_json", [](const TorchPlan& plan) { return emit_json(plan); }, "The plan as JSON (schema in the README).")
       .def(
           "output_shape",
           [](const TorchPlan& plan, const std::vector<int64_t>& input_shape) {
@@ -179,6 +179,8 @@ NB_MODULE(_impl, m) {
       .def_prop_ro("input_shape", [](const TorchPlan& plan) { return plan.input_shape; })
       .def_prop_ro("source_text", [](const TorchPlan& plan) { return plan.source.text; })
       .def_prop_ro("weight_names", [](const TorchPlan& plan) { return plan.weight_names; })
+      .def_prop_ro("warnings", [](const TorchPlan& plan) { return plan.warnings; },
+                   "Likely mistakes in what was given, e.g. a PyTorch-layout input shape for a Keras layer.")
       .def(
           "verify", [](const TorchPlan& plan, uint64_t seed) { return verification_dict(unwrap(verify_plan(plan, seed))); },
           "seed"_a = 0, "Checks the plan against Keras semantics with the float64 reference engine.")
@@ -221,11 +223,18 @@ NB_MODULE(_impl, m) {
   const auto plan_keras = [](const std::string& text, int64_t in_channels,
                              const std::optional<std::vector<int64_t>>& input_shape) {
     const KerasConvLayer layer = unwrap(parse_keras_layer(text));
+    if (in_channels < 0 && !input_shape && !layer.declared_input_shape.empty()) {
+      in_channels = layer.declared_input_shape.back();  // the text's own input_shape=(H, W, C)
+    }
+    if (in_channels < 0) {
+      throw nb::value_error("a Keras layer's text does not record its input channels: pass input_shape "
+                            "(N, *spatial, C), e.g. (None, None, None, 3), or write input_shape=(H, W, C) in the text");
+    }
     return unwrap(plan_keras_to_torch(layer, in_channels, input_shape));
   };
   m.def("plan_keras_layer", plan_keras, "text"_a, "in_channels"_a, "input_shape"_a.none() = nb::none(),
         "Parses a Keras constructor call such as 'keras.layers.Conv2D(16, 3)' and plans its PyTorch translation; "
-        "input_shape is channels_last with -1 for unknown sizes.");
+        "input_shape is channels_last with -1 for unknown sizes; in_channels -1: from the text's input_shape=.");
   m.def(
       "plan_keras_layer",
       [plan_keras](const nb::bytes& text, int64_t in_channels, const std::optional<std::vector<int64_t>>& input_shape) {

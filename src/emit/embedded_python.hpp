@@ -5,7 +5,7 @@
 namespace convbridge::emit {
 
 extern const char* const kTorchPaddingPython;  // python/convbridge/torch_padding.py: torch_edge_pad
-extern const char* const kKerasLayersPython;
-extern const char* const kTorchModulesPython;  // python/convbridge/torch_modules.py: TFSamePad, CropEnd   // python/convbridge/keras_layers.py: TorchReflectPad, TorchEdgePad
+extern const char* const kKerasLayersPython;   // python/convbridge/keras_layers.py, in `# convbridge-section:`s
+extern const char* const kTorchModulesPython;  // python/convbridge/torch_modules.py: TFSamePad, CropEnd
 
 }  // namespace convbridge::emit

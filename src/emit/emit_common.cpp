@@ -1,5 +1,8 @@
 #include "emit/emit_common.hpp"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -86,6 +89,44 @@ std::string python_kernel_lines(const WeightLayoutChange& change, const std::str
                      indent, py_tuple(change.dilate), py_tuple(change.append_zeros), py_tuple(change.to_shape),
                      fmt::join(slices, ", "));
   return out;
+}
+
+std::string python_sections(std::string_view source, const std::vector<std::string>& names) {
+  constexpr std::string_view kMarker = "# convbridge-section: ";
+  std::string out;
+  std::vector<bool> found(names.size(), false);
+  bool keep = true;  // the text before the first section is common to all of them
+  size_t start = 0;
+  while (start < source.size()) {
+    size_t end = source.find('\n', start);
+    end = end == std::string_view::npos ? source.size() : end + 1;
+    const std::string_view line = source.substr(start, end - start);
+    if (line.starts_with(kMarker)) {
+      std::string_view name = line.substr(kMarker.size());
+      while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.remove_suffix(1);
+      keep = false;
+      for (size_t i = 0; i < names.size(); ++i) {
+        if (names[i] == name) keep = found[i] = true;
+      }
+    } else if (keep) {
+      out += line;
+    }
+    start = end;
+  }
+  if (std::find(found.begin(), found.end(), false) != found.end()) std::abort();  // an emitter names a missing section
+  return out;
+}
+
+std::string python_sections(std::string_view source, std::initializer_list<std::string_view> names) {
+  return python_sections(source, std::vector<std::string>(names.begin(), names.end()));
+}
+
+std::string torch_activation_constructor(const TorchActivationStep& step) {
+  std::vector<std::string> arguments;
+  for (const auto& [name, value] : step.float_arguments) arguments.push_back(fmt::format("{}={}", name, value));
+  if (step.dim) arguments.push_back(fmt::format("dim={}", *step.dim));
+  if (step.activation.kind == ActivationKind::gelu_tanh) arguments.push_back("approximate=\"tanh\"");
+  return fmt::format("nn.{}({})", step.module, fmt::join(arguments, ", "));
 }
 
 const TransposedConvStep* transposed_step(const Plan& plan) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,6 +35,15 @@ std::string python_layout_expression(const WeightLayoutChange& change, std::stri
 // Python lines that assign `kernel` (a numpy array in change.to_shape) from `weight`, with the zero insertion of
 // a dilated transposed kernel when the change has one.
 std::string python_kernel_lines(const WeightLayoutChange& change, const std::string& indent);
+
+// The named sections of an embedded Python source (each starts at a "# convbridge-section: NAME" line and runs to
+// the next), in the file's order, with the text before the first section: emitted code carries only the helpers
+// it uses. A name the source lacks is a build mistake and aborts.
+std::string python_sections(std::string_view source, std::initializer_list<std::string_view> names);
+std::string python_sections(std::string_view source, const std::vector<std::string>& names);
+
+// nn.LeakyReLU(negative_slope=0.2), nn.Softmax(dim=1), nn.ReLU(): the module of an activation step.
+std::string torch_activation_constructor(const TorchActivationStep& step);
 
 // The plan's transposed step, or nullptr for a forward plan.
 const TransposedConvStep* transposed_step(const Plan& plan);

@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cctype>
+
 #include <algorithm>
 
 #include "convbridge/emit.hpp"
@@ -50,6 +52,69 @@ struct StepDescriber {
 };
 
 }  // namespace
+
+// Explanations are read in a terminal: every line longer than kExplanationWidth is broken at a space (outside
+// parentheses where possible, so "(1, 1)" stays whole), continuing under the text after its marker ("why: ", "- ",
+// "2. "). The layer text as the user wrote it, on the first line, is left as it is.
+constexpr size_t kExplanationWidth = 110;
+
+static std::string wrap_line(std::string_view line) {
+  size_t indent = line.find_first_not_of(' ');
+  if (indent == std::string_view::npos || line.size() <= kExplanationWidth) return std::string(line);
+  size_t hang = indent;
+  for (std::string_view marker : {"why: ", "- "}) {
+    if (line.substr(indent).starts_with(marker)) hang = indent + marker.size();
+  }
+  const size_t dot = line.find(". ", indent);
+  if (hang == indent && dot != std::string_view::npos && dot > indent && dot - indent <= 3 &&
+      std::all_of(line.begin() + static_cast<std::ptrdiff_t>(indent), line.begin() + static_cast<std::ptrdiff_t>(dot),
+                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    hang = dot + 2;
+  }
+  if (hang == indent) hang = indent + 2;
+  std::string out;
+  std::string_view rest = line;
+  std::string prefix;
+  while (prefix.size() + rest.size() > kExplanationWidth) {
+    const size_t room = kExplanationWidth - prefix.size();
+    size_t cut = std::string_view::npos, any_space = std::string_view::npos;
+    int depth = 0;
+    for (size_t i = 0; i < rest.size() && i <= room; ++i) {
+      if (rest[i] == '(' || rest[i] == '[') ++depth;
+      if (rest[i] == ')' || rest[i] == ']') depth = std::max(0, depth - 1);
+      if (rest[i] == ' ' && i > hang - std::min(hang, prefix.size())) {
+        any_space = i;
+        if (depth == 0) cut = i;
+      }
+    }
+    // Outside parentheses only when that does not leave most of the line empty.
+    if (cut == std::string_view::npos || (any_space != std::string_view::npos && cut < room / 2)) cut = any_space;
+    if (cut == std::string_view::npos || cut == 0) break;  // one long word: leave it
+    out += prefix;
+    out += rest.substr(0, cut);
+    out += '\n';
+    rest = rest.substr(cut + 1);
+    prefix.assign(hang, ' ');
+  }
+  out += prefix;
+  out += rest;
+  return out;
+}
+
+static std::string wrap_explanation(std::string_view text) {
+  std::string out;
+  bool first = true;
+  while (!text.empty()) {
+    const size_t end = text.find('\n');
+    const std::string_view line = text.substr(0, end);
+    out += first ? std::string(line) : wrap_line(line);
+    first = false;
+    if (end == std::string_view::npos) break;
+    out += '\n';
+    text = text.substr(end + 1);
+  }
+  return out;
+}
 
 std::string explain_plan(const Plan& plan) {
   const ConvSpec& spec = plan.source;
@@ -102,7 +167,7 @@ std::string explain_plan(const Plan& plan) {
     out += "\nNotes:\n";
     for (const std::string& note : plan.notes) out += fmt::format("  - {}\n", note);
   }
-  return out;
+  return wrap_explanation(out);
 }
 
 namespace {
@@ -133,6 +198,9 @@ struct TorchStepDescriber {
   }
   std::string operator()(const TorchCropStep& step) const {
     return fmt::format("CropEnd({}): drop the last outputs of each axis", emit::py_tuple(step.crop_end));
+  }
+  std::string operator()(const TorchActivationStep& step) const {
+    return fmt::format("{}: {}", emit::torch_activation_constructor(step), describe_activation(step.activation));
   }
 };
 
@@ -172,14 +240,15 @@ std::string describe_source(const TorchPlan& plan) {
                        emit::py_tuple(k.dilation), padding,
                        k.groups > 1 ? fmt::format(" (grouped: {} groups)", k.groups) : "", plan.in_channels);
   }
-  return fmt::format("  {}: {}kernel {}, strides {}, dilation_rate {}, padding '{}'{}{}, use_bias={}; input channels {}\n",
+  return fmt::format("  {}: {}kernel {}, strides {}, dilation_rate {}, padding '{}'{}{}, use_bias={}{}; input channels {}\n",
                      k.class_name, k.kind == KerasLayerKind::depthwise ? "" : fmt::format("filters={}, ", k.filters),
                      emit::py_tuple(k.kernel), emit::py_tuple(k.strides), emit::py_tuple(k.dilation),
                      keras_padding_name(k.padding), k.groups > 1 ? fmt::format(", groups={}", k.groups) : "",
                      k.kind == KerasLayerKind::depthwise || k.kind == KerasLayerKind::separable
                          ? fmt::format(", depth_multiplier={}", k.depth_multiplier)
                          : "",
-                     k.use_bias ? "True" : "False", plan.in_channels);
+                     k.use_bias ? "True" : "False",
+                     k.activation ? fmt::format(", activation={}", k.activation_text) : "", plan.in_channels);
 }
 
 }  // namespace
@@ -220,7 +289,7 @@ std::string explain_plan(const TorchPlan& plan) {
     out += "\nNotes:\n";
     for (const std::string& note : plan.notes) out += fmt::format("  - {}\n", note);
   }
-  return out;
+  return wrap_explanation(out);
 }
 
 std::string describe_verification(const VerificationReport& report) {

@@ -1,6 +1,9 @@
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "convbridge/emit.hpp"
+#include "convbridge/engine.hpp"
 
 namespace convbridge {
 namespace {
@@ -88,7 +91,34 @@ struct TorchStepToJson {
     return out;
   }
   Json operator()(const TorchCropStep& step) const { return {{"op", "crop_end"}, {"crop", step.crop_end}}; }
+  Json operator()(const TorchActivationStep& step) const {
+    Json arguments = Json::object();
+    for (const auto& [name, value] : step.float_arguments) arguments[name] = value;
+    if (step.dim) arguments["dim"] = *step.dim;
+    if (step.activation.kind == ActivationKind::gelu_tanh) arguments["approximate"] = "tanh";
+    return {{"op", "activation"}, {"module", step.module}, {"arguments", arguments}};
+  }
 };
+
+// {"result": "pass"|"fail"|"skipped", "seed", "tolerance", "max_abs_diff", "cases": [{input_shape, output_shape,
+// shapes_match, max_abs_diff}], "skipped_reason"}, or null.
+Json verification_json(const VerificationReport* report) {
+  if (report == nullptr) return nullptr;
+  Json cases = Json::array();
+  double worst = 0.0;
+  for (const VerificationCase& c : report->cases) {
+    worst = std::max(worst, c.max_abs_diff);
+    cases.push_back({{"input_shape", c.input_shape}, {"output_shape", c.output_shape},
+                     {"shapes_match", c.shapes_match}, {"max_abs_diff", c.max_abs_diff}});
+  }
+  Json out = {{"result", report->cases.empty() ? "skipped" : report->passed() ? "pass" : "fail"},
+              {"seed", report->seed},
+              {"tolerance", report->tolerance},
+              {"max_abs_diff", report->cases.empty() ? Json(nullptr) : Json(worst)},
+              {"cases", cases}};
+  out["skipped_reason"] = report->skipped_reason.empty() ? Json(nullptr) : Json(report->skipped_reason);
+  return out;
+}
 
 std::string dump(const Json& json) {
   // Layer text is user input: replace invalid UTF-8 instead of throwing.
@@ -97,7 +127,7 @@ std::string dump(const Json& json) {
 
 }  // namespace
 
-std::string emit_json(const TorchPlan& plan) {
+std::string emit_json(const TorchPlan& plan, const VerificationReport* verification) {
   const KerasConvLayer& k = plan.source;
   Json source = {{"framework", k.is_tf_nn ? "tensorflow" : "keras"},
                  {"text", k.text},
@@ -132,6 +162,7 @@ std::string emit_json(const TorchPlan& plan) {
     source["output_padding"] = k.has_output_padding ? Json(k.output_padding) : Json(nullptr);
   }
   source["use_bias"] = k.use_bias;
+  if (!k.is_tf_nn) source["activation"] = k.activation ? Json(k.activation_text) : Json(nullptr);
   Json out = {{"convbridge_version", CONVBRIDGE_VERSION}, {"direction", "keras_to_pytorch"}, {"source", source}};
   // Unknown sizes (a batch the input shape or a tf.nn output_shape leaves open) are null.
   const auto with_nulls = [](std::vector<int64_t> shape, bool unknown_batch) {
@@ -162,10 +193,12 @@ std::string emit_json(const TorchPlan& plan) {
   for (size_t i = 0; i < plan.weight_names.size(); ++i) weights[plan.weight_names[i]] = {{"shape", plan.weight_shapes[i]}};
   out["weights"] = weights;
   out["notes"] = plan.notes;
+  out["warnings"] = plan.warnings;
+  out["verification"] = verification_json(verification);
   return dump(out);
 }
 
-std::string emit_json(const Plan& plan) {
+std::string emit_json(const Plan& plan, const VerificationReport* verification) {
   const ConvSpec& spec = plan.source;
   Json source = {{"framework", "pytorch"},
                  {"text", plan.source_text},
@@ -199,6 +232,7 @@ std::string emit_json(const Plan& plan) {
   out["weights"] = {{"kernel", layout_json(k)},
                     {"bias", spec.bias ? Json({{"shape", {spec.out_channels}}}) : Json(nullptr)}};
   out["notes"] = plan.notes;
+  out["verification"] = verification_json(verification);
   return dump(out);
 }
 

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 #include "convbridge/emit.hpp"
 #include "emit/embedded_python.hpp"
 #include "emit/emit_common.hpp"
@@ -62,17 +64,30 @@ std::string emit_keras(const Plan& plan) {
   const TransposedConvStep* transposed = emit::transposed_step(plan);
 
   std::vector<std::string> layers;  // Python expressions, in order
+  std::vector<std::string> sections;  // of keras_layers.py that the layers use
+  const auto use_section = [&sections](std::initializer_list<std::string_view> names) {
+    for (std::string_view name : names) {
+      if (std::find(sections.begin(), sections.end(), name) == sections.end()) sections.emplace_back(name);
+    }
+  };
   std::string conv_expression;
-  bool needs_pad_layers = transposed != nullptr && transposed->groups > 1;
+  if (!plan.exact_for_every_input_size) {
+    layers.push_back(fmt::format("ExpectInputSize({})",
+                                 py_tuple(std::vector<int64_t>(plan.input_shape->begin() + 2, plan.input_shape->end()))));
+    use_section({"ExpectInputSize"});
+  }
+  if (transposed != nullptr && transposed->groups > 1) use_section({"TorchGroupedConvTranspose"});
+  bool needs_edge_padding = false;
   for (const PlanStep& step : plan.steps) {
     if (const auto* pad = std::get_if<PadStep>(&step.op)) {
       if (pad->fill == PaddingFill::zeros) {
         layers.push_back(fmt::format("keras.layers.ZeroPadding{}D({})", spec.rank, emit::keras_padding_tuple(pad->pads)));
       } else if (pad->fill == PaddingFill::reflect) {
-        needs_pad_layers = true;
+        use_section({"padded_shape", "TorchReflectPad"});
         layers.push_back(fmt::format("TorchReflectPad({})", pads_literal(pad->pads)));
       } else {
-        needs_pad_layers = true;
+        use_section({"padded_shape", "TorchEdgePad"});
+        needs_edge_padding = true;
         layers.push_back(fmt::format("TorchEdgePad({}, \"{}\")", pads_literal(pad->pads),
                                      padding_fill_name(pad->fill)));
       }
@@ -104,9 +119,10 @@ std::string emit_keras(const Plan& plan) {
 
   std::string out = emit::python_header(plan, "Keras 3");
   out += "import numpy as np\nimport keras\n";
-  if (needs_pad_layers) {
-    out += emit::kTorchPaddingPython;
-    out += emit::kKerasLayersPython;
+  if (needs_edge_padding) out += emit::kTorchPaddingPython;
+  if (!sections.empty()) {
+    // In the file's order (padded_shape before the pad layers), registered for keras.models.load_model.
+    out += emit::python_sections(emit::kKerasLayersPython, sections);
   }
 
   const std::string weight_shape = py_tuple(torch_weight_shape(spec));
@@ -136,7 +152,16 @@ def make_layer(weight, bias=None):
   if (layers.size() == 1) {
     out += "    return conv\n";
   } else {
+    // keras.Input first: without it the first call would fix the Sequential's spatial size.
+    std::string input_shape = "(";
+    for (int i = 0; i < spec.rank; ++i) {
+      input_shape += plan.exact_for_every_input_size ? std::string("None")
+                                                     : std::to_string((*plan.input_shape)[static_cast<size_t>(i) + 2]);
+      input_shape += ", ";
+    }
+    input_shape += fmt::format("{})", spec.in_channels);
     out += "    return keras.Sequential([\n";
+    out += fmt::format("        keras.Input(shape={}),\n", input_shape);
     for (const std::string& layer : layers) out += fmt::format("        {},\n", layer);
     out += "    ])\n";
   }

@@ -137,6 +137,8 @@ def make_module({args}):
       modules.push_back(name);
     } else if (const auto* crop = std::get_if<TorchCropStep>(&step.op)) {
       modules.push_back(fmt::format("CropEnd({})", py_tuple(crop->crop_end)));
+    } else if (const auto* activation = std::get_if<TorchActivationStep>(&step.op)) {
+      modules.push_back(emit::torch_activation_constructor(*activation));
     }
   }
   if (modules.size() == 1) {

@@ -378,6 +378,8 @@ Result<Tensor> run_torch_plan(const TorchPlan& plan, const Tensor& input, std::s
                 result.data[static_cast<size_t>(out.at(n, c, z, y, xx))] =
                     x.data[static_cast<size_t>(in.at(n, c, z, y, xx))];
       x = std::move(result);
+    } else if (const auto* activation = std::get_if<TorchActivationStep>(&step.op)) {
+      apply_activation(activation->activation, x, /*channels_last=*/false);
     }
   }
   return x;

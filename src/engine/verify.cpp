@@ -216,6 +216,7 @@ Result<VerificationReport> verify_plan(const TorchPlan& plan, uint64_t seed, int
     std::vector<double> bias;
     if (plan.source.use_bias) bias = random_tensor({out->back()}, rng).data;
     CONVBRIDGE_TRY(Tensor expected, run_tf_steps(plan.source_steps, plan.source.rank, input, source_kernels, bias));
+    if (plan.source.activation) apply_activation(*plan.source.activation, expected, /*channels_last=*/true);
     CONVBRIDGE_TRY(Tensor actual, run_torch_plan(plan, channels_last_to_first(input), weights, bias));
     compare_into(report, shape, expected, channels_first_to_last(actual));
   }

@@ -3,6 +3,7 @@
 // base_depthwise_conv.py, base_separable_conv.py, base_conv_transpose.py; keras/src/utils/argument_validation.py;
 // keras/src/backend/common/backend_utils.py standardize_padding).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <array>
@@ -152,7 +153,128 @@ Result<int64_t> positive_int(const PyValue& value, std::string_view name) {
   return value.integer;
 }
 
+// Keras 3.15's activation names (keras/src/activations/__init__.py ALL_OBJECTS_DICT, with the aliases "swish" and
+// "hard_swish") and their default parameters (keras/src/activations/activations.py: leaky_relu negative_slope=0.2,
+// elu/celu alpha=1, gelu approximate=False, hard/soft_shrink threshold=0.5, softmax/log_softmax axis=-1, the
+// channels in channels_last). Those without a parameter-free equivalent here are known but not translated yet.
+struct KerasActivationName {
+  std::string_view name;
+  std::optional<Activation> activation;
+};
+const std::array<KerasActivationName, 32>& keras_activation_names() {
+  using K = ActivationKind;
+  static const std::array<KerasActivationName, 32> kNames = {{
+      {"relu", Activation{K::relu}},
+      {"relu6", Activation{K::relu6}},
+      {"leaky_relu", Activation{K::leaky_relu, 0.2}},
+      {"elu", Activation{K::elu, 1.0}},
+      {"selu", Activation{K::selu}},
+      {"celu", Activation{K::celu, 1.0}},
+      {"sigmoid", Activation{K::sigmoid}},
+      {"tanh", Activation{K::tanh}},
+      {"softplus", Activation{K::softplus}},
+      {"softsign", Activation{K::softsign}},
+      {"silu", Activation{K::silu}},
+      {"swish", Activation{K::silu}},
+      {"gelu", Activation{K::gelu}},
+      {"hard_sigmoid", Activation{K::hard_sigmoid}},
+      {"hard_silu", Activation{K::hard_silu}},
+      {"hard_swish", Activation{K::hard_silu}},
+      {"hard_tanh", Activation{K::hard_tanh}},
+      {"mish", Activation{K::mish}},
+      {"log_sigmoid", Activation{K::log_sigmoid}},
+      {"tanh_shrink", Activation{K::tanh_shrink}},
+      {"hard_shrink", Activation{K::hard_shrink, 0.5}},
+      {"soft_shrink", Activation{K::soft_shrink, 0.5}},
+      {"softmax", Activation{K::softmax}},
+      {"log_softmax", Activation{K::log_softmax}},
+      {"linear", std::nullopt},
+      {"exponential", std::nullopt},
+      {"glu", std::nullopt},
+      {"sparse_plus", std::nullopt},
+      {"sparse_sigmoid", std::nullopt},
+      {"sparsemax", std::nullopt},
+      {"squareplus", std::nullopt},
+      {"threshold", std::nullopt},
+  }};
+  return kNames;
+}
+
+// activation= as written: a name string ('relu'), or the function itself (keras.activations.relu, tf.nn.relu).
+// tf.nn's functions that Keras also defines compute the same with the same defaults (tf.nn.leaky_relu alpha=0.2,
+// tf.nn.gelu approximate=False, tf.nn.softmax axis=-1).
+Status read_activation(const PyValue& value, KerasConvLayer& layer) {
+  layer.activation_text = value.source;
+  if (value.kind == PyValue::Kind::none) return Ok{};
+  std::string_view name;
+  if (value.kind == PyValue::Kind::string) {
+    name = value.text;  // keras.activations.get looks names up as written (case-sensitive)
+  } else if (value.kind == PyValue::Kind::name) {
+    const std::string_view dotted = value.text;
+    const size_t dot = dotted.rfind('.');
+    const std::string_view prefix = dot == std::string_view::npos ? std::string_view() : dotted.substr(0, dot);
+    if (prefix == "keras.activations" || prefix == "activations" || prefix == "tf.keras.activations" ||
+        prefix == "tf.nn" || prefix == "tensorflow.nn") {
+      name = dotted.substr(dot + 1);
+    }
+  }
+  const KerasActivationLookup lookup = keras_activation(name);
+  if (!lookup.known) {
+    return invalid(fmt::format("activation={} is not a Keras activation (Keras: \"Could not interpret activation "
+                               "function identifier\"); convbridge translates {}",
+                               value.source, supported_keras_activations()));
+  }
+  if (!lookup.identity && !lookup.activation) {
+    return make_error(ErrorCode::unsupported,
+                      fmt::format("activation={} is not supported yet: convbridge translates {}; build the layer "
+                                  "with activation=None and apply it yourself",
+                                  value.source, supported_keras_activations()));
+  }
+  layer.activation = lookup.activation;
+  return Ok{};
+}
+
+// input_shape=(H, W, C) in the constructor: Keras keeps it for the Input a Sequential model builds (Layer.__init__
+// pops it from kwargs); None marks a size that varies.
+Status read_declared_input_shape(const PyValue& value, KerasConvLayer& layer) {
+  if (value.kind == PyValue::Kind::none) return Ok{};
+  const size_t expected = static_cast<size_t>(layer.rank) + 1;
+  bool valid = value.kind == PyValue::Kind::sequence && value.items.size() == expected;
+  for (size_t i = 0; valid && i < value.items.size(); ++i) {
+    const PyValue& item = value.items[i];
+    if (item.kind == PyValue::Kind::none && i + 1 < expected) {
+      layer.declared_input_shape.push_back(kUnknownSize);
+    } else if (item.kind == PyValue::Kind::integer && item.integer > 0 && item.integer <= kMaxSizeArgument) {
+      layer.declared_input_shape.push_back(item.integer);
+    } else {
+      valid = false;
+    }
+  }
+  if (!valid) {
+    layer.declared_input_shape.clear();
+    return invalid(fmt::format("input_shape={} must be the input's shape without the batch, {} entries ({}, C): "
+                               "positive ints, None for spatial sizes that vary, the channel count given",
+                               value.source, expected, fmt::join(spatial_letters(layer.rank), ", ")));
+  }
+  return Ok{};
+}
+
 }  // namespace
+
+KerasActivationLookup keras_activation(std::string_view name) {
+  for (const KerasActivationName& entry : keras_activation_names()) {
+    if (entry.name == name) return {true, name == "linear", entry.activation};
+  }
+  return {};
+}
+
+std::string supported_keras_activations() {
+  std::vector<std::string> names{"None", "'linear'"};
+  for (const KerasActivationName& entry : keras_activation_names()) {
+    if (entry.activation) names.push_back(fmt::format("'{}'", entry.name));
+  }
+  return fmt::format("{}", fmt::join(names, ", "));
+}
 
 bool names_keras_layer(std::string_view text) {
   // By the callee alone, so that Keras text whose arguments do not parse, or that names a class Keras does not
@@ -308,14 +430,8 @@ Result<KerasConvLayer> parse_keras_layer(std::string_view text) {
                                  data_format.source));
     }
   }
-  const PyValue activation = bound.get("activation", "None");
-  if (!(activation.kind == PyValue::Kind::none ||
-        (activation.kind == PyValue::Kind::string && activation.text == "linear"))) {
-    return make_error(ErrorCode::unsupported,
-                      fmt::format("activation={} is not part of the convolution: build the layer with "
-                                  "activation=None and translate the activation on its own",
-                                  activation.source));
-  }
+  CONVBRIDGE_CHECK(read_activation(bound.get("activation", "None"), layer));
+  CONVBRIDGE_CHECK(read_declared_input_shape(bound.get("input_shape", "None"), layer));
   const PyValue dtype = bound.get("dtype", "None");
   if (!(dtype.kind == PyValue::Kind::none || (dtype.kind == PyValue::Kind::string && dtype.text == "float32"))) {
     return make_error(ErrorCode::unsupported,

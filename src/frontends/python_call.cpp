@@ -26,6 +26,14 @@ class CallParser {
     if (!is_identifier_start(peek())) return fail("expected a layer name such as nn.Conv2d");
     call.callee = dotted_name();
     skip_space();
+    // A line pasted from code, "self.conv1 = nn.Conv2d(3, 16, 3)": the call is the right-hand side.
+    if (peek() == '=' && peek(1) != '=') {
+      consume('=');
+      skip_space();
+      if (!is_identifier_start(peek())) return fail("expected a layer name such as nn.Conv2d after '='");
+      call.callee = dotted_name();
+      skip_space();
+    }
     if (!consume('(')) return fail(fmt::format("expected '(' after '{}'", call.callee));
     skip_space();
     if (!consume(')')) {
@@ -40,6 +48,8 @@ class CallParser {
         if (consume(')')) break;  // trailing comma
       }
     }
+    skip_space();
+    consume(',');  // an element pasted from an nn.Sequential(...) or a list
     skip_space();
     if (!at_end()) return fail("unexpected text after the closing ')'");
     return call;
@@ -387,6 +397,15 @@ std::string_view leading_dotted_name(std::string_view text) {
   while (begin < text.size() && space(text[begin])) ++begin;
   size_t end = begin;
   while (end < text.size() && name_char(text[end])) ++end;
+  // "self.conv1 = nn.Conv2d(...)": the name on the right of the assignment (as parse_python_call reads it).
+  size_t after = end;
+  while (after < text.size() && space(text[after])) ++after;
+  if (after < text.size() && text[after] == '=' && (after + 1 >= text.size() || text[after + 1] != '=')) {
+    begin = after + 1;
+    while (begin < text.size() && space(text[begin])) ++begin;
+    end = begin;
+    while (end < text.size() && name_char(text[end])) ++end;
+  }
   return text.substr(begin, end - begin);
 }
 

@@ -423,13 +423,102 @@ Status plan_transposed(TorchPlan& plan) {
   return Ok{};
 }
 
+// Keras applies activation= after the bias (BaseConv.call), so its module comes last. The nn class with the
+// arguments that give Keras' defaults: nn.LeakyReLU's default slope is 0.01 where Keras' leaky_relu has 0.2; ELU
+// and CELU alpha 1 and GELU's exact form are both frameworks' defaults; Keras' softmax runs over axis -1, the
+// channels, which PyTorch holds at dim 1. nn.Softplus switches to x above 20, where log(1 + exp(x)) - x < 3e-9.
+TorchActivationStep torch_activation(const Activation& a) {
+  TorchActivationStep step{a, "", {}, std::nullopt};
+  switch (a.kind) {
+    case ActivationKind::relu: step.module = "ReLU"; break;
+    case ActivationKind::relu6: step.module = "ReLU6"; break;
+    case ActivationKind::leaky_relu: step.module = "LeakyReLU"; step.float_arguments = {{"negative_slope", a.alpha}}; break;
+    case ActivationKind::elu: step.module = "ELU"; step.float_arguments = {{"alpha", a.alpha}}; break;
+    case ActivationKind::selu: step.module = "SELU"; break;
+    case ActivationKind::celu: step.module = "CELU"; step.float_arguments = {{"alpha", a.alpha}}; break;
+    case ActivationKind::sigmoid: step.module = "Sigmoid"; break;
+    case ActivationKind::tanh: step.module = "Tanh"; break;
+    case ActivationKind::softplus: step.module = "Softplus"; break;
+    case ActivationKind::softsign: step.module = "Softsign"; break;
+    case ActivationKind::silu: step.module = "SiLU"; break;
+    case ActivationKind::gelu: step.module = "GELU"; break;
+    case ActivationKind::gelu_tanh: step.module = "GELU"; break;  // approximate='tanh', written by the emitters
+    case ActivationKind::hard_sigmoid: step.module = "Hardsigmoid"; break;
+    case ActivationKind::hard_silu: step.module = "Hardswish"; break;
+    case ActivationKind::hard_tanh: step.module = "Hardtanh"; break;
+    case ActivationKind::mish: step.module = "Mish"; break;
+    case ActivationKind::log_sigmoid: step.module = "LogSigmoid"; break;
+    case ActivationKind::tanh_shrink: step.module = "Tanhshrink"; break;
+    case ActivationKind::hard_shrink: step.module = "Hardshrink"; step.float_arguments = {{"lambd", a.alpha}}; break;
+    case ActivationKind::soft_shrink: step.module = "Softshrink"; step.float_arguments = {{"lambd", a.alpha}}; break;
+    case ActivationKind::softmax: step.module = "Softmax"; step.dim = 1; break;
+    case ActivationKind::log_softmax: step.module = "LogSoftmax"; step.dim = 1; break;
+  }
+  return step;
+}
+
+void add_activation(TorchPlan& plan) {
+  if (!plan.source.activation) return;
+  const Activation& a = *plan.source.activation;
+  TorchActivationStep step = torch_activation(a);
+  std::string why = fmt::format("Keras' activation={} ({}) after the bias", plan.source.activation_text,
+                                describe_activation(a));
+  if (a.kind == ActivationKind::leaky_relu) why += "; Keras' slope is 0.2, PyTorch's LeakyReLU default is 0.01, so it is passed";
+  if (step.dim) why += "; Keras takes it over the last axis, the channels, which PyTorch holds at dim 1";
+  plan.steps.push_back({std::move(step), std::move(why)});
+}
+
+// A Keras input shape that reads more naturally as PyTorch's (N, C, *spatial): a first spatial size of 1 to 4
+// (an image's channel count) below every other size, including the "channels". Only a warning: such a Keras input
+// is legal, just unlikely.
+bool looks_channels_first(const std::vector<int64_t>& shape) {
+  if (shape.size() < 4) return false;
+  const int64_t first = shape[1];
+  if (first == kUnknownSize || first > 4) return false;
+  for (size_t i = 2; i < shape.size(); ++i) {
+    if (shape[i] != kUnknownSize && shape[i] <= first) return false;
+  }
+  return shape.back() != kUnknownSize;
+}
+
+// A Keras layer's own input_shape=(H, W, C) against the shape given beside the text: the channels must agree and
+// so must every size both know (a contradiction is the user's mistake, not something to pick a winner in).
+Result<std::optional<std::vector<int64_t>>> reconcile_declared_input_shape(
+    const KerasConvLayer& layer, int64_t in_channels, const std::optional<std::vector<int64_t>>& input_shape) {
+  const std::vector<int64_t>& declared = layer.declared_input_shape;
+  if (declared.empty()) return input_shape;
+  std::vector<int64_t> merged{kUnknownSize};
+  merged.insert(merged.end(), declared.begin(), declared.end());
+  if (declared.back() != in_channels) {
+    return make_error(ErrorCode::input_shape,
+                      fmt::format("the layer's input_shape={} gives {} channels but the input has {}",
+                                  sizes_text(declared), declared.back(), in_channels));
+  }
+  if (!input_shape) return std::optional<std::vector<int64_t>>(merged);
+  if (input_shape->size() != merged.size()) return input_shape;  // the rank error comes from the caller's check
+  for (size_t i = 1; i < merged.size(); ++i) {
+    const int64_t given = (*input_shape)[i];
+    if (given != kUnknownSize && merged[i] != kUnknownSize && given != merged[i]) {
+      return make_error(ErrorCode::input_shape,
+                        fmt::format("the input shape {} contradicts the layer's own input_shape={} (it has no batch "
+                                    "entry): give one or make them agree",
+                                    sizes_text(*input_shape), sizes_text(declared)));
+    }
+    if (merged[i] == kUnknownSize) merged[i] = given;
+  }
+  merged[0] = input_shape->front();
+  return std::optional<std::vector<int64_t>>(merged);
+}
+
 }  // namespace
 
 Result<TorchPlan> plan_keras_to_torch(const KerasConvLayer& layer, int64_t in_channels,
-                                      const std::optional<std::vector<int64_t>>& input_shape) {
+                                      const std::optional<std::vector<int64_t>>& given_input_shape) {
   if (in_channels <= 0 || in_channels > kMaxSizeArgument) {
     return make_error(ErrorCode::input_shape, fmt::format("the input channel count {} must be positive", in_channels));
   }
+  CONVBRIDGE_TRY(const std::optional<std::vector<int64_t>> input_shape,
+                 reconcile_declared_input_shape(layer, in_channels, given_input_shape));
   TorchPlan plan;
   plan.source = layer;
   plan.in_channels = in_channels;
@@ -477,6 +566,18 @@ Result<TorchPlan> plan_keras_to_torch(const KerasConvLayer& layer, int64_t in_ch
     }
   }
   CONVBRIDGE_CHECK(layer.kind == KerasLayerKind::conv_transpose ? plan_transposed(plan) : plan_forward(plan));
+  add_activation(plan);
+  if (input_shape && !layer.is_tf_nn && looks_channels_first(*input_shape)) {
+    const std::vector<int64_t>& s = *input_shape;
+    std::vector<int64_t> swapped{s.front()};
+    swapped.insert(swapped.end(), s.begin() + 2, s.end());
+    swapped.push_back(s[1]);
+    plan.warnings.push_back(fmt::format(
+        "the input shape {} is read as Keras' channels_last (N, {}, C): {} input channels and {} {}; if it is "
+        "PyTorch's (N, C, {}), give {} instead",
+        sizes_text(s), fmt::join(spatial_letters(layer.rank), ", "), s.back(), spatial_letters(layer.rank)[0], s[1],
+        fmt::join(spatial_letters(layer.rank), ", "), sizes_text(swapped)));
+  }
   plan.notes.push_back(fmt::format(
       "The PyTorch module takes channels_first tensors (N, C, {}): move {} tensors with np.transpose(x, ({})) "
       "and back with ({}).",

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "convbridge/checked_math.hpp"
 #include "convbridge/planner.hpp"
 
 namespace convbridge {
@@ -173,8 +174,18 @@ Status plan_forward(Plan& plan) {
         if (input_shape) {
           conv_why += fmt::format(" because TF 'same' would differ ({})", comparison.detail);
         } else if (any_greater_than_one(conv_strides)) {
-          conv_why += " because TF 'same' at stride > 1 depends on the input size (at 224 with k=3, s=2 it pads "
-                      "(0, 1) where PyTorch pads (1, 1): same shape, every output shifted by one pixel)";
+          // An example with this layer's own kernel and stride: the first of these sizes where TF 'same' differs.
+          std::string example;
+          for (int64_t size : {224, 225, 226, 227}) {
+            std::vector<int64_t> shape{1, spec.in_channels};
+            shape.resize(static_cast<size_t>(spec.rank) + 2, size);
+            auto at_size = compare_same_at_size(spec, conv_strides, shape);
+            if (at_size && !at_size->identical) {
+              example = fmt::format(" (for example at input size {}: {})", size, at_size->detail);
+              break;
+            }
+          }
+          conv_why += " because TF 'same' at stride > 1 depends on the input size" + example;
         } else {
           conv_why += " because TF 'same' would pad differently (it splits d*(k-1) as before=total//2, "
                       "after=total-before)";
@@ -188,8 +199,9 @@ Status plan_forward(Plan& plan) {
     plan.steps.push_back(
         {SubsampleStep{subsample_strides},
          fmt::format("keep every ({})-th output: Keras ConvND rejects strides > 1 with dilation_rate > 1, and a "
-                     "stride-1 dilated convolution sampled at x[::s] computes exactly the strided outputs",
-                     fmt::join(subsample_strides, ", "))});
+                     "stride-1 dilated convolution sampled at x[::s] computes exactly the strided outputs; it costs "
+                     "about {}x the work of the strided convolution, since it computes every output it then drops",
+                     fmt::join(subsample_strides, ", "), checked_product(subsample_strides).value_or(0))});
   } else if (onednn_guard) {
     plan.steps.push_back(
         {SubsampleStep{subsample_strides},

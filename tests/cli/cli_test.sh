@@ -75,7 +75,10 @@ expect_error "only 'zeros' padding mode is supported for ConvTranspose2d" transl
 expect_error "Output size is too small" translate "nn.ConvTranspose1d(1, 1, 3, padding=3)" --input-shape 1,1,2
 expect_error "does not record its input channels" translate "keras.layers.Conv2D(16, 3)"
 expect_error "must give the channel count" translate "keras.layers.Conv2D(16, 3)" --input-shape None,None,None,None
-expect_error "activation='relu' is not part of the convolution" translate "keras.layers.Conv2D(16, 3, activation='relu')" --input-shape None,8,8,3
+expect_error "activation='exponential' is not supported yet" translate "keras.layers.Conv2D(16, 3, activation='exponential')" --input-shape None,8,8,3
+expect_error "activation='Relu' is not a Keras activation" translate "keras.layers.Conv2D(16, 3, activation='Relu')" --input-shape None,8,8,3
+expect_error "contradicts the layer's own input_shape=.32, 32, 3." translate "keras.layers.Conv2D(16, 3, input_shape=(32, 32, 3))" --input-shape 1,16,16,3
+expect_error "unknown option '--input_shape' .did you mean --input-shape.." translate "nn.Conv2d(3, 16, 3)" --input_shape 1,3,8,8
 expect_error "this layer is already Keras" translate "keras.layers.Conv2D(16, 3)" --input-shape None,8,8,3 --emit keras
 # --seed is a 64-bit unsigned integer: CLI11 alone wrapped -1 and clamped larger values to 2^64-1.
 expect_error "--seed '-1' must be an integer from 0 to 18446744073709551615" translate "nn.Conv2d(3, 16, 3)" --seed -1

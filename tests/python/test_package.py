@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import venv
@@ -161,3 +162,16 @@ def test_wheel_installs_in_a_fresh_venv_without_frameworks(tmp_path):
     stub = Path(subprocess.run([str(python), "-c", "import convbridge._impl as m; print(m.__file__)"],
                                capture_output=True, text=True, check=True).stdout.strip()).with_name("_impl.pyi")
     assert stub.exists(), "type stubs are missing from the wheel"
+
+
+def test_readme_example_is_the_real_output():
+    """The README's first example is what the CLI prints, line for line (no elided '...')."""
+    readme = (REPO / "README.md").read_text()
+    block = readme[readme.index("<!-- example:begin -->"):readme.index("<!-- example:end -->")]
+    lines = block.split("```console\n", 1)[1].rsplit("```", 1)[0].splitlines()
+    command, expected = lines[0], lines[1:]
+    assert command.startswith("$ build/convbridge ")
+    arguments = shlex.split(command[len("$ build/convbridge "):])
+    result = subprocess.run([str(CONVBRIDGE_BIN), *arguments], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == expected, "README.md's example is out of date: paste the command's output"

@@ -1,6 +1,10 @@
 // Keras front-end and the Keras -> PyTorch planner: which PyTorch modules each Keras configuration becomes.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
+#include "convbridge/emit.hpp"
 #include "convbridge/engine.hpp"
 #include "convbridge/frontends.hpp"
 #include "convbridge/planner.hpp"
@@ -53,7 +57,11 @@ TEST(KerasArgs, RejectsWhatKerasRejects) {
   keras_error("keras.layers.Conv2D(10, 3, groups=4)", "filters=10 must be divisible by groups=4");
   keras_error("keras.layers.Conv2D(16, 3, padding='causal')", "padding='causal' is not a Conv2D padding");
   keras_error("keras.layers.Conv2DTranspose(4, 3, strides=2, output_padding=2)", "smaller than strides");
-  keras_error("keras.layers.Conv2D(16, 3, activation='relu')", "activation='relu' is not part of the convolution");
+  keras_error("keras.layers.Conv2D(16, 3, activation='exponential')", "activation='exponential' is not supported yet");
+  keras_error("keras.layers.Conv2D(16, 3, activation='Relu')", "activation='Relu' is not a Keras activation");
+  keras_error("keras.layers.Conv2D(16, 3, activation=keras.layers.ReLU())", "is not a Keras activation");
+  keras_error("keras.layers.Conv2D(16, 3, input_shape=(32, 32))", "input_shape=(32, 32) must be the input's shape");
+  keras_error("keras.layers.Conv2D(16, 3, input_shape=(32, 32, None))", "the channel count given");
   keras_error("keras.layers.Conv2D(16, 3, data_format='channels_first')", "channels_last");
   keras_error("keras.layers.Conv2D(16, 3, stride=2)", "did you mean 'strides'?");
   keras_error("keras.layers.Conv2D(16)", "missing the required argument 'kernel_size'");
@@ -123,6 +131,81 @@ TEST(KerasToTorch, InputShapeChecks) {
   EXPECT_FALSE(plan_keras_to_torch(keras_ok("keras.layers.Conv2D(8, 3)"), 3, std::vector<int64_t>{1, 8, 3}));
   EXPECT_EQ(*parse_input_shape("None,None,None,3", true), (std::vector<int64_t>{kAny, kAny, kAny, 3}));
   EXPECT_FALSE(parse_input_shape("None,None,None,3", false));
+}
+
+}  // namespace
+}  // namespace convbridge
+
+namespace convbridge {
+namespace {
+
+TEST(KerasActivation, EveryTranslatedNameBecomesItsModuleAfterTheConv) {
+  // name -> (nn module, its arguments as the emitters write them)
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"'relu'", "nn.ReLU()"},
+      {"'leaky_relu'", "nn.LeakyReLU(negative_slope=0.2)"},  // Keras' slope, not PyTorch's 0.01
+      {"'elu'", "nn.ELU(alpha=1)"},
+      {"'gelu'", "nn.GELU()"},
+      {"'swish'", "nn.SiLU()"},
+      {"'hard_swish'", "nn.Hardswish()"},
+      {"'hard_sigmoid'", "nn.Hardsigmoid()"},
+      {"'soft_shrink'", "nn.Softshrink(lambd=0.5)"},
+      {"'softmax'", "nn.Softmax(dim=1)"},  // Keras' axis -1 is the channels: dim 1 in channels_first
+      {"keras.activations.relu6", "nn.ReLU6()"},
+      {"tf.nn.leaky_relu", "nn.LeakyReLU(negative_slope=0.2)"},
+  };
+  for (const auto& [activation, module] : cases) {
+    const std::string text = fmt::format("keras.layers.Conv2D(4, 3, strides=2, padding='same', activation={})",
+                                         activation);
+    const TorchPlan plan = plan_for(text, {2, 7, 8, 3});  // verify_plan runs the activation on both sides
+    ASSERT_TRUE(std::holds_alternative<TorchActivationStep>(plan.steps.back().op)) << text;
+    const std::string code = emit_torch(plan);
+    EXPECT_NE(code.find("        " + module + ",\n"), std::string::npos) << text << "\n" << code;
+  }
+  EXPECT_FALSE(keras_ok("keras.layers.Conv2D(4, 3, activation='linear')").activation);
+  EXPECT_FALSE(keras_ok("keras.layers.Conv2D(4, 3, activation=None)").activation);
+}
+
+TEST(KerasActivation, EngineComputesTheFormulas) {
+  Tensor t{{1, 2, 1, 1}, {-1.0, 2.0}};  // channels_first: two channels at one position
+  apply_activation(Activation{ActivationKind::leaky_relu, 0.2}, t, false);
+  EXPECT_DOUBLE_EQ(t.data[0], -0.2);
+  EXPECT_DOUBLE_EQ(t.data[1], 2.0);
+  Tensor s{{1, 1, 1, 2}, {0.0, std::log(3.0)}};  // channels_last: softmax over the last axis
+  apply_activation(Activation{ActivationKind::softmax}, s, true);
+  EXPECT_NEAR(s.data[0], 0.25, 1e-15);
+  EXPECT_NEAR(s.data[1], 0.75, 1e-15);
+  Tensor h{{1, 3}, {-3.0, 0.0, 3.0}};
+  apply_activation(Activation{ActivationKind::hard_sigmoid}, h, true);
+  EXPECT_EQ(h.data, (std::vector<double>{0.0, 0.5, 1.0}));
+}
+
+TEST(KerasDeclaredInputShape, GivesTheChannelsAndMustAgree) {
+  const KerasConvLayer layer = keras_ok("keras.layers.Conv2D(8, 3, strides=2, padding='same', input_shape=(None, 32, 3))");
+  EXPECT_EQ(layer.declared_input_shape, (std::vector<int64_t>{kAny, 32, 3}));
+  auto alone = plan_keras_to_torch(layer, 3, std::nullopt);
+  ASSERT_TRUE(alone) << alone.error().message;
+  EXPECT_TRUE(alone->exact_for_every_input_size);  // H unknown
+  auto merged = plan_keras_to_torch(layer, 3, std::vector<int64_t>{1, 31, kAny, 3});
+  ASSERT_TRUE(merged) << merged.error().message;
+  EXPECT_EQ(merged->input_shape, (std::vector<int64_t>{1, 31, 32, 3}));  // the known sizes of both
+  auto contradiction = plan_keras_to_torch(layer, 3, std::vector<int64_t>{1, 31, 30, 3});
+  ASSERT_FALSE(contradiction);
+  EXPECT_NE(contradiction.error().message.find("contradicts the layer's own input_shape=(None, 32, 3)"),
+            std::string::npos);
+  auto channels = plan_keras_to_torch(layer, 4, std::nullopt);
+  ASSERT_FALSE(channels);
+  EXPECT_NE(channels.error().message.find("gives 3 channels but the input has 4"), std::string::npos);
+}
+
+TEST(KerasInputShape, PytorchLayoutByMistakeWarns) {
+  auto mistaken = plan_keras_to_torch(keras_ok("keras.layers.Conv2D(8, 3)"), 224, std::vector<int64_t>{1, 3, 224, 224});
+  ASSERT_TRUE(mistaken);
+  ASSERT_EQ(mistaken->warnings.size(), 1u);
+  EXPECT_NE(mistaken->warnings[0].find("give (1, 224, 224, 3) instead"), std::string::npos) << mistaken->warnings[0];
+  auto fine = plan_keras_to_torch(keras_ok("keras.layers.Conv2D(8, 3)"), 3, std::vector<int64_t>{1, 224, 224, 3});
+  ASSERT_TRUE(fine);
+  EXPECT_TRUE(fine->warnings.empty());
 }
 
 }  // namespace

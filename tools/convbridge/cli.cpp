@@ -3,6 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <charconv>
 #include <limits>
 #include <optional>
@@ -93,6 +96,17 @@ std::variant<std::optional<convbridge::VerificationReport>, CliResult> verify_fi
   return std::optional<convbridge::VerificationReport>{*verified};
 }
 
+// --emit keras/tf/torch print only code (so `> layer.py` works): a check that did not run is said on stderr.
+std::string code_only_notice(const TranslateOptions& options,
+                             const std::optional<convbridge::VerificationReport>& report) {
+  if (options.emit == "explain" || options.emit == "json") return "";
+  if (!report) return "convbridge: note: verification skipped (--no-verify)\n";
+  if (report->cases.empty()) {
+    return fmt::format("convbridge: note: verification skipped: {}\n", report->skipped_reason);
+  }
+  return "";
+}
+
 std::string verification_line(const std::optional<convbridge::VerificationReport>& report) {
   return report ? convbridge::describe_verification(*report) : std::string("Verification: skipped (--no-verify)\n");
 }
@@ -122,13 +136,13 @@ CliResult translate_pytorch(const TranslateOptions& options) {
   } else if (options.emit == "tf") {
     output = convbridge::emit_tf_nn(*plan);
   } else if (options.emit == "json") {
-    output = convbridge::emit_json(*plan);
+    output = convbridge::emit_json(*plan, report ? &*report : nullptr);
   } else {
     output = convbridge::explain_plan(*plan);
     output += "\nKeras code:\n\n" + convbridge::emit_keras(*plan) + "\n";
     output += verification_line(report);
   }
-  return CliResult{0, std::move(output), ""};
+  return CliResult{0, std::move(output), code_only_notice(options, report)};
 }
 
 // A TensorFlow source (Keras layer or tf.nn call) planned to PyTorch: verified, then printed as asked.
@@ -142,13 +156,15 @@ CliResult print_torch_plan(const convbridge::Result<convbridge::TorchPlan>& plan
   if (options.emit == "torch") {
     output = convbridge::emit_torch(*plan);
   } else if (options.emit == "json") {
-    output = convbridge::emit_json(*plan);
+    output = convbridge::emit_json(*plan, report ? &*report : nullptr);
   } else {
     output = convbridge::explain_plan(*plan);
     output += "\nPyTorch code:\n\n" + convbridge::emit_torch(*plan) + "\n";
     output += verification_line(report);
   }
-  return CliResult{0, std::move(output), ""};
+  std::string notices;
+  for (const std::string& warning : plan->warnings) notices += fmt::format("convbridge: warning: {}\n", warning);
+  return CliResult{0, std::move(output), notices + code_only_notice(options, report)};
 }
 
 std::optional<CliResult> reject_emit_for_tensorflow_source(const TranslateOptions& options, std::string_view what) {
@@ -165,6 +181,10 @@ CliResult translate_keras(const TranslateOptions& options) {
   if (!layer) return fail(layer.error().message);
   if (auto rejected = reject_emit_for_tensorflow_source(options, "layer is already Keras")) return *rejected;
   if (options.filters_shape_text) return fail("--filters-shape is for tf.nn calls; a Keras layer's text says its kernel");
+  if (!options.input_shape_text && !layer->declared_input_shape.empty()) {  // the text's own input_shape=(H, W, C)
+    return print_torch_plan(convbridge::plan_keras_to_torch(*layer, layer->declared_input_shape.back(), std::nullopt),
+                            options);
+  }
   if (!options.input_shape_text) {
     return fail(fmt::format("{} does not record its input channels: give the input shape as Keras sees it, e.g. "
                             "--input-shape {} (None for sizes that vary)",
@@ -196,6 +216,40 @@ CliResult translate_tf_nn(const TranslateOptions& options) {
     shape = *parsed;
   }
   return print_torch_plan(convbridge::plan_tf_nn_to_torch(*layer, shape), options);
+}
+
+// An option the CLI does not have ("--input_shape"), with the one it most likely means: CLI11 would only say that
+// the arguments were "not expected".
+std::optional<std::string> unknown_option(const std::vector<std::string>& arguments) {
+  static constexpr std::array<std::string_view, 7> kOptions = {"--input-shape", "--filters-shape", "--emit",
+                                                               "--no-verify", "--seed", "--help", "--version"};
+  const auto normalized = [](std::string_view text) {
+    std::string out;
+    for (char c : text) {
+      if (c != '-' && c != '_') out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return out;
+  };
+  for (const std::string& argument : arguments) {
+    if (argument == "--") break;  // what follows is positional
+    if (!argument.starts_with("--")) continue;
+    const std::string_view name = std::string_view(argument).substr(0, argument.find('='));
+    if (name == "--no-verify" && name.size() != argument.size()) {
+      return fmt::format("--no-verify takes no value ('{}'): write --no-verify alone", quoted_excerpt(argument));
+    }
+    if (std::find(kOptions.begin(), kOptions.end(), name) != kOptions.end()) continue;
+    std::string hint;
+    for (std::string_view option : kOptions) {
+      const std::string a = normalized(name), b = normalized(option);
+      // Same letters but for dashes, underscores and case, or a prefix / one letter off of a long enough name.
+      if (a == b || (a.size() >= 4 && (b.starts_with(a) || a.starts_with(b)))) {
+        hint = fmt::format(" (did you mean {}?)", option);
+        break;
+      }
+    }
+    return fmt::format("unknown option '{}'{}; see convbridge translate --help", quoted_excerpt(name), hint);
+  }
+  return std::nullopt;
 }
 
 CliResult run_translate(const TranslateOptions& options) {
@@ -235,21 +289,28 @@ CliResult run(const std::vector<std::string>& arguments) {
                         "explain: explanation, code and verification (default); keras: Keras source; tf: tf.nn "
                         "source; torch: PyTorch source (for Keras layers); json: the plan")
       ->check(CLI::IsMember({"explain", "keras", "tf", "torch", "json"}));
-  translate->add_flag("!--no-verify", options.verify, "Skip the reference-engine check");
-  translate->add_option("--seed", options.seed_text, "Seed of the random verification data (default 0)");
+  bool no_verify = false;
+  translate->add_flag("--no-verify", no_verify, "Skip the reference-engine check");
+  translate->add_option("--seed", options.seed_text, "Seed of the random verification data (default 0)")
+      ->type_name("N");
   translate->footer(kExamples);
 
+  if (auto unknown = unknown_option(arguments)) return fail(*unknown);
   try {
     app.parse(std::vector<std::string>(arguments.rbegin(), arguments.rend()));  // CLI11 takes them reversed
   } catch (const CLI::ParseError& error) {
     std::ostringstream out, err;
     const int status = app.exit(error, out, err);
-    return CliResult{status == 0 ? 0 : kExitInvalidInput, out.str(), err.str()};
+    if (status == 0) return CliResult{0, out.str(), err.str()};  // --help, --version
+    // CLI11's own wording, as one `convbridge: error:` line like every other error.
+    std::string message = error.what();
+    return fail(fmt::format("{} (see convbridge translate --help)", message));
   } catch (const std::exception& error) {
     // CLI11 lets std::stoll's out_of_range escape for a flag value such as --no-verify=99999999999999999999
     // (found by fuzz/fuzz_cli); without this the process aborts.
     return fail(fmt::format("a command-line flag or option value is out of range or malformed ({})", error.what()));
   }
+  options.verify = !no_verify;
   if (auto error = parse_seed(options)) return fail(*error);
   return run_translate(options);
 }
