@@ -85,3 +85,31 @@ class CropEnd(nn.Module):
     def extra_repr(self):
         return f"crop={tuple(self.crop)}"
 
+
+class ExpectInputSize(nn.Module):
+    """Refuses inputs whose spatial size is not `spatial_size`: the modules after it are exact for that size only.
+
+    `why` ends the error message. TorchScript compiles the raise; a scripted module raises torch.jit.Error whose
+    message ends with "builtins.ValueError: <this message>". torch.export turns the check into a guard on the input
+    size (the module is for one size anyway); torch.jit.trace cannot record it (TracerWarning), so script or export
+    a module that starts with it.
+    """
+
+    def __init__(self, spatial_size, why="translate with None sizes in the input shape for a module exact at every "
+                                         "input size"):
+        super().__init__()
+        self.spatial_size = [int(v) for v in spatial_size]
+        self.why = str(why)
+
+    def forward(self, x):
+        rank = len(self.spatial_size)
+        if x.dim() != 2 + rank:
+            raise ValueError(f"expected a {2 + rank}-D channels_first input (N, C, *spatial), got {x.dim()}-D")
+        got = [x.shape[2 + i] for i in range(rank)]
+        if got != self.spatial_size:
+            raise ValueError(f"this module is exact only for inputs of spatial size {self.spatial_size}, but the "
+                             f"input has spatial size {got}; {self.why}")
+        return x
+
+    def extra_repr(self):
+        return f"spatial_size={tuple(self.spatial_size)}"
