@@ -78,7 +78,7 @@ def build_layer(plan_json, kernel, bias):
             conv = _conv_layer(step)
             conv.build((None,) + (None,) * rank + (step["in_channels"],))
             if kernel is not None:  # None: built from text, Keras' default initialisation
-        conv.set_weights([kernel] if bias is None else [kernel, bias])
+                conv.set_weights([kernel] if bias is None else [kernel, bias])
             layers.append(conv)
         elif step["op"] == "conv_transpose":
             layers += _transposed_layers(rank, step, kernel, bias)

@@ -2,7 +2,8 @@
 
 Module choices mirror the PyTorch emitter (src/emit/torch_emitter.cpp): fixed pads -> nn.ConstantPadNd; TF 'same'
 padding that depends on the input size -> TFSamePad; nn.ConvNd / nn.ConvTransposeNd; a shorter transposed output
--> CropEnd; Keras' activation= -> its nn module.
+-> CropEnd; Keras' activation= -> its nn module; and, first, ExpectInputSize when the plan is exact for its input
+size only, so that another size raises instead of giving wrong numbers.
 """
 
 import json
@@ -10,7 +11,7 @@ import json
 import torch
 from torch import nn
 
-from convbridge.torch_modules import CropEnd, TFSamePad
+from convbridge.torch_modules import CropEnd, ExpectInputSize, TFSamePad
 
 
 def _conv_module(step):
@@ -24,11 +25,22 @@ def _conv_module(step):
     return cls(step["in_channels"], step["out_channels"], tuple(step["kernel_size"]), **common)
 
 
+def _size_guard(plan, source):
+    """ExpectInputSize for a plan exact only for its input shape (channels_last, spatial sizes known), with the
+    reason the emitter gives (src/emit/torch_emitter.cpp, torch_size_guard)."""
+    spatial = tuple(plan.input_shape[1:-1])
+    if not spatial or any(v < 0 for v in spatial):  # the planner only fixes plans to fully known sizes
+        raise ValueError(f"plan exact for one input size has input shape {tuple(plan.input_shape)}")
+    if source.get("framework") == "tensorflow" and source.get("output_shape") is not None:
+        return ExpectInputSize(spatial, "the call's output_shape allows only this input size")
+    return ExpectInputSize(spatial)
+
+
 def build_module(plan, keras_weights, bias):
     """nn.Module (or nn.Sequential) for `plan` (a TorchPlan), channels_first in and out."""
     described = json.loads(plan.to_json())
     rank = len(described["source"]["kernel_size"])
-    modules = []
+    modules = [] if plan.exact_for_every_input_size else [_size_guard(plan, described["source"])]
     conv_index = 0
     names = plan.weight_names
     for step in described["steps"]:

@@ -1,6 +1,8 @@
 // PyTorch emitter (TF/Keras -> PyTorch). Modules used: nn.ConvNd / nn.ConvTransposeNd, nn.ConstantPadNd for fixed
 // asymmetric pads, and TFSamePad / CropEnd from python/convbridge/torch_modules.py (embedded verbatim) where no
-// built-in module reproduces TF: size-dependent 'same' padding and a transposed output one shorter.
+// built-in module reproduces TF: size-dependent 'same' padding and a transposed output one shorter. A plan exact
+// for one input size only starts with that file's ExpectInputSize, so another size fails instead of computing
+// something wrong (python/convbridge/_torch_target.py builds the same guard with the same message).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -45,11 +47,21 @@ std::string channels_first_description(int rank, int64_t channels, bool output) 
   return fmt::format("(N, {}, {})", channels, fmt::join(axes, ", "));
 }
 
+// The guard of a plan exact only for its input size: ExpectInputSize(<spatial sizes>[, why]).
+std::string torch_size_guard(const TorchPlan& plan) {
+  const KerasConvLayer& k = plan.source;
+  const std::vector<int64_t> spatial(plan.input_shape->begin() + 1, plan.input_shape->end() - 1);
+  if (k.is_tf_nn && k.kind == KerasLayerKind::conv_transpose) {
+    return fmt::format("ExpectInputSize({}, \"the call's output_shape allows only this input size\")", py_tuple(spatial));
+  }
+  return fmt::format("ExpectInputSize({})", py_tuple(spatial));
+}
+
 }  // namespace
 
 std::string emit_torch(const TorchPlan& plan) {
   const KerasConvLayer& k = plan.source;
-  bool needs_modules = false;
+  bool needs_modules = !plan.exact_for_every_input_size;  // ExpectInputSize
   for (const TorchPlanStep& step : plan.steps) {
     if (const auto* pad = std::get_if<TorchPadStep>(&step.op)) needs_modules = needs_modules || pad->tf_same_at_runtime;
     needs_modules = needs_modules || std::holds_alternative<TorchCropStep>(step.op);
@@ -63,10 +75,12 @@ std::string emit_torch(const TorchPlan& plan) {
       plan.exact_for_every_input_size
           ? fmt::format("# Exact for every input size {} accepts.\n", emit::source_framework(k))
           : k.is_tf_nn && k.kind == KerasLayerKind::conv_transpose
-          ? fmt::format("# Exact for inputs of spatial size {}, the only size the call's output_shape allows.\n",
+          ? fmt::format("# Exact for inputs of spatial size {}, the only size the call's output_shape allows;\n"
+                        "# the module refuses other sizes (ExpectInputSize).\n",
                         py_tuple(std::vector<int64_t>(plan.input_shape->begin() + 1, plan.input_shape->end() - 1)))
           : fmt::format("# Exact only for inputs of spatial size {} (TF 'same' padding depends on the input size);\n"
-                        "# regenerate with None sizes in --input-shape for code exact at every size.\n",
+                        "# the module refuses other sizes (ExpectInputSize): regenerate with None sizes in\n"
+                        "# --input-shape for code exact at every size.\n",
                         py_tuple(std::vector<int64_t>(plan.input_shape->begin() + 1, plan.input_shape->end() - 1))),
       channels_first_description(k.rank, plan.in_channels, false),
       channels_first_description(k.rank, out_channels, true));
@@ -120,6 +134,7 @@ def make_module({args}):
   }
 
   std::vector<std::string> modules;
+  if (!plan.exact_for_every_input_size) modules.push_back(torch_size_guard(plan));
   int conv_index = 0;
   for (const TorchPlanStep& step : plan.steps) {
     if (const auto* pad = std::get_if<TorchPadStep>(&step.op)) {

@@ -351,7 +351,9 @@ Result<Tensor> run_torch_plan(const TorchPlan& plan, const Tensor& input, std::s
   for (const TorchPlanStep& step : plan.steps) {
     if (const auto* pad = std::get_if<TorchPadStep>(&step.op)) {
       std::vector<PadPair> pads = pad->pads;
-      if (pad->tf_same_at_runtime) {  // what TFSamePad computes from the input
+      // TF's 'same' pads for this input. TFSamePad pads the same, except that where the kernel extent is below the
+      // stride and TF needs no padding it crops the trailing elements no window reads: the conv output is equal.
+      if (pad->tf_same_at_runtime) {
         pads.clear();
         for (size_t i = 0; i < static_cast<size_t>(rank); ++i) {
           CONVBRIDGE_TRY(PadPair p, tf_same_padding(x.shape[i + 2], pad->kernel_extent[i], pad->strides[i], 1));

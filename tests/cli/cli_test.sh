@@ -49,6 +49,7 @@ expect 0 'keras.layers.Cropping2D' EMPTY -- translate "nn.ConvTranspose2d(8, 4, 
 expect 0 'tf.nn.conv1d_transpose' EMPTY -- translate "nn.ConvTranspose1d(4, 4, 3, stride=2, groups=2, dilation=2)" --emit tf
 expect 0 'TFSamePad\(\(3, 3\), \(2, 2\)\)' EMPTY -- translate "keras.layers.Conv2D(16, 3, strides=2, padding='same')" --input-shape None,None,None,3 --emit torch
 expect 0 'Verification .*: PASS' EMPTY -- translate "layers.SeparableConv2D(8, 3, padding='same')" --input-shape 1,9,9,4
+expect 0 '^        ExpectInputSize\(\(224, 224\)\),$' EMPTY -- translate "keras.layers.Conv2D(16, 3, strides=2, padding='same')" --input-shape 1,224,224,3 --emit torch
 expect 0 '"direction": "keras_to_pytorch"' EMPTY -- translate "Conv1DTranspose(2, 3, strides=2, padding='same')" --input-shape None,None,3 --emit json
 # Work the output size hides (a huge padded input, a huge transposed scatter, a stride-1 conv before a subsample)
 # counts against the reference engine's budget: each check is skipped at once instead of running for hours.
@@ -93,6 +94,7 @@ expect 0 '"framework": "tensorflow"' EMPTY -- translate "tf.nn.conv3d(x, w, [1, 
 expect_error "does not say its filters' shape: give it .--filters-shape on the command line" translate "tf.nn.conv2d(x, w, 2, 'SAME')"
 expect_error "unknown TensorFlow function 'tf.nn.max_pool2d'" translate "tf.nn.max_pool2d(x, 2, 2, 'SAME')"
 expect 0 'CropEnd\(\(1, 1\)\)' EMPTY -- translate "tf.nn.conv2d_transpose(x, w, [2, 10, 10, 6], 2)" --filters-shape 3,3,6,4 --emit torch
+expect 0 'ExpectInputSize\(\(5, 5\), "the call.s output_shape allows only this input size"\)' EMPTY -- translate "tf.nn.conv2d_transpose(x, w, [2, 10, 10, 6], 2)" --filters-shape 3,3,6,4 --emit torch
 expect 0 '"output_shape": \[' EMPTY -- translate "tf.nn.conv1d_transpose(x, w, [batch, 11, 6], 3, 'VALID')" --filters-shape 4,6,4 --emit json
 expect_error "does not fit output_shape \(2, 10, 10, 6\)" translate "tf.nn.conv2d_transpose(x, w, [2, 10, 10, 6], 2)" --filters-shape 3,3,6,4 --input-shape 2,6,5,4
 expect_error "the filters shape \(3, 3, 4\) has 3 entries; tf.nn.conv2d takes 4-D filters" translate "tf.nn.conv2d(x, w, 2, 'SAME')" --filters-shape 3,3,4

@@ -122,7 +122,7 @@ def test_saved_model_with_convbridge_layers_loads_in_a_new_process(import_order,
         model.save(path)
         outputs.append((path, np.asarray(model(to_channels_last(x)))))
     # A size-specific plan keeps its guard through save and load.
-    inputs = keras.Input((17, 17, 3))
+    inputs = keras.Input((None, None, 3))  # the guard inside, not this Input, must refuse other sizes
     model = keras.Model(inputs, convbridge.to_keras(guarded, input_shape=(1, 3, 17, 17))(inputs))
     model.save(tmp_path / "guarded.keras")
     np.save(tmp_path / "x.npy", to_channels_last(x))

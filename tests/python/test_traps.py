@@ -827,7 +827,7 @@ def _plan_steps(text, shape):
 def test_reverse_tf_same_stride2_depends_on_input_size():
     """Trap 1 from Keras: 'same' at stride 2 pads (0, 1) at 224 and (1, 1) at 225, so no fixed nn.Conv2d padding
     reproduces both sizes; convbridge computes the pads at run time for unknown sizes (TFSamePad) and uses plain
-    nn.Conv2d(padding=1) when the size is known to be 225."""
+    nn.Conv2d(padding=1), behind a guard refusing other sizes, when the size is known to be 225."""
     text = "keras.layers.Conv2D(4, 3, strides=2, padding='same')"
     layer = rh.keras_layer(text, 3)
     atol = rh.keras_tolerance(layer)
@@ -879,11 +879,16 @@ def test_reverse_tf_same_stride2_depends_on_input_size():
     assert _plan_steps(text, (1, 225, 225, 3)) == [{
         "op": "conv", "module": "Conv2d", "in_channels": 3, "out_channels": 4, "kernel_size": [3, 3],
         "stride": [2, 2], "padding": [1, 1], "dilation": [1, 1], "groups": 1, "bias": True, "weight": "kernel"}]
+    # The module says so: its size guard comes first and refuses 224, where the conv alone would be off by a pixel.
     at225 = convbridge.to_torch(layer, input_shape=(1, 225, 225, 3))
-    assert isinstance(at225, torch.nn.Conv2d) and tuple(at225.padding) == (1, 1), at225
+    assert isinstance(at225, torch.nn.Sequential) and len(at225) == 2, at225
+    assert type(at225[0]).__name__ == "ExpectInputSize" and at225[0].spatial_size == [225, 225], at225
+    assert isinstance(at225[1], torch.nn.Conv2d) and tuple(at225[1].padding) == (1, 1), at225
     _assert_reverse_exact(text, layer, (1, 225, 225, 3), [(1, 225, 225, 3)])
     shape224, x224, expected224 = runs[224]
-    assert max_diff(rh.torch_forward64(at225, x224), expected224) > 100 * atol, "the 225 plan is not for 224"
+    with pytest.raises(ValueError, match=r"spatial size \[225, 225\], but the input has spatial size \[224, 224\]"):
+        rh.torch_forward64(at225, x224)
+    assert max_diff(rh.torch_forward64(at225[1], x224), expected224) > 100 * atol, "the 225 plan is not for 224"
     # Known 224: fixed pads (0, 1), no run-time padding.
     steps224 = _plan_steps(text, shape224)
     assert steps224[0] == {"op": "pad", "mode": "zeros", "pads": [[0, 1], [0, 1]]}, steps224

@@ -93,6 +93,28 @@ TEST(KerasToTorch, SameAtStride2DependsOnTheSize) {
   EXPECT_EQ(std::get<TorchPadStep>(even.steps[0].op).pads, (std::vector<PadPair>{{0, 1}, {0, 1}}));
 }
 
+TEST(KerasToTorch, SizeSpecificCodeStartsWithTheSizeGuard) {
+  // Exact for (224, 224) only: make_module's nn.Sequential refuses other sizes before padding anything.
+  const std::string even = emit_torch(plan_for("keras.layers.Conv2D(8, 3, strides=2, padding='same')", {1, 224, 224, 3}));
+  EXPECT_NE(even.find("class ExpectInputSize(nn.Module):"), std::string::npos) << even;
+  EXPECT_NE(even.find("    return nn.Sequential(\n        ExpectInputSize((224, 224)),\n        nn.ConstantPad2d("),
+            std::string::npos)
+      << even;
+  // A single-module plan becomes a Sequential too, so that the guard comes first.
+  const std::string odd = emit_torch(plan_for("keras.layers.Conv2D(8, 3, strides=2, padding='same')", {1, 225, 225, 3}));
+  EXPECT_NE(odd.find("    return nn.Sequential(\n        ExpectInputSize((225, 225)),\n        conv0,\n    )"),
+            std::string::npos)
+      << odd;
+  // Exact at every size: no guard, and no helper classes when no module needs them.
+  const std::string any = emit_torch(plan_for("keras.layers.Conv2D(8, 3, padding='same')", {1, 224, 224, 3}));
+  EXPECT_EQ(any.find("ExpectInputSize"), std::string::npos) << any;
+  EXPECT_NE(any.find("    return conv0\n"), std::string::npos) << any;
+  const std::string runtime = emit_torch(plan_for("keras.layers.Conv2D(8, 3, strides=2, padding='same')",
+                                                  {kAny, kAny, kAny, 3}));
+  EXPECT_EQ(runtime.find("ExpectInputSize(("), std::string::npos) << runtime;
+  EXPECT_NE(runtime.find("        TFSamePad((3, 3), (2, 2)),\n"), std::string::npos) << runtime;
+}
+
 TEST(KerasToTorch, CausalSeparableDepthwise) {
   const TorchPlan causal = plan_for("keras.layers.Conv1D(4, 3, padding='causal', dilation_rate=2)", {2, kAny, 3});
   EXPECT_EQ(std::get<TorchPadStep>(causal.steps[0].op).pads, (std::vector<PadPair>{{4, 0}}));

@@ -304,6 +304,12 @@ TEST(TfNnCallPlan, TransposedOutputShapeFixesTheInput) {
   EXPECT_EQ(same.weight_names, (std::vector<std::string>{"filters"}));
   ASSERT_EQ(same.steps.size(), 2u);  // TF pads (0, 1): PyTorch starts at z[0] and drops the last output
   EXPECT_EQ(std::get<TorchCropStep>(same.steps[1].op).crop_end, (std::vector<int64_t>{1, 1}));
+  // The module is for that size only: its code refuses any other, naming output_shape as the reason.
+  const std::string code = emit_torch(same);
+  EXPECT_NE(code.find("        ExpectInputSize((5, 5), \"the call's output_shape allows only this input size\"),\n"
+                      "        conv0,\n        CropEnd((1, 1)),\n"),
+            std::string::npos)
+      << code;
   const TorchPlan odd = plan_ok("tf.nn.conv2d_transpose(x, w, [2, 9, 9, 6], 2)", {3, 3, 6, 4}, std::nullopt);
   ASSERT_EQ(odd.steps.size(), 1u);  // TF pads (1, 1): padding=1
   EXPECT_EQ(conv_of(odd).spec.padding, (std::vector<PadPair>{{1, 1}, {1, 1}}));
