@@ -1,7 +1,8 @@
 """PyTorch modules for the parts of TensorFlow/Keras convolutions that nn.ConvNd has no argument for.
 
 convbridge.to_torch builds models from these classes; the text below the embed marker is copied verbatim into
-the code `convbridge translate --emit torch` prints, so both run the same lines.
+the code `convbridge translate --emit torch` prints, one `# convbridge-section:` at a time (those a plan uses, after
+the common comment), so both run the same lines.
 """
 
 import torch
@@ -26,6 +27,9 @@ from torch import nn
 # - torch.export assumes a dynamic dimension is not 0 or 1 (its "0/1 specialization", docs.pytorch.org
 #   compile/dynamic_shapes_zero_one_specialization), so give H/W a torch.export.Dim min at which every
 #   intermediate size is at least 2 (for a strided conv: min = stride + 1, so that ceil(in / stride) >= 2).
+
+
+# convbridge-section: TFSamePad
 
 
 class TFSamePad(nn.Module):
@@ -68,6 +72,9 @@ class TFSamePad(nn.Module):
         return f"kernel_extent={tuple(self.kernel_extent)}, strides={tuple(self.strides)}"
 
 
+# convbridge-section: CropEnd
+
+
 class CropEnd(nn.Module):
     """Drops the last `crop[i]` elements of spatial axis i of a channels_first tensor."""
 
@@ -84,6 +91,9 @@ class CropEnd(nn.Module):
 
     def extra_repr(self):
         return f"crop={tuple(self.crop)}"
+
+
+# convbridge-section: ExpectInputSize
 
 
 class ExpectInputSize(nn.Module):

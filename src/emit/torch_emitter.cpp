@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 #include "convbridge/emit.hpp"
 #include "emit/embedded_python.hpp"
 #include "emit/emit_common.hpp"
@@ -61,10 +63,12 @@ std::string torch_size_guard(const TorchPlan& plan) {
 
 std::string emit_torch(const TorchPlan& plan) {
   const KerasConvLayer& k = plan.source;
-  bool needs_modules = !plan.exact_for_every_input_size;  // ExpectInputSize
+  std::vector<std::string> sections;  // of torch_modules.py: only the modules the plan uses
+  if (!plan.exact_for_every_input_size) sections.emplace_back("ExpectInputSize");
   for (const TorchPlanStep& step : plan.steps) {
-    if (const auto* pad = std::get_if<TorchPadStep>(&step.op)) needs_modules = needs_modules || pad->tf_same_at_runtime;
-    needs_modules = needs_modules || std::holds_alternative<TorchCropStep>(step.op);
+    const auto* pad = std::get_if<TorchPadStep>(&step.op);
+    if (pad != nullptr && pad->tf_same_at_runtime) sections.emplace_back("TFSamePad");
+    if (std::holds_alternative<TorchCropStep>(step.op)) sections.emplace_back("CropEnd");
   }
   const std::string source_line = emit::comment_safe(k.text);
   const int64_t out_channels = k.kind == KerasLayerKind::depthwise ? plan.in_channels * k.depth_multiplier : k.filters;
@@ -85,9 +89,11 @@ std::string emit_torch(const TorchPlan& plan) {
       channels_first_description(k.rank, plan.in_channels, false),
       channels_first_description(k.rank, out_channels, true));
   out += "import numpy as np\nimport torch\nfrom torch import nn\n";
-  if (needs_modules) {
-    out += "import torch.nn.functional as F\n";
-    out += emit::kTorchModulesPython;
+  if (!sections.empty()) {
+    if (std::find(sections.begin(), sections.end(), "TFSamePad") != sections.end()) {
+      out += "import torch.nn.functional as F\n";
+    }
+    out += emit::python_sections(emit::kTorchModulesPython, sections);
   }
 
   std::vector<std::string> arguments = plan.weight_names;
