@@ -63,8 +63,11 @@ def test_modules_pytorch_would_reject_raise_value_error():
     transposed.output_padding = (2, 0)  # edited after construction: PyTorch fails at forward
     with pytest.raises(ValueError, match="output_padding=\\(2, 0\\) must be smaller than either stride"):
         convbridge.translate(transposed)
-    with pytest.raises(ValueError, match="dtype torch.float16 is not supported"):
-        convbridge.convert_weights(torch.nn.Conv2d(3, 4, 3).half())
+    # float16 weights are widened exactly (test_keep_results.py), integer ones refused with what to do.
+    quantized = torch.nn.Conv2d(3, 4, 3)
+    quantized.weight = torch.nn.Parameter(quantized.weight.detach().to(torch.int32), requires_grad=False)
+    with pytest.raises(ValueError, match="torch.int32: convbridge converts floating point weights"):
+        convbridge.convert_weights(quantized)
 
 
 def _bits(array):
