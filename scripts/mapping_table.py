@@ -3,7 +3,8 @@
 
 Every row is produced by the planner: each layer is translated with the installed convbridge package and the
 constructs are read out of the Keras and tf.nn code it emits. `--write` updates README.md between the
-mapping-table markers; `--check` exits 1 when README.md is out of date (tests/python/test_readme.py runs it).
+mapping-table markers; `--check` exits 1 when README.md is out of date
+(tests/python/test_package.py::test_readme_mapping_table_is_current runs it).
 """
 
 import argparse
