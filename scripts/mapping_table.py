@@ -3,7 +3,8 @@
 
 Every row is produced by the planner: each layer is translated with the installed convbridge package and the
 constructs are read out of the Keras and tf.nn code it emits. `--write` updates README.md between the
-mapping-table markers; `--check` exits 1 when README.md is out of date (tests/python/test_readme.py runs it).
+mapping-table markers; `--check` exits 1 when README.md is out of date
+(tests/python/test_package.py::test_readme_mapping_table_is_current runs it).
 """
 
 import argparse
@@ -75,8 +76,8 @@ def _is_default(keyword):
     value = ast.literal_eval(keyword.value) if isinstance(keyword.value, (ast.Constant, ast.Tuple)) else None
     if keyword.arg == "use_bias":
         return True
-    if keyword.arg in ("dilation_rate", "strides"):
-        return isinstance(value, tuple) and all(v == 1 for v in value)
+    if keyword.arg in ("dilation_rate", "dilations", "strides"):
+        return value == 1 or (isinstance(value, tuple) and all(v == 1 for v in value))
     return keyword.arg == "groups" and value == 1
 
 
@@ -111,7 +112,9 @@ def tf_constructs(code):
             conv_call.keywords = [k for k in conv_call.keywords if k.arg != "output_shape"]
             text = f"per group: {_render(conv_call)}, then tf.concat"
         elif isinstance(value, ast.Call):
-            keep = [k for k in value.keywords if k.arg in ("padding", "mode", "strides", "stride")]
+            # axis: tf.squeeze's; dilations only where they are not 1 (tf.nn.convolution's dilated convs)
+            keep = [k for k in value.keywords if k.arg in ("padding", "mode", "strides", "stride", "axis")
+                    or (k.arg == "dilations" and not _is_default(k))]
             text = ast.unparse(ast.Call(func=value.func, args=value.args[:1] if "nn." in ast.unparse(value.func)
                                         else value.args, keywords=keep))
         found.append(text)

@@ -36,29 +36,52 @@ std::string channels_last_description(int rank, int64_t channels, bool output) {
   return fmt::format("(N, {}, {})", fmt::join(axes, ", "), channels);
 }
 
-std::string python_weight_checks(const Plan& plan, const std::string& indent) {
+namespace {
+
+// The checks of python_weight_checks and python_weight_checks_tf: `convert` turns an argument into an array
+// ("np.asarray" / "tf.convert_to_tensor") and `shape` formats an array's shape as a tuple ("{}.shape" /
+// "tuple({}.shape)"), so both variants raise the same messages.
+std::string weight_checks(const Plan& plan, const std::string& indent, std::string_view convert,
+                          std::string_view shape_format) {
   const ConvSpec& spec = plan.source;
   const std::string weight_shape = py_tuple(torch_weight_shape(spec));
   const std::string bias_shape = fmt::format("({},)", spec.out_channels);
+  const std::string weight_of = fmt::format(fmt::runtime(shape_format), "weight");
+  const std::string bias_of = fmt::format(fmt::runtime(shape_format), "bias");
   std::string out;
-  out += fmt::format("{0}weight = np.asarray(weight)\n"
-                     "{0}if weight.shape != {1}:\n"
-                     "{0}    raise ValueError(f\"weight has shape {{weight.shape}}; expected {1} (PyTorch layout {2})\")\n",
-                     indent, weight_shape, plan.kernel_layout.from_layout);
+  out += fmt::format("{0}weight = {3}(weight)\n"
+                     "{0}if {4} != {1}:\n"
+                     "{0}    raise ValueError(f\"weight has shape {{{4}}}; expected {1} (PyTorch layout {2})\")\n",
+                     indent, weight_shape, plan.kernel_layout.from_layout, convert, weight_of);
   if (spec.bias) {
     out += fmt::format("{0}if bias is None:\n"
                        "{0}    raise ValueError(\"bias is None, but the PyTorch layer has bias=True: pass its bias, "
                        "shape {1}\")\n"
-                       "{0}bias = np.asarray(bias)\n"
-                       "{0}if bias.shape != {1}:\n"
-                       "{0}    raise ValueError(f\"bias has shape {{bias.shape}}; expected {1}\")\n",
-                       indent, bias_shape);
+                       "{0}bias = {2}(bias)\n"
+                       "{0}if {3} != {1}:\n"
+                       "{0}    raise ValueError(f\"bias has shape {{{3}}}; expected {1}\")\n",
+                       indent, bias_shape, convert, bias_of);
   } else {
     out += fmt::format("{0}if bias is not None:\n"
                        "{0}    raise ValueError(\"the PyTorch layer has bias=False: pass bias=None\")\n",
                        indent);
   }
   return out;
+}
+
+}  // namespace
+
+std::string python_weight_checks(const Plan& plan, const std::string& indent) {
+  return weight_checks(plan, indent, "np.asarray", "{}.shape");
+}
+
+std::string python_weight_checks_tf(const Plan& plan, const std::string& indent) {
+  return fmt::format("{0}# tf.convert_to_tensor takes numpy arrays, tensors and tf.Variables (a variable is read, so "
+                     "the gradient\n"
+                     "{0}# tape sees it); their static shapes are known in all three cases, also inside "
+                     "tf.function.\n",
+                     indent) +
+         weight_checks(plan, indent, "tf.convert_to_tensor", "tuple({}.shape)");
 }
 
 std::string python_layout_expression(const WeightLayoutChange& change, std::string_view source_name) {
@@ -128,6 +151,54 @@ std::string torch_activation_constructor(const TorchActivationStep& step) {
   if (step.activation.kind == ActivationKind::gelu_tanh) arguments.push_back("approximate=\"tanh\"");
   return fmt::format("nn.{}({})", step.module, fmt::join(arguments, ", "));
 }
+
+
+std::string python_layout_expression_tf(const WeightLayoutChange& change, std::string_view source_name) {
+  std::string source(source_name);
+  if (!change.reshape.empty()) source = fmt::format("tf.reshape({}, {})", source_name, py_tuple(change.reshape));
+  std::string out = fmt::format("tf.transpose({}, {})", source, py_tuple(change.permutation));
+  const std::vector<int64_t>& shape = change.reshape.empty() ? change.from_shape : change.reshape;
+  std::vector<int64_t> moved;
+  for (int axis : change.permutation) moved.push_back(shape[static_cast<size_t>(axis)]);
+  if (change.dilate.empty() && moved != change.to_shape) out = fmt::format("tf.reshape({}, {})", out, py_tuple(change.to_shape));
+  return out;
+}
+
+std::string_view python_spread_taps_tf() {
+  return R"PY(
+
+def spread_taps(kernel, axis, dilation, trailing_zeros):
+    """Along `axis` of `kernel`, moves tap j to j * dilation with zeros between the taps, then appends
+    `trailing_zeros` zero taps. Built from tf.pad and tf.reshape rather than by assigning into a numpy array, so it
+    runs on tensors and tf.Variables, inside tf.function, and gradients flow back to the taps."""
+    shape = kernel.shape.as_list()  # static: the kernel's shape is fixed by the layer
+    taps, before, after = shape[axis], shape[:axis], shape[axis + 1:]
+    # (..., taps, ...) -> (..., taps, dilation, ...): each tap followed by dilation - 1 zeros
+    spread = tf.pad(tf.expand_dims(kernel, axis + 1),
+                    [[0, 0]] * (axis + 1) + [[0, dilation - 1]] + [[0, 0]] * len(after))
+    # -> (..., taps * dilation, ...), without the zeros after the last tap: (taps - 1) * dilation + 1 long
+    spread = tf.reshape(spread, before + [taps * dilation] + after)
+    spread = spread[(slice(None),) * axis + (slice(0, (taps - 1) * dilation + 1),)]
+    return tf.pad(spread, [[0, 0]] * axis + [[0, trailing_zeros]] + [[0, 0]] * len(after))
+)PY";
+}
+
+std::string python_kernel_lines_tf(const WeightLayoutChange& change, const std::string& indent) {
+  std::string out = fmt::format("{0}# {1} -> {2} with tf ops (not numpy), so gradients flow back to `weight`\n"
+                                "{0}kernel = {3}\n",
+                                indent, change.from_layout, change.to_layout, python_layout_expression_tf(change));
+  if (change.dilate.empty()) return out;
+  out += fmt::format("{0}# dilation {1} and {2} trailing zero taps: TF's CPU transposed conv has no dilation,\n"
+                     "{0}# so the taps are spread out with zeros between them\n",
+                     indent, py_tuple(change.dilate), py_tuple(change.append_zeros));
+  for (size_t i = 0; i < change.dilate.size(); ++i) {
+    if (change.dilate[i] == 1 && change.append_zeros[i] == 0) continue;
+    out += fmt::format("{}kernel = spread_taps(kernel, {}, {}, {})\n", indent, i, change.dilate[i],
+                       change.append_zeros[i]);
+  }
+  return out;
+}
+
 
 const TransposedConvStep* transposed_step(const Plan& plan) {
   for (const PlanStep& step : plan.steps) {

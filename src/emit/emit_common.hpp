@@ -26,7 +26,12 @@ std::string tf_paddings_list(const std::vector<PadPair>& pads);
 std::string channels_last_description(int rank, int64_t channels, bool output);
 
 // Lines of Python that validate `weight` and `bias` (PyTorch layout) and raise ValueError naming the mismatch.
+// They leave `weight` and `bias` as numpy arrays (np.asarray).
 std::string python_weight_checks(const Plan& plan, const std::string& indent);
+
+// The same checks and messages for tf code: `weight` and `bias` become tensors (tf.convert_to_tensor), so numpy
+// arrays, tensors and tf.Variables all work and a variable stays on the gradient tape.
+std::string python_weight_checks_tf(const Plan& plan, const std::string& indent);
 
 // Python expression turning the PyTorch `weight` array into `change.to_shape`, e.g.
 // np.transpose(weight, (2, 3, 1, 0)), ignoring zero insertion (see python_kernel_lines).
@@ -44,6 +49,13 @@ std::string python_sections(std::string_view source, const std::vector<std::stri
 
 // nn.LeakyReLU(negative_slope=0.2), nn.Softmax(dim=1), nn.ReLU(): the module of an activation step.
 std::string torch_activation_constructor(const TorchActivationStep& step);
+
+// The tf variants: tf.transpose / tf.reshape instead of numpy, e.g. tf.transpose(weight, (2, 3, 1, 0)), and the
+// zero insertion as calls of spread_taps (python_spread_taps_tf, which the code must define), so the kernel is a
+// differentiable function of a tensor or tf.Variable `weight`.
+std::string python_layout_expression_tf(const WeightLayoutChange& change, std::string_view source_name = "weight");
+std::string python_kernel_lines_tf(const WeightLayoutChange& change, const std::string& indent);
+std::string_view python_spread_taps_tf();
 
 // The plan's transposed step, or nullptr for a forward plan.
 const TransposedConvStep* transposed_step(const Plan& plan);

@@ -1,12 +1,25 @@
 // tf.nn emitter. Facts it relies on (checked by tests/python against TensorFlow 2.21 on CPU):
 // - tf.nn.conv2d and tf.nn.depthwise_conv2d take explicit [[0,0],[t,b],[l,r],[0,0]] padding; conv1d/conv3d do not,
 //   so rank 1 and 3 pad with tf.pad first.
-// - Grouped tf.nn.conv1d/conv2d run on CPU when the filter's in-depth is C/G; grouped conv3d has no CPU kernel,
-//   so 3-D groups are convolved one by one and concatenated.
+// - Grouped tf.nn.conv1d/conv2d run on CPU when the filter's in-depth is C/G, but have no gradient there ("Gradients
+//   for grouped convolutions are not supported on CPU"; oneDNN has one in float32 only), and grouped conv3d has no
+//   CPU kernel, so groups are convolved one by one and concatenated. A 1-D depthwise conv is a depthwise_conv2d
+//   over a height-1 image instead (one op for any number of channels, gradients included).
 // - tf.nn.depthwise_conv2d silently gives wrong output with strides > 1 and dilations > 1 together; plans never
 //   ask for that (they split such convs into a stride-1 conv and a subsample).
+// - TF's CPU kernels for dilated conv1d/2d/3d raise "Current CPU implementations do not yet support dilation
+//   rates larger than 1" in the gradient (Conv2DBackpropInput/Filter) in float64 or with explicit padding (oneDNN
+//   covers only float32 'VALID'/'SAME'), and in the forward Conv3D in float64; so dilated convs use
+//   tf.nn.convolution (space_to_batch around an undilated conv, as Keras' Conv layers do). depthwise_conv2d does
+//   the same by itself.
+// - The code is meant to be kept in a model that trains: weight and bias may be numpy arrays, tensors or
+//   tf.Variables, and every step from them to the output is a TF op (no numpy, no tf.constant), so it runs inside
+//   tf.function, also traced with unknown batch and spatial sizes, and tf.GradientTape reaches the variables
+//   (tests/python/test_tf_code_training.py).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include "convbridge/emit.hpp"
 #include "emit/embedded_python.hpp"
@@ -31,35 +44,63 @@ std::string padding_argument(const ConvStep& conv, bool explicit_allowed) {
 }
 
 // Lines computing `y` from `x` and `kernel` for the conv step.
-std::string conv_lines(const Plan& plan, const ConvStep& conv) {
+std::string conv_lines(const ConvStep& conv) {
   std::string out;
-  const bool native_explicit = conv.rank == 2;
+  const bool dilated = std::any_of(conv.dilation.begin(), conv.dilation.end(), [](int64_t d) { return d > 1; });
+  const bool depthwise = conv.kind == TfConvKind::depthwise;
+  // Dilated convs other than depthwise go through tf.nn.convolution (see the top of the file), which takes only
+  // 'SAME' / 'VALID'.
+  const bool via_convolution = dilated && !depthwise;
+  // conv2d and depthwise_conv2d (also the 1-D depthwise, as a height-1 2-D one) take explicit padding.
+  const bool native_explicit = (conv.rank == 2 || depthwise) && !via_convolution;
   if (conv.padding == TfPadding::explicit_pads && !native_explicit) {
-    out += fmt::format("    x = tf.pad(x, {})  # zero padding; tf.nn.conv{}d has no explicit padding\n",
-                       emit::tf_paddings_list(conv.explicit_pads), conv.rank);
+    out += fmt::format("    x = tf.pad(x, {})  # zero padding; {} has no explicit padding\n",
+                       emit::tf_paddings_list(conv.explicit_pads),
+                       via_convolution ? std::string("tf.nn.convolution")
+                                       : fmt::format("tf.nn.conv{}d", conv.rank));
   }
-  const std::string padding = padding_argument(conv, native_explicit);
-  if (conv.kind == TfConvKind::depthwise && conv.rank == 2) {
+  std::string padding = padding_argument(conv, native_explicit);
+  if (depthwise && conv.rank == 1 && conv.padding == TfPadding::explicit_pads) {
+    padding = emit::tf_paddings_list({PadPair{0, 0}, conv.explicit_pads[0]});  // the height-1 axis is not padded
+  }
+  if (via_convolution) {
+    out += "    # tf.nn.convolution, not tf.nn.conv{1,2,3}d: TF's CPU kernels for a dilated conv have no gradient in\n"
+           "    # float64 or with explicit padding (and no float64 Conv3D); tf.nn.convolution runs it as\n"
+           "    # space_to_batch + an undilated conv, which has both.\n";
+  }
+  const std::string call =
+      via_convolution
+          ? fmt::format("tf.nn.convolution({{}}, {{}}, strides={}, padding={}, dilations={})", py_tuple(conv.strides),
+                        padding, py_tuple(conv.dilation))
+      : conv.rank == 1 ? fmt::format("tf.nn.conv1d({{}}, {{}}, stride={}, padding={}, dilations={})", conv.strides[0],
+                                     padding, conv.dilation[0])
+                       : fmt::format("tf.nn.conv{}d({{}}, {{}}, strides={}, padding={}, dilations={})", conv.rank,
+                                     full_tuple(conv.strides), padding, full_tuple(conv.dilation));
+  if (depthwise && conv.rank == 2) {
     out += fmt::format("    y = tf.nn.depthwise_conv2d(x, kernel, strides={}, padding={}, dilations={})\n",
                        full_tuple(conv.strides), padding, py_tuple(conv.dilation));
-  } else if (conv.rank == 1) {
-    out += fmt::format("    y = tf.nn.conv1d(x, kernel, stride={}, padding={}, dilations={})\n", conv.strides[0],
-                       padding, conv.dilation[0]);
-  } else if (conv.rank == 2) {
-    out += fmt::format("    y = tf.nn.conv2d(x, kernel, strides={}, padding={}, dilations={})\n",
-                       full_tuple(conv.strides), padding, full_tuple(conv.dilation));
-  } else if (plan.source.groups == 1) {
-    out += fmt::format("    y = tf.nn.conv3d(x, kernel, strides={}, padding={}, dilations={})\n",
-                       full_tuple(conv.strides), padding, full_tuple(conv.dilation));
+  } else if (depthwise) {
+    out += fmt::format("    # tf.nn has no depthwise conv1d: a depthwise_conv2d over a height-1 image, as Keras'\n"
+                       "    # DepthwiseConv1D does (a conv1d with groups would have no gradient on CPU).\n"
+                       "    y = tf.nn.depthwise_conv2d(tf.expand_dims(x, 1), tf.expand_dims(kernel, 0), strides=(1, 1, {}, 1), "
+                       "padding={}, dilations=(1, {}))\n"
+                       "    y = tf.squeeze(y, axis=1)\n",
+                       conv.strides[0], padding, conv.dilation[0]);
+  } else if (conv.groups == 1) {
+    out += "    y = " + fmt::format(fmt::runtime(call), "x", "kernel") + "\n";
   } else {
+    // tf.nn.conv1d/2d run a grouped conv on CPU (filter in-depth C/G) but TF's own CPU kernels have no gradient for
+    // it ("Gradients for grouped convolutions are not supported on CPU"; oneDNN has one in float32 only) and
+    // conv3d has no grouped CPU kernel at all, so every rank convolves group by group.
     out += fmt::format(
-        "    # TF has no grouped Conv3D kernel on CPU: convolve each of the {} groups and concatenate.\n"
+        "    # TF on CPU has no gradient for a grouped conv{}d{}: convolve each of the {} groups on its own\n"
+        "    # and concatenate.\n"
         "    y = tf.concat([\n"
-        "        tf.nn.conv3d(xg, kg, strides={}, padding={}, dilations={})\n"
+        "        {}\n"
         "        for xg, kg in zip(tf.split(x, {}, axis=-1), tf.split(kernel, {}, axis=-1))\n"
         "    ], axis=-1)\n",
-        plan.source.groups, full_tuple(conv.strides), padding, full_tuple(conv.dilation), plan.source.groups,
-        plan.source.groups);
+        conv.rank, conv.rank == 3 ? " (nor a grouped Conv3D at all)" : "", conv.groups,
+        fmt::format(fmt::runtime(call), "xg", "kg"), conv.groups, conv.groups);
   }
   return out;
 }
@@ -115,11 +156,8 @@ std::string transposed_lines(const TransposedConvStep& conv) {
 
 std::string emit_tf_nn(const Plan& plan) {
   const ConvSpec& spec = plan.source;
-  const TransposedConvStep* transposed = emit::transposed_step(plan);
-  // Depthwise in 1-D runs as a grouped conv1d (groups == C): its kernel is the ordinary (k, 1, C*M) layout.
-  const bool depthwise_1d = transposed == nullptr && emit::conv_step(plan).kind == TfConvKind::depthwise &&
-                            spec.rank != 2;
-  const WeightLayoutChange layout = depthwise_1d ? torch_conv_weight_to_tf_conv(spec) : plan.kernel_layout;
+  const WeightLayoutChange& layout = plan.kernel_layout;
+  const bool spreads_taps = !layout.dilate.empty();
   bool needs_edge = false;
   for (const PlanStep& step : plan.steps) {
     if (const auto* pad = std::get_if<PadStep>(&step.op)) {
@@ -128,12 +166,13 @@ std::string emit_tf_nn(const Plan& plan) {
   }
 
   std::string out = emit::python_header(plan, "tf.nn");
-  out += "import numpy as np\nimport tensorflow as tf\n";
+  out += "import tensorflow as tf\n";
   if (needs_edge) {
     // replicate/circular: python/convbridge/torch_padding.py, embedded verbatim, on TF's numpy-like ops.
     out += "import tensorflow.experimental.numpy as tnp\n";
     out += emit::kTorchPaddingPython;
   }
+  if (spreads_taps) out += emit::python_spread_taps_tf();
   out += fmt::format(R"PY(
 
 def conv(x, weight, bias=None):
@@ -142,7 +181,9 @@ def conv(x, weight, bias=None):
     x: channels_last input {in_desc}.
     weight: the PyTorch weight, layout {from_layout}, shape {weight_shape}.
     bias: {bias_doc}
-    Returns the channels_last output {out_desc}.
+    weight and bias may be numpy arrays, tensors or tf.Variables: with variables, conv can be trained
+    (inside tf.function too), gradients reach them through the ops below.
+    Returns the channels_last output {out_desc}, in x's dtype.
     """
     x = tf.convert_to_tensor(x)
 )PY",
@@ -152,9 +193,9 @@ def conv(x, weight, bias=None):
                      fmt::arg("bias_doc", spec.bias ? fmt::format("the PyTorch bias, shape ({},).", spec.out_channels)
                                                     : std::string("None (the PyTorch layer has bias=False).")),
                      fmt::arg("out_desc", emit::channels_last_description(spec.rank, spec.out_channels, true)));
-  out += emit::python_weight_checks(plan, "    ");
-  out += emit::python_kernel_lines(layout, "    ");
-  out += "    kernel = tf.constant(kernel, dtype=x.dtype)\n";
+  out += emit::python_weight_checks_tf(plan, "    ");
+  out += emit::python_kernel_lines_tf(layout, "    ");
+  out += "    kernel = tf.cast(kernel, x.dtype)  # computed in x's dtype, e.g. float32 weights with a float64 x\n";
   for (const PlanStep& step : plan.steps) {
     if (const auto* pad = std::get_if<PadStep>(&step.op)) {
       if (pad->fill == PaddingFill::zeros || pad->fill == PaddingFill::reflect) {
@@ -167,7 +208,7 @@ def conv(x, weight, bias=None):
                            pairs.size() == 1 ? "," : "", padding_fill_name(pad->fill));
       }
     } else if (const auto* c = std::get_if<ConvStep>(&step.op)) {
-      out += conv_lines(plan, *c);
+      out += conv_lines(*c);
     } else if (const auto* t = std::get_if<TransposedConvStep>(&step.op)) {
       out += transposed_lines(*t);
     } else if (const auto* sub = std::get_if<SubsampleStep>(&step.op)) {
@@ -176,7 +217,7 @@ def conv(x, weight, bias=None):
       out += fmt::format("    y = y[{}, :]  # keep every s-th output: a stride-1 dilated conv, strided\n", index);
     }
   }
-  if (spec.bias) out += "    y = tf.nn.bias_add(y, tf.constant(bias, dtype=y.dtype))\n";
+  if (spec.bias) out += "    y = tf.nn.bias_add(y, tf.cast(bias, y.dtype))\n";
   out += "    return y\n";
   return out;
 }

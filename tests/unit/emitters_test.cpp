@@ -66,6 +66,53 @@ TEST(TfNnEmitter, Rank1And3PadFirstAndGroups3dAreSplit) {
   EXPECT_TRUE(contains(conv3, "tf.split(x, 2, axis=-1)")) << conv3;
 }
 
+// The tf code must run on tensors and tf.Variables and be differentiable (tests/python/test_tf_code_training.py):
+// no numpy and no tf.constant between the weights and the output.
+TEST(TfNnEmitter, WeightsStayTensorsSoGradientsFlow) {
+  for (const char* text : {"nn.Conv2d(4, 8, 3, groups=4, padding=1)", "nn.Conv3d(4, 6, 3, groups=2)",
+                           "nn.ConvTranspose2d(4, 6, 3, stride=2, dilation=(2, 1), groups=2)",
+                           "nn.Conv1d(2, 2, 3, padding=1, padding_mode='replicate')"}) {
+    const std::string code = emit_tf_nn(plan_for(text));
+    EXPECT_FALSE(contains(code, "np.")) << code;
+    EXPECT_FALSE(contains(code, "tf.constant")) << code;
+    EXPECT_TRUE(contains(code, "weight = tf.convert_to_tensor(weight)")) << code;
+    EXPECT_TRUE(contains(code, "if tuple(weight.shape) != ")) << code;
+    EXPECT_TRUE(contains(code, "kernel = tf.cast(kernel, x.dtype)")) << code;
+  }
+  const std::string depthwise = emit_tf_nn(plan_for("nn.Conv2d(4, 8, 3, groups=4)"));
+  EXPECT_TRUE(contains(depthwise, "kernel = tf.transpose(tf.reshape(weight, (4, 2, 3, 3)), (2, 3, 0, 1))")) << depthwise;
+  EXPECT_TRUE(contains(depthwise, "y = tf.nn.bias_add(y, tf.cast(bias, y.dtype))")) << depthwise;
+  EXPECT_TRUE(contains(depthwise, "raise ValueError(f\"bias has shape {tuple(bias.shape)}; expected (8,)\")")) << depthwise;
+}
+
+TEST(TfNnEmitter, DilatedTransposedKernelsAreSpreadWithTfOps) {
+  const std::string code = emit_tf_nn(plan_for("nn.ConvTranspose1d(2, 2, 3, dilation=3, output_padding=2)"));
+  EXPECT_TRUE(contains(code, "def spread_taps(kernel, axis, dilation, trailing_zeros):")) << code;
+  EXPECT_TRUE(contains(code, "kernel = spread_taps(kernel, 0, 3, 2)\n")) << code;
+  const std::string two_axes = emit_tf_nn(plan_for("nn.ConvTranspose2d(4, 6, 3, stride=2, dilation=(1, 3))"));
+  EXPECT_FALSE(contains(two_axes, "spread_taps(kernel, 0,")) << two_axes;  // nothing to insert on that axis
+  EXPECT_TRUE(contains(two_axes, "kernel = spread_taps(kernel, 1, 3, 0)\n")) << two_axes;
+  const std::string plain = emit_tf_nn(plan_for("nn.ConvTranspose2d(4, 6, 3, stride=2)"));
+  EXPECT_FALSE(contains(plain, "spread_taps")) << plain;
+}
+
+TEST(TfNnEmitter, ConstructsWithCpuGradients) {
+  // Dilated: tf.nn.convolution (TF's CPU conv kernels have no dilated gradient in float64 / explicit padding).
+  const std::string dilated = emit_tf_nn(plan_for("nn.Conv2d(3, 4, 3, stride=2, dilation=2, padding=1)"));
+  EXPECT_TRUE(contains(dilated, "x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])")) << dilated;
+  EXPECT_TRUE(contains(dilated, "y = tf.nn.convolution(x, kernel, strides=(1, 1), padding=\"VALID\", dilations=(2, 2))"))
+      << dilated;
+  // Grouped 2-D: one conv per group (no CPU gradient for grouped conv2d).
+  const std::string grouped = emit_tf_nn(plan_for("nn.Conv2d(4, 6, 3, groups=2)"));
+  EXPECT_TRUE(contains(grouped, "tf.nn.conv2d(xg, kg, strides=(1, 1, 1, 1), padding=\"VALID\"")) << grouped;
+  // Depthwise 1-D: a height-1 depthwise_conv2d, explicit padding on the width only.
+  const std::string depthwise1d = emit_tf_nn(plan_for("nn.Conv1d(4, 8, 3, stride=2, groups=4, padding=1)"));
+  EXPECT_TRUE(contains(depthwise1d, "y = tf.nn.depthwise_conv2d(tf.expand_dims(x, 1), tf.expand_dims(kernel, 0), "
+                                    "strides=(1, 1, 2, 1), padding=[[0, 0], [0, 0], [1, 1], [0, 0]], dilations=(1, 1))"))
+      << depthwise1d;
+  EXPECT_TRUE(contains(depthwise1d, "y = tf.squeeze(y, axis=1)")) << depthwise1d;
+}
+
 TEST(JsonEmitter, IsCompleteAndParses) {
   const Plan plan = plan_for("nn.Conv2d(4, 8, 3, stride=2, dilation=2, padding_mode='circular', padding=1)",
                              std::vector<int64_t>{2, 4, 11, 10});
