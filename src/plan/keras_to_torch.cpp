@@ -469,14 +469,15 @@ void add_activation(TorchPlan& plan) {
 }
 
 // A Keras input shape that reads more naturally as PyTorch's (N, C, *spatial): a first spatial size of 1 to 4
-// (an image's channel count) below every other size, including the "channels". Only a warning: such a Keras input
-// is legal, just unlikely.
+// (an image's channel count) while the "channels" and every other spatial size are 16 or more, as in
+// (1, 3, 224, 224). Only a warning: such a Keras input is legal, just unlikely.
 bool looks_channels_first(const std::vector<int64_t>& shape) {
+  constexpr int64_t kImageLike = 16;
   if (shape.size() < 4) return false;
   const int64_t first = shape[1];
   if (first == kUnknownSize || first > 4) return false;
   for (size_t i = 2; i < shape.size(); ++i) {
-    if (shape[i] != kUnknownSize && shape[i] <= first) return false;
+    if (shape[i] != kUnknownSize && shape[i] < kImageLike) return false;
   }
   return shape.back() != kUnknownSize;
 }

@@ -27,7 +27,7 @@ import torch
 import keras
 import convbridge
 
-from conftest import (cli_command, describe_process, random_input, to_channels_first, to_channels_last,
+from conftest import (CONVBRIDGE_BIN, cli_command, describe_process, random_input, to_channels_first, to_channels_last,
                       tolerance_for, torch_layer, torch_reference, translate)
 from reverse_helpers import (assert_matches_keras, keras_input, keras_layer, keras_tolerance, make_module_from_code,
                              plan_code_module, torch_forward64)
@@ -329,3 +329,74 @@ def test_text_builds_layers_with_default_initialisation():
     assert tf_module(torch.zeros(1, 4, 9, 10)).shape == (1, 8, 5, 5)
     layer = convbridge.to_keras("nn.Conv2d(3, 8, 3, stride=2, padding=1)")
     assert tuple(layer(np.zeros((1, 9, 10, 3), np.float32)).shape) == (1, 5, 5, 8)
+
+
+# ---- 8. the smaller things a user notices -----------------------------------------------------------------------
+
+
+def _cli(*arguments):
+    return subprocess.run([str(CONVBRIDGE_BIN), *arguments], capture_output=True, text=True, timeout=60)
+
+
+def test_emitted_keras_code_carries_only_the_classes_it_uses():
+    reflect = translate("nn.Conv2d(3, 16, 3, padding=1, padding_mode='reflect')", "keras")
+    assert "class TorchReflectPad" in reflect
+    for unused in ("class TorchEdgePad", "class TorchGroupedConvTranspose", "class ExpectInputSize", "torch_edge_pad"):
+        assert unused not in reflect, unused
+    assert len(reflect.splitlines()) < 80  # was 152 with every helper class embedded
+    plain = translate("nn.Conv2d(3, 16, 3)", "keras")
+    assert "class " not in plain
+    reverse = _cli("translate", "keras.layers.Conv2D(4, 3, strides=2, padding='same')", "--input-shape",
+                   "None,None,None,3", "--emit", "torch").stdout
+    assert "class TFSamePad" in reverse and "class CropEnd" not in reverse and "class ExpectInputSize" not in reverse
+
+
+def test_explanations_are_wrapped_and_quote_this_layers_kernel():
+    out = _cli("translate", "nn.Conv2d(3, 16, 7, stride=2, padding=3)").stdout
+    explanation = out.split("\nKeras code:\n")[0].splitlines()
+    assert max(len(line) for line in explanation[1:]) <= 110, max(explanation, key=len)
+    assert "k=3" not in out  # it used to quote a k=3 example for every layer
+    assert "TF 'same' pads (2, 3)" in " ".join(line.strip() for line in explanation)  # this layer's k=7 at 224
+    dilated = " ".join(line.strip() for line in _cli("translate", "nn.Conv2d(4, 8, 3, stride=2, dilation=2)").stdout
+                       .splitlines())
+    assert "about 4x the work of the strided convolution" in dilated
+
+
+def test_pasted_assignment_lines_translate():
+    result = _cli("translate", "self.conv1 = nn.Conv2d(3, 16, 3, padding=1),", "--emit", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["source"]["in_channels"] == 3
+    assert convbridge.translate("conv = nn.Conv2d(3, 16, 3)").source_text == "conv = nn.Conv2d(3, 16, 3)"
+
+
+def test_cli_usage_errors_are_one_convbridge_error_line_with_a_suggestion():
+    result = _cli("translate", "nn.Conv2d(3, 16, 3)", "--input_shape", "1,3,8,8")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == ("convbridge: error: unknown option '--input_shape' (did you mean --input-shape?); see "
+                             "convbridge translate --help\n")
+    missing = _cli("translate")
+    assert missing.returncode == 2 and missing.stderr.startswith("convbridge: error: ")
+    help_text = _cli("translate", "--help").stdout
+    assert "{false}" not in help_text and "--seed N" in help_text and "--input-shape SHAPE" in help_text
+
+
+def test_code_only_output_says_on_stderr_when_it_was_not_verified():
+    skipped = _cli("translate", "nn.Conv2d(3, 16, 3)", "--emit", "keras", "--no-verify")
+    assert skipped.returncode == 0 and "def make_layer" in skipped.stdout
+    assert skipped.stderr == "convbridge: note: verification skipped (--no-verify)\n"
+    checked = _cli("translate", "nn.Conv2d(3, 16, 3)", "--emit", "keras")
+    assert checked.returncode == 0 and checked.stderr == ""
+
+
+def test_json_plan_carries_the_verification_result():
+    plan = json.loads(_cli("translate", "nn.Conv2d(3, 16, 3, stride=2, padding=1)", "--emit", "json").stdout)
+    assert plan["verification"]["result"] == "pass" and plan["verification"]["cases"]
+    assert plan["verification"]["max_abs_diff"] <= plan["verification"]["tolerance"]
+    unverified = json.loads(_cli("translate", "nn.Conv2d(3, 16, 3)", "--emit", "json", "--no-verify").stdout)
+    assert unverified["verification"] is None
+    reverse = json.loads(_cli("translate", "keras.layers.Conv2D(4, 3, activation='relu')", "--input-shape",
+                              "None,None,None,3", "--emit", "json").stdout)
+    assert reverse["verification"]["result"] == "pass"
+    assert reverse["steps"][-1] == {"op": "activation", "module": "ReLU", "arguments": {},
+                                    "why": reverse["steps"][-1]["why"]}
+    assert reverse["source"]["activation"] == "'relu'"

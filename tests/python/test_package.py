@@ -99,7 +99,9 @@ def test_convert_weights_depthwise_layout():
 def test_to_keras_with_known_input_shape_is_the_cheapest_plan():
     conv = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
     layer = convbridge.to_keras(conv, input_shape=(2, 3, 225, 225))
-    assert type(layer).__name__ == "Conv2D" and layer.padding == "same"  # TF 'same' pads (1, 1) at 225
+    # TF 'same' pads (1, 1) at 225: one Conv2D, after the guard that refuses other sizes.
+    assert [type(inner).__name__ for inner in layer.layers] == ["ExpectInputSize", "Conv2D"]
+    assert layer.layers[1].padding == "same"
     x = random_input((2, 3, 225, 225), 0)
     got = to_channels_first(np.asarray(layer(np.ascontiguousarray(to_channels_last(x)))))
     np.testing.assert_allclose(got, torch_reference(conv, x), atol=1e-4)

@@ -280,11 +280,13 @@ CliResult run(const std::vector<std::string>& arguments) {
   translate->add_option("--input-shape", options.input_shape_text,
                         "The input shape the source layer sees: PyTorch N,C,<spatial> (e.g. 1,3,224,224; optional: "
                         "without it the plan is exact for every size), Keras N,<spatial>,C (required for the "
-                        "channel count; None for sizes that vary, e.g. None,None,None,3), tf.nn N,<spatial>,C (optional)");
+                        "channel count; None for sizes that vary, e.g. None,None,None,3), tf.nn N,<spatial>,C (optional)")
+      ->type_name("SHAPE");
   translate->add_option("--filters-shape", options.filters_shape_text,
                         "For tf.nn calls (required): the shape of the filters tensor, e.g. 3,3,16,32 for tf.nn.conv2d "
                         "(height, width, in_channels, out_channels) or 3,3,16,2 for tf.nn.depthwise_conv2d (height, "
-                        "width, in_channels, channel_multiplier)");
+                        "width, in_channels, channel_multiplier)")
+      ->type_name("SHAPE");
   translate->add_option("--emit", options.emit,
                         "explain: explanation, code and verification (default); keras: Keras source; tf: tf.nn "
                         "source; torch: PyTorch source (for Keras layers); json: the plan")
