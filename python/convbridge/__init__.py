@@ -30,9 +30,7 @@ def _input_shape(input_shape, allow_unknown=False):
     """A list of ints (-1 for None entries with allow_unknown), checked exactly as the CLI's --input-shape."""
     if input_shape is None:
         return None
-    dims = getattr(input_shape, "ndim", getattr(input_shape, "dim", lambda: None))
-    dims = dims() if callable(dims) else dims
-    if hasattr(input_shape, "dtype") and dims is not None and dims != 1:  # an input tensor passed for its shape
+    if hasattr(input_shape, "dtype") and getattr(input_shape, "ndim", 1) != 1:  # a tensor passed for its shape
         raise ValueError(f"input_shape must be a shape such as (1, 3, 224, 224), not a {type(input_shape).__name__} "
                          f"of shape {tuple(input_shape.shape)}: pass x.shape")
     if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):

@@ -84,15 +84,32 @@ std::string python_weight_checks_tf(const Plan& plan, const std::string& indent)
          weight_checks(plan, indent, "tf.convert_to_tensor", "tuple({}.shape)");
 }
 
-std::string python_layout_expression(const WeightLayoutChange& change, std::string_view source_name) {
+namespace {
+
+// The re-layout as Python: reshape (grouped depthwise kernels), transpose, and a final reshape where the moved
+// axes are not yet change.to_shape; spelled with numpy or with tf ops.
+enum class ArrayOps { numpy, tf };
+
+std::string layout_expression(const WeightLayoutChange& change, std::string_view source_name, ArrayOps ops) {
+  const auto reshape = [ops](const std::string& array, const std::vector<int64_t>& shape) {
+    return ops == ArrayOps::numpy ? fmt::format("{}.reshape({})", array, py_tuple(shape))
+                                  : fmt::format("tf.reshape({}, {})", array, py_tuple(shape));
+  };
   std::string source(source_name);
-  if (!change.reshape.empty()) source = fmt::format("{}.reshape({})", source_name, py_tuple(change.reshape));
-  std::string out = fmt::format("np.transpose({}, {})", source, py_tuple(change.permutation));
+  if (!change.reshape.empty()) source = reshape(source, change.reshape);
+  std::string out = fmt::format("{}({}, {})", ops == ArrayOps::numpy ? "np.transpose" : "tf.transpose", source,
+                                py_tuple(change.permutation));
   const std::vector<int64_t>& shape = change.reshape.empty() ? change.from_shape : change.reshape;
   std::vector<int64_t> moved;
   for (int axis : change.permutation) moved.push_back(shape[static_cast<size_t>(axis)]);
-  if (change.dilate.empty() && moved != change.to_shape) out += fmt::format(".reshape({})", py_tuple(change.to_shape));
+  if (change.dilate.empty() && moved != change.to_shape) out = reshape(out, change.to_shape);
   return out;
+}
+
+}  // namespace
+
+std::string python_layout_expression(const WeightLayoutChange& change, std::string_view source_name) {
+  return layout_expression(change, source_name, ArrayOps::numpy);
 }
 
 std::string python_kernel_lines(const WeightLayoutChange& change, const std::string& indent) {
@@ -140,10 +157,6 @@ std::string python_sections(std::string_view source, const std::vector<std::stri
   return out;
 }
 
-std::string python_sections(std::string_view source, std::initializer_list<std::string_view> names) {
-  return python_sections(source, std::vector<std::string>(names.begin(), names.end()));
-}
-
 std::string torch_activation_constructor(const TorchActivationStep& step) {
   std::vector<std::string> arguments;
   for (const auto& [name, value] : step.float_arguments) arguments.push_back(fmt::format("{}={}", name, value));
@@ -154,14 +167,7 @@ std::string torch_activation_constructor(const TorchActivationStep& step) {
 
 
 std::string python_layout_expression_tf(const WeightLayoutChange& change, std::string_view source_name) {
-  std::string source(source_name);
-  if (!change.reshape.empty()) source = fmt::format("tf.reshape({}, {})", source_name, py_tuple(change.reshape));
-  std::string out = fmt::format("tf.transpose({}, {})", source, py_tuple(change.permutation));
-  const std::vector<int64_t>& shape = change.reshape.empty() ? change.from_shape : change.reshape;
-  std::vector<int64_t> moved;
-  for (int axis : change.permutation) moved.push_back(shape[static_cast<size_t>(axis)]);
-  if (change.dilate.empty() && moved != change.to_shape) out = fmt::format("tf.reshape({}, {})", out, py_tuple(change.to_shape));
-  return out;
+  return layout_expression(change, source_name, ArrayOps::tf);
 }
 
 std::string_view python_spread_taps_tf() {

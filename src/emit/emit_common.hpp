@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <initializer_list>
 #include <span>
 #include <string>
 #include <string_view>
@@ -44,7 +43,6 @@ std::string python_kernel_lines(const WeightLayoutChange& change, const std::str
 // The named sections of an embedded Python source (each starts at a "# convbridge-section: NAME" line and runs to
 // the next), in the file's order, with the text before the first section: emitted code carries only the helpers
 // it uses. A name the source lacks is a build mistake and aborts.
-std::string python_sections(std::string_view source, std::initializer_list<std::string_view> names);
 std::string python_sections(std::string_view source, const std::vector<std::string>& names);
 
 // nn.LeakyReLU(negative_slope=0.2), nn.Softmax(dim=1), nn.ReLU(): the module of an activation step.

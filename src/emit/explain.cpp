@@ -77,12 +77,13 @@ static std::string wrap_line(std::string_view line) {
   std::string prefix;
   while (prefix.size() + rest.size() > kExplanationWidth) {
     const size_t room = kExplanationWidth - prefix.size();
+    const size_t first_cut = prefix.empty() ? hang : 0;  // never inside the first line's marker
     size_t cut = std::string_view::npos, any_space = std::string_view::npos;
     int depth = 0;
     for (size_t i = 0; i < rest.size() && i <= room; ++i) {
       if (rest[i] == '(' || rest[i] == '[') ++depth;
       if (rest[i] == ')' || rest[i] == ']') depth = std::max(0, depth - 1);
-      if (rest[i] == ' ' && i > hang - std::min(hang, prefix.size())) {
+      if (rest[i] == ' ' && i > first_cut) {
         any_space = i;
         if (depth == 0) cut = i;
       }

@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <initializer_list>
 
 #include "convbridge/emit.hpp"
 #include "emit/embedded_python.hpp"
