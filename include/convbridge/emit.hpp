@@ -29,6 +29,15 @@ std::string explain_plan(const TorchPlan& plan);
 std::string emit_torch(const TorchPlan& plan);
 std::string emit_json(const TorchPlan& plan, const VerificationReport* verification = nullptr);
 
+// Plans of the op set (convbridge/layer_plan.hpp). Keras code defines make_layer(<source weights>=None) and tf code
+// layer(x, <source weights>=None), both channels_last; PyTorch code defines make_module(<source weights>=None),
+// channels_first, in eval mode. Weights are taken in the source framework's layout.
+std::string explain_plan(const LayerPlan& plan);
+std::string emit_keras(const LayerPlan& plan);
+std::string emit_tf_nn(const LayerPlan& plan);
+std::string emit_torch(const LayerPlan& plan);
+std::string emit_json(const LayerPlan& plan, const VerificationReport* verification = nullptr);
+
 // One line per verification case, for the CLI.
 std::string describe_verification(const VerificationReport& report);
 

@@ -10,6 +10,8 @@
 
 #include "convbridge/activation.hpp"
 #include "convbridge/conv_spec.hpp"
+#include "convbridge/layer_plan.hpp"
+#include "convbridge/ops/op.hpp"
 #include "convbridge/plan.hpp"
 #include "convbridge/result.hpp"
 
@@ -42,6 +44,9 @@ Result<Tensor> run_torch_plan(const TorchPlan& plan, const Tensor& input, std::s
 // channel axis, last or second.
 void apply_activation(const Activation& activation, Tensor& tensor, bool channels_last);
 
+// An op of the op set with its neutral semantics on a channels_first tensor; weights in op_weights order.
+Result<Tensor> run_op(const Op& op, const Tensor& input, std::span<const Tensor> weights);
+
 // (N, C, *spatial) -> (N, *spatial, C), and back.
 Tensor channels_first_to_last(const Tensor& tensor);
 Tensor channels_last_to_first(const Tensor& tensor);
@@ -71,6 +76,12 @@ Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed, int64_t 
 
 // The same for a Keras -> PyTorch plan: the Keras layer run with TF semantics against the PyTorch modules.
 Result<VerificationReport> verify_plan(const TorchPlan& plan, uint64_t seed,
+                                      int64_t work_budget = kDefaultWorkBudget);
+
+// The same for a plan of the op set: the source op against the target steps' ops, in float64, with random
+// weights (variances positive), at the plan's input shape or, when sizes are unknown, at the smallest valid
+// size and a few larger odd and even ones, batch 2.
+Result<VerificationReport> verify_plan(const LayerPlan& plan, uint64_t seed,
                                       int64_t work_budget = kDefaultWorkBudget);
 
 }  // namespace convbridge

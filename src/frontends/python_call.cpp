@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 #include <cctype>
 
 #include "convbridge/checked_math.hpp"
@@ -14,8 +16,8 @@ bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>
 
 class CallParser {
  public:
-  CallParser(std::string_view text, ParameterNames parameter_names)
-      : text_(text), parameter_names_(parameter_names) {}
+  CallParser(std::string_view text, ParameterNames parameter_names, bool accept_floats)
+      : text_(text), parameter_names_(parameter_names), accept_floats_(accept_floats) {}
 
   Result<PyCall> parse() {
     PyCall call;
@@ -116,9 +118,9 @@ class CallParser {
       if (!consume(c)) return fail(fmt::format("unterminated string starting at column {}", start + 1), start);
       value.kind = PyValue::Kind::string;
     } else if (c == '-' || c == '+' || std::isdigit(static_cast<unsigned char>(c)) ||
-               (c == '.' && opaque_depth_ > 0 && std::isdigit(static_cast<unsigned char>(peek(1))))) {
-      CONVBRIDGE_TRY(value.integer, parse_integer());
-      value.kind = PyValue::Kind::integer;
+               (c == '.' && (opaque_depth_ > 0 || accept_floats_) && std::isdigit(static_cast<unsigned char>(peek(1))))) {
+      CONVBRIDGE_TRY(value.integer, parse_integer(&value));
+      if (value.kind != PyValue::Kind::number) value.kind = PyValue::Kind::integer;
     } else if (is_identifier_start(c)) {
       value.text = dotted_name();
       if (value.text == "True" || value.text == "False") {
@@ -193,7 +195,8 @@ class CallParser {
     return Ok{};
   }
 
-  Result<int64_t> parse_integer() {
+  // An integer literal; with accept_floats_ and `number` given, a float literal too (number->kind = number).
+  Result<int64_t> parse_integer(PyValue* number = nullptr) {
     const size_t start = pos_;
     bool negative = false;
     if (peek() == '-' || peek() == '+') {
@@ -201,7 +204,8 @@ class CallParser {
       ++pos_;
       skip_space();
     }
-    const bool fraction_first = opaque_depth_ > 0 && peek() == '.' && std::isdigit(static_cast<unsigned char>(peek(1)));
+    const bool fraction_first = (opaque_depth_ > 0 || accept_floats_) && peek() == '.' &&
+                                std::isdigit(static_cast<unsigned char>(peek(1)));
     if (!std::isdigit(static_cast<unsigned char>(peek())) && !fraction_first) {
       return fail("expected digits after the sign");
     }
@@ -220,6 +224,18 @@ class CallParser {
         if (!is_python_float(token)) return fail(fmt::format("{} is not a Python number", literal), start);
         pos_ = end;
         return int64_t{0};  // a float inside a nested call: valid Python, and nothing reads it
+      }
+      if (accept_floats_ && number != nullptr) {
+        if (!is_python_float(token)) return fail(fmt::format("{} is not a Python number", literal), start);
+        std::string digits_only;
+        for (const char d : token) {
+          if (d != '_') digits_only.push_back(d);
+        }
+        number->number = std::strtod(digits_only.c_str(), nullptr);  // inf for 1e999, as Python
+        if (negative) number->number = -number->number;
+        number->kind = PyValue::Kind::number;
+        pos_ = end;
+        return int64_t{0};
       }
       return fail(fmt::format("only decimal integers are accepted here, not {}", literal), start);
     }
@@ -345,6 +361,7 @@ class CallParser {
   ParameterNames parameter_names_ = nullptr;
   std::string argument_label_;
   int opaque_depth_ = 0;  // > 0 inside a nested call's arguments
+  bool accept_floats_ = false;  // float literals are values (PyValue::Kind::number), not errors
   size_t pos_ = 0;
 };
 
@@ -352,12 +369,16 @@ class CallParser {
 
 Result<PyCall> parse_python_call(std::string_view text) { return parse_python_call(text, nullptr); }
 
-Result<PyCall> parse_python_call(std::string_view text, ParameterNames parameter_names) {
+Result<PyCall> parse_python_call(std::string_view text, ParameterNames parameter_names, bool accept_floats) {
   if (text.size() > kMaxCallTextBytes) {
     return make_error(ErrorCode::syntax, fmt::format("the layer text is {} bytes long; the limit is {} bytes",
                                                      text.size(), kMaxCallTextBytes));
   }
-  return CallParser(text, parameter_names).parse();
+  return CallParser(text, parameter_names, accept_floats).parse();
+}
+
+Result<PyCall> parse_python_call(std::string_view text, ParameterNames parameter_names) {
+  return parse_python_call(text, parameter_names, /*accept_floats=*/false);
 }
 
 std::string printable_excerpt(std::string_view text, size_t limit) {
@@ -380,6 +401,7 @@ std::string printable_excerpt(std::string_view text, size_t limit) {
 std::string_view kind_name(PyValue::Kind kind) {
   switch (kind) {
     case PyValue::Kind::integer: return "int";
+    case PyValue::Kind::number: return "float";
     case PyValue::Kind::string: return "str";
     case PyValue::Kind::boolean: return "bool";
     case PyValue::Kind::none: return "None";

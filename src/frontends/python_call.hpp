@@ -18,9 +18,10 @@ inline constexpr size_t kMaxCallTextBytes = 64 * 1024;
 inline constexpr int kMaxNesting = 8;
 
 struct PyValue {
-  enum class Kind { integer, string, boolean, none, name, sequence, call };
+  enum class Kind { integer, number, string, boolean, none, name, sequence, call };
   Kind kind = Kind::none;
   int64_t integer = 0;
+  double number = 0.0;  // Kind::number: a float literal (only when the parser accepts floats)
   bool boolean = false;
   std::string text;  // string contents, or the dotted name (of the callee, for a call)
   std::vector<PyValue> items;
@@ -46,6 +47,10 @@ using ParameterNames = std::span<const std::string_view> (*)(std::string_view ca
 // As above; a syntax error inside an argument also names that argument ("stride: ..."), by its keyword or, for a
 // positional argument, by parameter_names(callee) ("argument 12" past the end).
 Result<PyCall> parse_python_call(std::string_view text, ParameterNames parameter_names);
+
+// As above; with accept_floats, float literals (1e-5, 0.2, .5, -1.5) parse as Kind::number values. The conv
+// front-ends leave it off: every conv argument is an int, and "only decimal integers" is the clearer error there.
+Result<PyCall> parse_python_call(std::string_view text, ParameterNames parameter_names, bool accept_floats);
 
 // `text` as it may be quoted in an error message: printable ASCII kept, every other byte (newline, escape,
 // UTF-8) written as \xNN, and text longer than `limit` shortened to its start and its length in bytes.

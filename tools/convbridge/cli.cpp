@@ -16,6 +16,7 @@
 #include "convbridge/emit.hpp"
 #include "convbridge/engine.hpp"
 #include "convbridge/frontends.hpp"
+#include "convbridge/layer_plan.hpp"
 #include "convbridge/planner.hpp"
 
 namespace convbridge::cli {
@@ -252,7 +253,57 @@ std::optional<std::string> unknown_option(const std::vector<std::string>& argume
   return std::nullopt;
 }
 
+// A layer of the op set (pooling, normalization, resizing, padding, pixel shuffle, activations), either direction.
+// The input shape is optional: without it the plan is exact for every size (or the error says which size it needs).
+CliResult translate_op_layer(const TranslateOptions& options) {
+  auto layer = convbridge::parse_op_layer(options.layer_text);
+  if (!layer) return fail(layer.error().message);
+  const bool from_torch = layer->framework == convbridge::Framework::pytorch;
+  if (from_torch && options.emit == "torch") {
+    return fail("--emit torch translates Keras layers to PyTorch; this layer is already PyTorch (use --emit keras or tf)");
+  }
+  if (!from_torch) {
+    const std::string what = layer->framework == convbridge::Framework::keras ? "layer is already Keras"
+                                                                               : "call is already TensorFlow";
+    if (auto rejected = reject_emit_for_tensorflow_source(options, what)) return *rejected;
+  }
+  if (options.filters_shape_text) return fail(fmt::format("--filters-shape is for tf.nn convolutions, not {}", layer->class_name));
+  std::optional<std::vector<int64_t>> shape;
+  if (options.input_shape_text) {
+    auto parsed = convbridge::parse_input_shape(*options.input_shape_text, /*allow_unknown=*/true);
+    if (!parsed) return fail(parsed.error().message);
+    shape = *parsed;
+  } else if (!layer->declared_input_shape.empty()) {  // Keras input_shape=(H, W, C): the batch is unknown
+    shape = std::vector<int64_t>{convbridge::kUnknownSize};
+    shape->insert(shape->end(), layer->declared_input_shape.begin(), layer->declared_input_shape.end());
+  }
+  auto plan = convbridge::plan_op_layer(*layer, shape);
+  if (!plan) return fail(plan.error().message);
+  auto verified = verify_first(*plan, options, convbridge::framework_name(layer->framework));
+  if (auto* result = std::get_if<CliResult>(&verified)) return *result;
+  const auto& report = std::get<0>(verified);
+  std::string output;
+  if (options.emit == "keras") {
+    output = convbridge::emit_keras(*plan);
+  } else if (options.emit == "tf") {
+    output = convbridge::emit_tf_nn(*plan);
+  } else if (options.emit == "torch") {
+    output = convbridge::emit_torch(*plan);
+  } else if (options.emit == "json") {
+    output = convbridge::emit_json(*plan, report ? &*report : nullptr);
+  } else {
+    output = convbridge::explain_plan(*plan);
+    output += from_torch ? "\nKeras code:\n\n" + convbridge::emit_keras(*plan) + "\n"
+                         : "\nPyTorch code:\n\n" + convbridge::emit_torch(*plan) + "\n";
+    output += verification_line(report);
+  }
+  std::string notices;
+  for (const std::string& warning : plan->warnings) notices += fmt::format("convbridge: warning: {}\n", warning);
+  return CliResult{0, std::move(output), notices + code_only_notice(options, report)};
+}
+
 CliResult run_translate(const TranslateOptions& options) {
+  if (convbridge::names_op_layer(options.layer_text)) return translate_op_layer(options);
   if (convbridge::names_keras_layer(options.layer_text)) return translate_keras(options);
   if (convbridge::names_tf_nn_call(options.layer_text)) return translate_tf_nn(options);
   if (options.filters_shape_text) return fail("--filters-shape is for tf.nn calls; a PyTorch layer's text says its kernel");

@@ -1,0 +1,6 @@
+// STUB: the pooling family is not implemented yet.
+#include "frontends/op_layer_classes.hpp"
+
+namespace convbridge::frontends {
+std::span<const LayerClass> keras_pooling_classes() { return {}; }
+}  // namespace convbridge::frontends

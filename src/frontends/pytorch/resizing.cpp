@@ -1,0 +1,6 @@
+// STUB: the resizing family is not implemented yet.
+#include "frontends/op_layer_classes.hpp"
+
+namespace convbridge::frontends {
+std::span<const LayerClass> torch_resizing_classes() { return {}; }
+}  // namespace convbridge::frontends
