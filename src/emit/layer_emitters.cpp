@@ -279,7 +279,9 @@ std::string keras_input_shape(const LayerPlan& plan) {
     entries.push_back(size > 0 && !plan.exact_for_every_input_size ? std::to_string(size) : "None");
   }
   const int64_t channels = in.empty() ? 0 : in[1];
-  entries.push_back(channels > 0 ? std::to_string(channels) : "channels");
+  // A layer without weights that does not name the channel count (pooling) takes any: None.
+  const bool names_channels = plan_uses_channels_name(plan) || !plan.source_weights.empty();
+  entries.push_back(channels > 0 ? std::to_string(channels) : names_channels ? "channels" : "None");
   return fmt::format("({},)", fmt::join(entries, ", "));
 }
 
@@ -344,6 +346,8 @@ std::string emit_tf_nn(const LayerPlan& plan) {
     }
     if (step.function) {
       out += fmt::format("    x = {}\n", call_text(*step.function));
+    } else if (step.call.callee.starts_with("convbridge.")) {  // a layer of ours, embedded above
+      out += fmt::format("    x = {}(x)\n", call_text(step.call));
     } else {
       out += fmt::format("    x = keras.layers.{}(x)\n", call_text(step.call).substr(13));
     }

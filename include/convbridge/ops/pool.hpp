@@ -42,11 +42,13 @@ struct PoolOp {
   std::vector<PadPair> pads;      // [rank], explicit_pads
   bool ceil_mode = false;
   AverageDivisor divisor = AverageDivisor::valid_elements;
-  int64_t divisor_override = 0;   // AverageDivisor::fixed
+  int64_t divisor_override = 0;   // AverageDivisor::fixed; non-zero (PyTorch accepts a negative one)
 };
+// A PoolOp with kernel 1 and stride 1 is a padding: max pooling pads with -inf, average pooling with a fixed
+// divisor 1 pads with zeros. Plans use it for the -inf / zero padding step before a 'valid' pool.
 
 // Invariants every consumer relies on (vectors of length rank, positive sizes, non-negative pads, dilation 1 for
-// average pooling, divisor_override > 0 iff fixed).
+// average pooling, divisor_override != 0 iff fixed).
 Status validate(const PoolOp& op);
 
 // Spatial output size of one axis; an error names the axis size that is too small.
@@ -57,6 +59,12 @@ Result<PadPair> pool_pads(const PoolOp& op, int axis, int64_t in);
 
 // Output shape (N, C, *out) for input (N, C, *spatial).
 Result<std::vector<int64_t>> output_shape(const PoolOp& op, std::span<const int64_t> input_shape);
+
+// (kernel - 1) * dilation + 1 of one axis (checked by validate: it fits).
+int64_t pool_effective_kernel(const PoolOp& op, int axis);
+
+// Kernel 1, stride 1: the op only pads (see above).
+bool pool_is_padding(const PoolOp& op);
 
 // ---- adaptive and global pooling ------------------------------------------------------------------------------
 
