@@ -152,3 +152,222 @@ class ExpectInputSize(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "spatial_size": self.spatial_size}
+# ---- pooling family ----
+# convbridge-section: NegInfPadding
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class NegInfPadding(keras.layers.Layer):
+    """Pads the spatial axes of a channels_last tensor with -inf, the padding of PyTorch's max pooling.
+
+    PyTorch's max pooling never lets its padding win (aten/src/ATen/native/cpu/MaxPoolKernel.cpp skips it); a
+    zero padding would, wherever a window holds only negative inputs. A 'valid' max pool follows this layer.
+    """
+
+    def __init__(self, padding, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = tuple(tuple(int(v) for v in p) for p in padding)
+
+    def call(self, x):
+        return keras.ops.pad(x, ((0, 0),) + self.padding + ((0, 0),), constant_values=float("-inf"))
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for axis, (before, after) in enumerate(self.padding, start=1):
+            if shape[axis] is not None:
+                shape[axis] += before + after
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+# convbridge-section: DilatedMaxPool
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class DilatedMaxPool(keras.layers.Layer):
+    """PyTorch's dilated max pooling without padding, on a channels_last tensor (TensorFlow backend).
+
+    tf.nn.pool(pooling_type='MAX', dilations=, padding='VALID') reads the same dilated windows as PyTorch. TF accepts
+    dilations above 1 only at stride 1 (tensorflow/python/ops/nn_ops.py pool), so this pools at stride 1 and keeps
+    every stride-th window, which is the strided pooling's windows exactly.
+    """
+
+    def __init__(self, pool_size, strides, dilation_rate, **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = tuple(int(v) for v in pool_size)
+        self.strides = tuple(int(v) for v in strides)
+        self.dilation_rate = tuple(int(v) for v in dilation_rate)
+
+    def call(self, x):
+        import tensorflow as tf
+
+        y = tf.nn.pool(x, self.pool_size, "MAX", strides=(1,) * len(self.pool_size), padding="VALID",
+                       dilations=self.dilation_rate)
+        if any(s > 1 for s in self.strides):
+            y = y[(slice(None),) + tuple(slice(None, None, s) for s in self.strides) + (slice(None),)]
+        return y
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for i, (k, s, d) in enumerate(zip(self.pool_size, self.strides, self.dilation_rate)):
+            if shape[1 + i] is not None:
+                shape[1 + i] = (shape[1 + i] - (k - 1) * d - 1) // s + 1
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
+                "dilation_rate": self.dilation_rate}
+
+
+# convbridge-section: TorchPool
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class TorchPool(keras.layers.Layer):
+    """PyTorch's nn.MaxPoolNd / nn.AvgPoolNd on a channels_last tensor, exact at every input size (TF backend).
+
+    Per spatial axis, from the run-time size n (tf.shape, so None sizes work):
+      out = floor((n + before + after - extent + (stride - 1 if ceil_mode)) / stride) + 1, minus one with ceil_mode
+      when the last window would start at or past n + before (aten/src/ATen/native/Pool.h
+      pooling_output_shape_pad_lr), extent = (kernel - 1) * dilation + 1;
+      the input is padded (-inf for max, 0 for average) to exactly (out - 1) * stride + extent elements, so a
+      'VALID' pool gives those `out` windows: the ceil_mode tail gets its overhang, a shorter span is cropped.
+    Averages divide each window's sum per axis by (AvgPoolKernel.cpp): count_include_pad=True the window clipped to
+    n + after (the ceil overhang never counts), False the input elements in it, or divisor_override.
+    """
+
+    def __init__(self, kind, pool_size, strides, padding, dilation_rate, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None, **kwargs):
+        super().__init__(**kwargs)
+        self.kind = str(kind)
+        self.pool_size = tuple(int(v) for v in pool_size)
+        self.strides = tuple(int(v) for v in strides)
+        self.padding = tuple(tuple(int(v) for v in p) for p in padding)
+        self.dilation_rate = tuple(int(v) for v in dilation_rate)
+        self.ceil_mode = bool(ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+        self.divisor_override = None if divisor_override is None else int(divisor_override)
+
+    def _output_size(self, n, i):
+        # Works on ints (static shapes) and int32 tensors (tf.shape) alike.
+        k, s, d = self.pool_size[i], self.strides[i], self.dilation_rate[i]
+        before, after = self.padding[i]
+        extent = (k - 1) * d + 1
+        out = (n + before + after - extent + (s - 1 if self.ceil_mode else 0)) // s + 1
+        if self.ceil_mode:
+            if isinstance(n, int):
+                out -= int((out - 1) * s >= n + before)
+            else:
+                import tensorflow as tf
+
+                out -= tf.cast((out - 1) * s >= n + before, out.dtype)
+        return out
+
+    def call(self, x):
+        import tensorflow as tf
+
+        rank = len(self.pool_size)
+        shape = tf.shape(x)
+        maximum = self.kind == "max"
+        fill = float("-inf") if maximum else 0.0
+        pads, spans, outs = [[0, 0]], [], []
+        for i in range(rank):
+            n = shape[1 + i]
+            before = self.padding[i][0]
+            out = self._output_size(n, i)
+            span = (out - 1) * self.strides[i] + (self.pool_size[i] - 1) * self.dilation_rate[i] + 1
+            pads.append([before, tf.maximum(span - n - before, 0)])
+            spans.append(span)
+            outs.append(out)
+        pads.append([0, 0])
+        padded = tf.pad(x, tf.stack([tf.stack([tf.cast(b, tf.int32), tf.cast(a, tf.int32)]) for b, a in pads]),
+                        constant_values=fill)
+        begin = [0] * (rank + 2)
+        size = tf.stack([-1] + [tf.cast(s, tf.int32) for s in spans] + [-1])
+        padded = tf.slice(padded, begin, size)
+        if maximum:
+            dilated = any(d > 1 for d in self.dilation_rate)
+            y = tf.nn.pool(padded, self.pool_size, "MAX", strides=(1,) * rank if dilated else self.strides,
+                           padding="VALID", dilations=self.dilation_rate)
+            if dilated:
+                y = y[(slice(None),) + tuple(slice(None, None, s) for s in self.strides) + (slice(None),)]
+            return y
+        window = 1
+        for k in self.pool_size:
+            window *= k
+        sums = tf.nn.avg_pool(padded, self.pool_size, self.strides, "VALID") * float(window)
+        if self.divisor_override is not None:
+            return sums / float(self.divisor_override)
+        divisor = None
+        for i in range(rank):
+            n = shape[1 + i]
+            before, after = self.padding[i]
+            start = tf.range(outs[i]) * self.strides[i] - before
+            end = start + self.pool_size[i]
+            if self.count_include_pad:
+                count = tf.minimum(end, n + after) - start
+            else:
+                count = tf.minimum(end, n) - tf.maximum(start, 0)
+            count = tf.reshape(tf.cast(count, x.dtype), [-1 if j == i else 1 for j in range(rank)] + [1])
+            divisor = count if divisor is None else divisor * count
+        return sums / divisor
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for i in range(len(self.pool_size)):
+            if shape[1 + i] is not None:
+                shape[1 + i] = self._output_size(int(shape[1 + i]), i)
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding, "dilation_rate": self.dilation_rate, "ceil_mode": self.ceil_mode,
+                "count_include_pad": self.count_include_pad, "divisor_override": self.divisor_override}
+
+
+# convbridge-section: TorchAdaptivePool
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class TorchAdaptivePool(keras.layers.Layer):
+    """PyTorch's nn.AdaptiveAvgPoolNd / nn.AdaptiveMaxPoolNd on a channels_last tensor, at every input size.
+
+    Output i of an axis of size n reduces [floor(i * n / out), ceil((i + 1) * n / out)) (aten/src/ATen/native/
+    AdaptivePooling.h start_index / end_index), windows overlapping when out does not divide n; an output size None
+    keeps that axis. The windows are products of per-axis intervals, so reducing one axis after another gives the
+    same mean (each row of a window has the same length) and the same max. n comes from tf.shape: None sizes work.
+    """
+
+    def __init__(self, kind, output_size, **kwargs):
+        super().__init__(**kwargs)
+        self.kind = str(kind)
+        self.output_size = tuple(None if v is None else int(v) for v in output_size)
+
+    def call(self, x):
+        import tensorflow as tf
+
+        reduce = tf.reduce_max if self.kind == "max" else tf.reduce_mean
+        for i, out in enumerate(self.output_size):
+            if out is None:
+                continue
+            axis = 1 + i
+            n = tf.shape(x)[axis]
+            pieces = []
+            for j in range(out):
+                start = (j * n) // out
+                end = ((j + 1) * n + out - 1) // out
+                pieces.append(reduce(tf.gather(x, tf.range(start, end), axis=axis), axis=axis, keepdims=True))
+            x = tf.concat(pieces, axis=axis)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for i, out in enumerate(self.output_size):
+            if out is not None:
+                shape[1 + i] = out
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "output_size": self.output_size}

@@ -123,3 +123,57 @@ class ExpectInputSize(nn.Module):
 
     def extra_repr(self):
         return f"spatial_size={tuple(self.spatial_size)}"
+# ---- pooling family ----
+# convbridge-section: TFSamePool
+
+
+class TFSamePool(nn.Module):
+    """TensorFlow 'SAME' max or average pooling on a channels_first tensor, at every input size.
+
+    Per spatial axis, as TFSamePad: out = ceil(n / s), need = max(0, (out - 1) * s + extent - n), need // 2 before
+    and the rest after (tensorflow/core/framework/kernel_shape_util.cc). Max pooling pads with -inf (TF's padding
+    never wins a max); average pooling divides each window's sum by its input elements, TF's divisor
+    (tensorflow/core/kernels/avgpooling_op.cc), computed as the average of the zero-padded input over the average of
+    a zero-padded ones plane.
+    """
+
+    def __init__(self, kind: str, kernel_size, stride, dilation):
+        super().__init__()
+        self.kind = str(kind)
+        self.kernel_size = [int(k) for k in kernel_size]
+        self.stride = [int(s) for s in stride]
+        self.dilation = [int(d) for d in dilation]
+
+    def _pool(self, x, maximum: bool):
+        rank = len(self.stride)
+        if maximum:
+            if rank == 1:
+                return F.max_pool1d(x, self.kernel_size, self.stride, [0], self.dilation)
+            if rank == 2:
+                return F.max_pool2d(x, self.kernel_size, self.stride, [0, 0], self.dilation)
+            return F.max_pool3d(x, self.kernel_size, self.stride, [0, 0, 0], self.dilation)
+        if rank == 1:
+            return F.avg_pool1d(x, self.kernel_size, self.stride)
+        if rank == 2:
+            return F.avg_pool2d(x, self.kernel_size, self.stride)
+        return F.avg_pool3d(x, self.kernel_size, self.stride)
+
+    def forward(self, x):
+        rank = len(self.stride)
+        pads = [0] * (2 * rank)  # F.pad order: last axis (before, after) first
+        for i in range(rank):
+            size = x.shape[2 + i]
+            stride = self.stride[i]
+            extent = (self.kernel_size[i] - 1) * self.dilation[i] + 1
+            need = ((size + stride - 1) // stride - 1) * stride + extent - size
+            need = (need + abs(need)) // 2  # max(0, need) in integer arithmetic (trace and export keep it symbolic)
+            pads[2 * (rank - 1 - i)] = need // 2
+            pads[2 * (rank - 1 - i) + 1] = need - need // 2
+        if self.kind == "max":
+            return self._pool(F.pad(x, pads, value=float("-inf")), True)
+        ones = torch.ones_like(x[:1, :1])
+        return self._pool(F.pad(x, pads), False) / self._pool(F.pad(ones, pads), False)
+
+    def extra_repr(self):
+        return (f"kind={self.kind!r}, kernel_size={tuple(self.kernel_size)}, stride={tuple(self.stride)}, "
+                f"dilation={tuple(self.dilation)}")
