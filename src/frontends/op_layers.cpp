@@ -85,6 +85,22 @@ std::span<const std::string_view> parameter_names(std::string_view callee) {
 
 }  // namespace
 
+std::vector<OpLayerClassInfo> op_layer_classes() {
+  std::vector<OpLayerClassInfo> out;
+  for (const LayerClass* cls : all_classes()) {
+    OpLayerClassInfo info;
+    info.framework = cls->framework;
+    const bool functional = cls->framework == Framework::pytorch && is_lower(cls->name);
+    info.name = (cls->framework == Framework::pytorch ? (functional ? "F." : "nn.")
+                 : cls->framework == Framework::keras ? "keras.layers."
+                                                      : "tf.") +
+                std::string(cls->name);
+    for (const std::string_view p : cls->parameters) info.parameters.emplace_back(p);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 bool names_op_layer(std::string_view text) {
   return !candidates(frontends::leading_dotted_name(text)).empty();
 }
