@@ -124,6 +124,10 @@ struct OpLayerClassInfo {
 };
 std::vector<OpLayerClassInfo> op_layer_classes();
 
+// " (did you mean nn.MaxPool2d?)" for a callee one or two edits (or only letter case) away from an op-set class of
+// the same framework spelling, else "": for the front-ends' "unknown layer" messages.
+std::string op_layer_name_hint(std::string_view callee);
+
 // Parses such a text with its framework's own argument checks; errors name the argument.
 Result<OpLayer> parse_op_layer(std::string_view text);
 
