@@ -48,7 +48,10 @@ constexpr std::array<std::string_view, 8> kTfMethods = {"bilinear", "nearest",  
 
 template <const auto& Names>
 std::string hint(std::string_view keyword) {
-  if (keyword == "mode") return " (did you mean 'interpolation'? 'mode' is the PyTorch name)";
+  const bool has_interpolation = std::find(Names.begin(), Names.end(), "interpolation") != Names.end();
+  if (keyword == "mode" && has_interpolation) {
+    return " (did you mean 'interpolation'? 'mode' is the PyTorch name)";
+  }
   if (keyword == "scale_factor") return " (did you mean 'size'? UpSampling's size is the integer factor)";
   return closest_name_hint(keyword, Names);
 }
@@ -343,10 +346,11 @@ Status parse_tf_resize(const PyCall& call, OpLayer& layer) {
     method_name = method.text;
   } else if (method.kind == PyValue::Kind::name && (method.text.starts_with("tf.image.ResizeMethod.") ||
                                                     method.text.starts_with("ResizeMethod."))) {
-    // tf.image.ResizeMethod.BILINEAR == 'bilinear', ...
+    // tf.image.ResizeMethod.BILINEAR == 'bilinear', NEAREST_NEIGHBOR == 'nearest', ... (image_ops_impl.py).
     method_name = method.text.substr(method.text.rfind('.') + 1);
     std::transform(method_name.begin(), method_name.end(), method_name.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (method_name == "nearest_neighbor") method_name = "nearest";
   } else {
     return invalid_argument(fmt::format("method={} must be a string or a tf.image.ResizeMethod, not {}",
                                         method.source, kind_name(method.kind)));
