@@ -125,6 +125,7 @@ class ExpectInputSize(nn.Module):
         return f"spatial_size={tuple(self.spatial_size)}"
 # ---- resizing family ----
 # convbridge-section: Interpolate
+from typing import List, Optional  # noqa: E402  (for TorchScript's attribute types)
 
 
 class Interpolate(nn.Module):
@@ -133,6 +134,9 @@ class Interpolate(nn.Module):
     TF's antialiased resize (scale_and_translate with a triangle or Keys cubic A = -0.5 kernel, stretched by in / out
     when downscaling) is F.interpolate(antialias=True) with mode 'bilinear' or 'bicubic' and align_corners=False.
     """
+
+    size: Optional[List[int]]
+    scale_factor: Optional[List[float]]
 
     def __init__(self, size=None, scale_factor=None, mode="bilinear", align_corners=False, antialias=False):
         super().__init__()
@@ -152,6 +156,7 @@ class Interpolate(nn.Module):
 
 
 # convbridge-section: SeparableResize
+from typing import List  # noqa: E402  (for TorchScript's attribute types)
 
 
 def _keys_cubic(distance: torch.Tensor, a: float) -> torch.Tensor:
@@ -255,6 +260,9 @@ class SeparableResize(nn.Module):
     same name in convbridge/keras_layers.py); TF's bicubic is mode='cubic', cubic_a=-0.5,
     cubic_edges='renormalize', cubic_table_steps=1024.
     """
+
+    size: List[int]
+    scale_factor: List[float]
 
     def __init__(self, mode="linear", coordinates="half_pixel", rounding="floor", cubic_a=-0.75,
                  cubic_edges="clamp", cubic_table_steps=0, antialias=False, size=None, scale_factor=None,

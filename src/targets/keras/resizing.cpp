@@ -145,6 +145,25 @@ Result<TargetPlan> plan_keras(const ResizeOp& source, const TargetInput& input) 
                       fmt::format("the layer resizes {} spatial axes, the input shape has {}", source.rank, rank));
   }
   const ResizeOp op = concrete(source, rank);
+  if (op.antialias) {
+    // Measured with torch 2.13: _upsample_bilinear2d_aa / _upsample_bicubic2d_aa give every output row the
+    // weights of row 0 when the output width is 1 (a 9 -> 2 rows resize to width 1 differs by 0.23 from the same
+    // resize to width 3, whose rows are right). That is not an interpolation any target computes: refuse it.
+    const std::vector<int64_t> out = known_output(op, input);
+    if (out.empty() && op.scale_factor.back() < 2.0) {
+      return make_error(ErrorCode::input_shape,
+                        fmt::format("antialias=True with scale_factor {} on the width needs the input size: "
+                                    "torch 2.13's antialiased resize is wrong when the output width is 1, which "
+                                    "this scale gives for narrow inputs; give input_shape",
+                                    python_literal(CallValue::of(op.scale_factor.back()))));
+    }
+    if (!out.empty() && out.back() == 1) {
+      return make_error(ErrorCode::unsupported,
+                        "antialias=True with an output width of 1 is not translated: torch 2.13's antialiased "
+                        "resize then gives every output row the weights of the first (measured), which no Keras "
+                        "resize computes");
+    }
+  }
   const std::vector<int64_t> factors = integer_factors(op, input);
   const bool factors_exact_everywhere = !op.scale_factor.empty();
 

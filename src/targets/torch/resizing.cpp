@@ -90,7 +90,10 @@ Result<TargetPlan> plan_torch(const ResizeOp& op, const TargetInput&) {
     plan.steps.push_back(std::move(step));
     return plan;
   }
-  if (op.antialias) {
+  // torch 2.13's antialiased kernels are wrong when the output width is 1 (every row gets row 0's weights,
+  // measured): TF's antialiased resize to width 1 goes to SeparableResize below.
+  const bool torch_antialias_exact = op.size.empty() || op.size.back() != 1;
+  if (op.antialias && torch_antialias_exact) {
     std::vector<CallArgument> arguments = {size_or_scale(op),
                                            arg("mode", CallValue::str(op.mode == ResizeMode::linear ? "bilinear"
                                                                                                     : "bicubic")),
@@ -119,8 +122,12 @@ Result<TargetPlan> plan_torch(const ResizeOp& op, const TargetInput&) {
   };
   TargetStep step = torch_step(
       op, "convbridge.SeparableResize", std::move(arguments),
-      "TF's bicubic uses Keys A = -0.5, drops taps outside the image and renormalizes, with offsets rounded to a "
-      "1/1024 table; torch's bicubic uses A = -0.75 with clamped taps: convbridge.SeparableResize applies TF's weights");
+      op.antialias
+          ? "TF's antialiased resize to an output width of 1: F.interpolate(antialias=True) is wrong there in torch "
+            "2.13 (every row gets the first row's weights), so convbridge.SeparableResize applies TF's filter"
+          : "TF's bicubic uses Keys A = -0.5, drops taps outside the image and renormalizes, with offsets rounded "
+            "to a 1/1024 table; torch's bicubic uses A = -0.75 with clamped taps: convbridge.SeparableResize "
+            "applies TF's weights");
   step.helpers = {"SeparableResize"};
   plan.steps.push_back(std::move(step));
   return plan;
