@@ -344,6 +344,147 @@ class TorchAdaptivePool(keras.layers.Layer):
         super().__init__(**kwargs)
         self.kind = str(kind)
         self.output_size = tuple(None if v is None else int(v) for v in output_size)
+# ---- resizing family ----
+# convbridge-section: SeparableResize
+
+
+def _keys_cubic(distance, a):
+    """Keys' cubic convolution weight of a tap at `distance` (torch cubic_convolution1/2, TF's bicubic table)."""
+    import tensorflow as tf
+
+    d = tf.abs(distance)
+    near = ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
+    far = ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a
+    return tf.where(d <= 1.0, near, tf.where(d < 2.0, far, tf.zeros_like(d)))
+
+
+def _resize_axis_matrix(in_size, out_size, scale_factor, mode, coordinates, rounding, cubic_a, cubic_edges,
+                        cubic_table_steps, antialias, use_given_scale):
+    """The (out, in) float64 interpolation matrix of one axis, built from the (dynamic) sizes.
+
+    The same construction as resize_axis_matrix in convbridge's C++ core (src/ops/resizing.cpp); each branch
+    follows the framework kernel named there.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    in_size = tf.cast(in_size, tf.int64)
+    out_size = tf.cast(out_size, tf.int64)
+    in_f = tf.cast(in_size, tf.float64)
+    out_f = tf.cast(out_size, tf.float64)
+    if mode == "nearest":
+        # float32 positions, as torch's nearest kernels and TF's resize_nearest_neighbor compute them.
+        if use_given_scale:
+            scale32 = tf.constant(np.float32(1.0 / scale_factor))
+        else:
+            scale32 = tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
+        x32 = tf.range(out_size, dtype=tf.int64)
+        xf = tf.cast(x32, tf.float32)
+        if rounding == "floor":
+            index = tf.cast(tf.floor(xf * scale32), tf.int64)
+            index = tf.where(tf.equal(out_size, in_size), x32,
+                             tf.where(tf.equal(out_size, 2 * in_size), x32 // 2, index))
+        else:
+            index = tf.cast(tf.floor((xf + 0.5) * scale32), tf.int64)
+        index = tf.clip_by_value(index, 0, in_size - 1)
+        return tf.one_hot(index, tf.cast(in_size, tf.int32), dtype=tf.float64)
+    x = tf.range(out_f, dtype=tf.float64)
+    scale = tf.constant(1.0 / scale_factor, tf.float64) if use_given_scale else in_f / out_f
+    if antialias:
+        half_width = 2.0 if mode == "cubic" else 1.0
+        support = tf.where(scale >= 1.0, half_width * scale, half_width)
+        inverse = tf.where(scale >= 1.0, 1.0 / scale, tf.constant(1.0, tf.float64))
+        center = scale * (x + 0.5)
+        # int64 casts truncate toward zero, as the C++ int64_t(...) casts do.
+        low = tf.maximum(tf.cast(center - support + 0.5, tf.int64), 0)
+        high = tf.minimum(tf.cast(center + support + 0.5, tf.int64), in_size)
+        taps = tf.range(in_size, dtype=tf.int64)[None, :]
+        distance = (tf.cast(taps, tf.float64) - center[:, None] + 0.5) * inverse
+        if mode == "cubic":
+            weights = _keys_cubic(distance, cubic_a)
+        else:
+            weights = tf.maximum(1.0 - tf.abs(distance), 0.0)
+        inside = tf.logical_and(taps >= low[:, None], taps < high[:, None])
+        weights = tf.where(inside, weights, tf.zeros_like(weights))
+        total = tf.reduce_sum(weights, axis=1, keepdims=True)
+        return tf.where(tf.not_equal(total, 0.0), weights / tf.where(tf.equal(total, 0.0), 1.0, total), weights)
+    if coordinates == "align_corners":
+        source = tf.where(out_f > 1.0, x * (in_f - 1.0) / tf.maximum(out_f - 1.0, 1.0), tf.zeros_like(x))
+    elif coordinates == "asymmetric":
+        source = x * scale
+    else:
+        source = (x + 0.5) * scale - 0.5
+    depth = tf.cast(in_size, tf.int32)
+    if mode == "linear":
+        source = tf.maximum(source, 0.0)
+        low = tf.minimum(tf.cast(tf.floor(source), tf.int64), in_size - 1)
+        high = tf.minimum(low + 1, in_size - 1)
+        lam = (source - tf.cast(low, tf.float64))[:, None]
+        return (tf.one_hot(low, depth, dtype=tf.float64) * (1.0 - lam)
+                + tf.one_hot(high, depth, dtype=tf.float64) * lam)
+    base = tf.floor(source)
+    t = source - base
+    if cubic_table_steps > 0:
+        # TF's resize_bicubic reads a table of cubic_table_steps entries per unit: lrintf(t * steps), half to even
+        # (tf.round rounds half to even too).
+        t = tf.round(t * cubic_table_steps) / cubic_table_steps
+    first = tf.cast(base, tf.int64) - 1
+    weights = [_keys_cubic(1.0 + t, cubic_a), _keys_cubic(t, cubic_a), _keys_cubic(1.0 - t, cubic_a),
+               _keys_cubic(2.0 - t, cubic_a)]
+    indices = [first + k for k in range(4)]
+    if cubic_edges == "renormalize":
+        weights = [tf.where(tf.logical_and(i >= 0, i <= in_size - 1), w, tf.zeros_like(w))
+                   for i, w in zip(indices, weights)]
+        total = tf.add_n(weights)
+        usable = tf.abs(total) >= 1000.0 * 1.1920929e-7
+        weights = [tf.where(usable, w / tf.where(usable, total, 1.0), w) for w in weights]
+    matrix = 0.0
+    for i, w in zip(indices, weights):
+        matrix += tf.one_hot(tf.clip_by_value(i, 0, in_size - 1), depth, dtype=tf.float64) * w[:, None]
+    return matrix
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class SeparableResize(keras.layers.Layer):
+    """Resizes the spatial axes of a channels_last tensor with PyTorch's (or TF's) interpolation conventions.
+
+    Every mode here is separable: each spatial axis is multiplied by an (out, in) interpolation matrix built from
+    the input size at run time (so None sizes work), then applied with tf.einsum. The conventions are data, as in
+    convbridge's ResizeOp: mode 'nearest' | 'linear' | 'cubic'; coordinates 'half_pixel' ((x + 0.5) * s - 0.5),
+    'align_corners' (x * (in - 1) / (out - 1)) or 'asymmetric' (x * s); nearest rounding 'floor' (torch 'nearest')
+    or 'half_pixel_floor' (torch 'nearest-exact', TF nearest); cubic_a (-0.75 torch, -0.5 TF); cubic_edges 'clamp'
+    (torch) or 'renormalize' (TF); cubic_table_steps (TF's 1024-entry bicubic table, 0 for exact offsets);
+    antialias (the filter stretched by in / out when downscaling). The output is `size`, or floor(in *
+    scale_factor); s is 1 / scale_factor when use_given_scale, else in / out.
+    """
+
+    def __init__(self, mode="linear", coordinates="half_pixel", rounding="floor", cubic_a=-0.75,
+                 cubic_edges="clamp", cubic_table_steps=0, antialias=False, size=None, scale_factor=None,
+                 use_given_scale=False, **kwargs):
+        super().__init__(**kwargs)
+        if (size is None) == (scale_factor is None):
+            raise ValueError("SeparableResize needs exactly one of size and scale_factor")
+        self.mode = mode
+        self.coordinates = coordinates
+        self.rounding = rounding
+        self.cubic_a = float(cubic_a)
+        self.cubic_edges = cubic_edges
+        self.cubic_table_steps = int(cubic_table_steps)
+        self.antialias = bool(antialias)
+        self.size = None if size is None else tuple(int(v) for v in size)
+        self.scale_factor = None if scale_factor is None else tuple(float(v) for v in scale_factor)
+        self.use_given_scale = bool(use_given_scale)
+
+    def _rank(self):
+        return len(self.size if self.size is not None else self.scale_factor)
+
+    def _out_size(self, axis, in_size):
+        import tensorflow as tf
+
+        if self.size is not None:
+            return tf.constant(self.size[axis], tf.int64)
+        # torch upsample_compute_output_size: int64(in * scale) in double.
+        return tf.cast(tf.floor(tf.cast(in_size, tf.float64) * self.scale_factor[axis]), tf.int64)
 
     def call(self, x):
         import tensorflow as tf
@@ -360,6 +501,18 @@ class TorchAdaptivePool(keras.layers.Layer):
                 end = ((j + 1) * n + out - 1) // out
                 pieces.append(reduce(tf.gather(x, tf.range(start, end), axis=axis), axis=axis, keepdims=True))
             x = tf.concat(pieces, axis=axis)
+        rank = self._rank()
+        letters = "dhw"[3 - rank:]
+        for axis in range(rank):
+            in_size = tf.shape(x, out_type=tf.int64)[1 + axis]
+            out_size = self._out_size(axis, in_size)
+            scale = self.scale_factor[axis] if self.scale_factor is not None else 1.0
+            matrix = _resize_axis_matrix(in_size, out_size, scale, self.mode, self.coordinates, self.rounding,
+                                         self.cubic_a, self.cubic_edges, self.cubic_table_steps, self.antialias,
+                                         self.use_given_scale)
+            source = "n" + letters + "c"
+            target = source.replace(letters[axis], "o")
+            x = tf.einsum(f"o{letters[axis]},{source}->{target}", tf.cast(matrix, x.dtype), x)
         return x
 
     def compute_output_shape(self, input_shape):
@@ -371,3 +524,15 @@ class TorchAdaptivePool(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind, "output_size": self.output_size}
+        for axis in range(self._rank()):
+            if self.size is not None:
+                shape[1 + axis] = self.size[axis]
+            elif shape[1 + axis] is not None:
+                shape[1 + axis] = int(shape[1 + axis] * self.scale_factor[axis] // 1)
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "coordinates": self.coordinates,
+                "rounding": self.rounding, "cubic_a": self.cubic_a, "cubic_edges": self.cubic_edges,
+                "cubic_table_steps": self.cubic_table_steps, "antialias": self.antialias, "size": self.size,
+                "scale_factor": self.scale_factor, "use_given_scale": self.use_given_scale}

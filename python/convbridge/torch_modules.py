@@ -177,3 +177,186 @@ class TFSamePool(nn.Module):
     def extra_repr(self):
         return (f"kind={self.kind!r}, kernel_size={tuple(self.kernel_size)}, stride={tuple(self.stride)}, "
                 f"dilation={tuple(self.dilation)}")
+# ---- resizing family ----
+# convbridge-section: Interpolate
+from typing import List, Optional  # noqa: E402  (for TorchScript's attribute types)
+
+
+class Interpolate(nn.Module):
+    """F.interpolate as a module, for the arguments nn.Upsample lacks (antialias).
+
+    TF's antialiased resize (scale_and_translate with a triangle or Keys cubic A = -0.5 kernel, stretched by in / out
+    when downscaling) is F.interpolate(antialias=True) with mode 'bilinear' or 'bicubic' and align_corners=False.
+    """
+
+    size: Optional[List[int]]
+    scale_factor: Optional[List[float]]
+
+    def __init__(self, size=None, scale_factor=None, mode="bilinear", align_corners=False, antialias=False):
+        super().__init__()
+        self.size = None if size is None else [int(v) for v in size]
+        self.scale_factor = None if scale_factor is None else [float(v) for v in scale_factor]
+        self.mode = mode
+        self.align_corners = align_corners
+        self.antialias = antialias
+
+    def forward(self, x):
+        return F.interpolate(x, size=self.size, scale_factor=self.scale_factor, mode=self.mode,
+                             align_corners=self.align_corners, antialias=self.antialias)
+
+    def extra_repr(self):
+        return (f"size={self.size}, scale_factor={self.scale_factor}, mode={self.mode!r}, "
+                f"align_corners={self.align_corners}, antialias={self.antialias}")
+
+
+# convbridge-section: SeparableResize
+from typing import List  # noqa: E402  (for TorchScript's attribute types)
+
+
+def _keys_cubic(distance: torch.Tensor, a: float) -> torch.Tensor:
+    """Keys' cubic convolution weight of a tap at `distance` (torch cubic_convolution1/2, TF's bicubic table)."""
+    d = distance.abs()
+    near = ((a + 2.0) * d - (a + 3.0)) * d * d + 1.0
+    far = ((a * d - 5.0 * a) * d + 8.0 * a) * d - 4.0 * a
+    return torch.where(d <= 1.0, near, torch.where(d < 2.0, far, torch.zeros_like(d)))
+
+
+def _one_hot(index: torch.Tensor, depth: int) -> torch.Tensor:
+    return F.one_hot(index, depth).to(torch.float64)
+
+
+def _resize_axis_matrix(in_size: int, out_size: int, scale_factor: float, mode: str, coordinates: str,
+                        rounding: str, cubic_a: float, cubic_edges: str, cubic_table_steps: int, antialias: bool,
+                        use_given_scale: bool, device: torch.device) -> torch.Tensor:
+    """The (out, in) float64 interpolation matrix of one axis; the construction of resize_axis_matrix in
+    convbridge's C++ core (src/ops/resizing.cpp), each branch following the framework kernel named there."""
+    if mode == "nearest":
+        # float32 positions, as torch's nearest kernels and TF's resize_nearest_neighbor compute them.
+        if use_given_scale:
+            scale32 = torch.tensor(1.0 / scale_factor, dtype=torch.float64).to(torch.float32)
+        else:
+            scale32 = torch.tensor(float(in_size), dtype=torch.float32) / torch.tensor(float(out_size),
+                                                                                     dtype=torch.float32)
+        xs = torch.arange(out_size, device=device)
+        xf = xs.to(torch.float32)
+        if rounding == "floor":
+            if out_size == in_size:
+                index = xs
+            elif out_size == 2 * in_size:
+                index = xs // 2
+            else:
+                index = torch.floor(xf * scale32.to(device)).to(torch.int64)
+        else:
+            index = torch.floor((xf + 0.5) * scale32.to(device)).to(torch.int64)
+        return _one_hot(index.clamp(0, in_size - 1), in_size)
+    x = torch.arange(out_size, dtype=torch.float64, device=device)
+    scale = 1.0 / scale_factor if use_given_scale else float(in_size) / float(out_size)
+    if antialias:
+        half_width = 2.0 if mode == "cubic" else 1.0
+        support = half_width * scale if scale >= 1.0 else half_width
+        inverse = 1.0 / scale if scale >= 1.0 else 1.0
+        center = scale * (x + 0.5)
+        # int64 conversions truncate toward zero, as the C++ int64_t(...) casts do.
+        low = (center - support + 0.5).to(torch.int64).clamp(min=0)
+        high = (center + support + 0.5).to(torch.int64).clamp(max=in_size)
+        taps = torch.arange(in_size, device=device)[None, :]
+        distance = (taps.to(torch.float64) - center[:, None] + 0.5) * inverse
+        if mode == "cubic":
+            weights = _keys_cubic(distance, cubic_a)
+        else:
+            weights = (1.0 - distance.abs()).clamp(min=0.0)
+        inside = (taps >= low[:, None]) & (taps < high[:, None])
+        weights = torch.where(inside, weights, torch.zeros_like(weights))
+        total = weights.sum(dim=1, keepdim=True)
+        return torch.where(total != 0.0, weights / torch.where(total == 0.0, torch.ones_like(total), total), weights)
+    if coordinates == "align_corners":
+        if out_size > 1:
+            source = x * float(in_size - 1) / float(out_size - 1)
+        else:
+            source = torch.zeros_like(x)
+    elif coordinates == "asymmetric":
+        source = x * scale
+    else:
+        source = (x + 0.5) * scale - 0.5
+    if mode == "linear":
+        source = source.clamp(min=0.0)
+        low = torch.floor(source).to(torch.int64).clamp(max=in_size - 1)
+        high = (low + 1).clamp(max=in_size - 1)
+        lam = (source - low.to(torch.float64))[:, None]
+        return _one_hot(low, in_size) * (1.0 - lam) + _one_hot(high, in_size) * lam
+    base = torch.floor(source)
+    t = source - base
+    if cubic_table_steps > 0:
+        # TF's resize_bicubic table: lrintf(t * steps), half to even (torch.round rounds half to even too).
+        t = torch.round(t * cubic_table_steps) / cubic_table_steps
+    first = base.to(torch.int64) - 1
+    weights = [_keys_cubic(1.0 + t, cubic_a), _keys_cubic(t, cubic_a), _keys_cubic(1.0 - t, cubic_a),
+               _keys_cubic(2.0 - t, cubic_a)]
+    if cubic_edges == "renormalize":
+        kept = []
+        for k in range(4):
+            index = first + k
+            kept.append(torch.where((index >= 0) & (index <= in_size - 1), weights[k], torch.zeros_like(t)))
+        total = kept[0] + kept[1] + kept[2] + kept[3]
+        usable = total.abs() >= 1000.0 * 1.1920929e-7
+        weights = [torch.where(usable, w / torch.where(usable, total, torch.ones_like(total)), w) for w in kept]
+    matrix = torch.zeros(out_size, in_size, dtype=torch.float64, device=device)
+    for k in range(4):
+        matrix = matrix + _one_hot((first + k).clamp(0, in_size - 1), in_size) * weights[k][:, None]
+    return matrix
+
+
+class SeparableResize(nn.Module):
+    """Resizes the spatial axes of a channels_first tensor with TF's (or PyTorch's) interpolation conventions.
+
+    Each spatial axis is multiplied by an (out, in) interpolation matrix built from the input size at run time,
+    applied with torch.einsum. The conventions are the data of convbridge's ResizeOp (see the Keras layer of the
+    same name in convbridge/keras_layers.py); TF's bicubic is mode='cubic', cubic_a=-0.5,
+    cubic_edges='renormalize', cubic_table_steps=1024.
+    """
+
+    size: List[int]
+    scale_factor: List[float]
+
+    def __init__(self, mode="linear", coordinates="half_pixel", rounding="floor", cubic_a=-0.75,
+                 cubic_edges="clamp", cubic_table_steps=0, antialias=False, size=None, scale_factor=None,
+                 use_given_scale=False):
+        super().__init__()
+        if (size is None) == (scale_factor is None):
+            raise ValueError("SeparableResize needs exactly one of size and scale_factor")
+        self.mode = mode
+        self.coordinates = coordinates
+        self.rounding = rounding
+        self.cubic_a = float(cubic_a)
+        self.cubic_edges = cubic_edges
+        self.cubic_table_steps = int(cubic_table_steps)
+        self.antialias = bool(antialias)
+        # Lists (not Optional) so that torch.jit.script types them: an empty list stands for "not given".
+        self.size = [] if size is None else [int(v) for v in size]
+        self.scale_factor = [] if scale_factor is None else [float(v) for v in scale_factor]
+        self.use_given_scale = bool(use_given_scale)
+
+    def forward(self, x):
+        rank = len(self.size) if len(self.size) > 0 else len(self.scale_factor)
+        letters = "dhw"[3 - rank:]
+        for axis in range(rank):
+            in_size = x.shape[2 + axis]
+            if len(self.size) > 0:
+                out_size = self.size[axis]
+                scale = 1.0
+            else:
+                scale = self.scale_factor[axis]
+                out_size = int(float(in_size) * scale // 1)  # torch: int64(in * scale) in double
+            matrix = _resize_axis_matrix(in_size, out_size, scale, self.mode, self.coordinates, self.rounding,
+                                         self.cubic_a, self.cubic_edges, self.cubic_table_steps, self.antialias,
+                                         self.use_given_scale, x.device)
+            source = "nc" + letters
+            target = source.replace(letters[axis], "o")
+            x = torch.einsum("o" + letters[axis] + "," + source + "->" + target, matrix.to(x.dtype), x)
+        return x
+
+    def extra_repr(self):
+        return (f"mode={self.mode!r}, coordinates={self.coordinates!r}, rounding={self.rounding!r}, "
+                f"cubic_a={self.cubic_a}, cubic_edges={self.cubic_edges!r}, "
+                f"cubic_table_steps={self.cubic_table_steps}, antialias={self.antialias}, size={self.size}, "
+                f"scale_factor={self.scale_factor}, use_given_scale={self.use_given_scale}")

@@ -22,19 +22,31 @@ enum class ResizeCoordinates { half_pixel, align_corners, asymmetric };
 // (torch 'nearest-exact' and TF nearest) floor(x_in + 0.5) written as floor((x + 0.5) * s).
 enum class NearestRounding { floor, half_pixel_floor };
 
+// How a cubic kernel treats taps outside [0, in - 1]:
+//   clamp:       the tap reads the edge sample (torch upsample_bicubic2d, ATen/native/UpSample.h upsample_get_value_bounded)
+//   renormalize: the tap is dropped and the others rescaled to sum 1 (TF resize_bicubic with half-pixel centers,
+//                tensorflow/core/kernels/image/resize_bicubic_op.cc GetWeightsAndIndices with use_keys_cubic)
+enum class CubicEdges { clamp, renormalize };
+
 // (N, C, *spatial) -> (N, C, *out). out per axis: `size` when given, else floor(in * scale_factor).
-// Linear / cubic weights clamp the input index to [0, in - 1] (edge replication, as both frameworks); with
-// antialias (downscaling), the kernel is stretched by 1/scale as PyTorch's _upsample_*_aa and TF's
-// scale_and_translate do.
+// Linear weights clamp the input coordinate to >= 0 and the upper tap to in - 1 (edge replication, both
+// frameworks). With antialias the separable filter (triangle or cubic) is stretched by in/out when downscaling and
+// the weights of the taps inside the input renormalized, as PyTorch's _upsample_*_aa
+// (ATen/native/cpu/UpSampleKernel.cpp, _compute_indices_min_size_weights_aa) and TF's scale_and_translate
+// (tensorflow/core/kernels/image/scale_and_translate_op.cc ComputeSpansCore) both do.
 struct ResizeOp {
-  int rank = 2;                          // 1..3
+  int rank = 2;                          // 1..3, or 0: any (torch 'nearest' given one int, the input decides)
   ResizeMode mode = ResizeMode::nearest;
   ResizeCoordinates coordinates = ResizeCoordinates::half_pixel;
   NearestRounding rounding = NearestRounding::half_pixel_floor;
-  double cubic_a = -0.75;                // -0.75 PyTorch, -0.5 TF (Keys)
+  double cubic_a = -0.75;                // -0.75 PyTorch, -0.5 TF (Keys) and PyTorch's antialiased bicubic
+  CubicEdges cubic_edges = CubicEdges::clamp;
+  // TF resize_bicubic reads its weights from a table of 1024 steps per unit: the fractional offset is rounded to
+  // a multiple of 1/1024 first (resize_bicubic_op.cc kTableSize, lrintf(delta * kTableSize)). 0: exact offsets.
+  int cubic_table_steps = 0;
   bool antialias = false;
-  std::vector<int64_t> size;             // [rank], or empty for scale_factor
-  std::vector<double> scale_factor;      // [rank] when size is empty
+  std::vector<int64_t> size;             // [rank] (one entry when rank is 0), or empty for scale_factor
+  std::vector<double> scale_factor;      // [rank] (one entry when rank is 0) when size is empty
   bool use_given_scale = false;          // coordinates use 1/scale_factor (torch recompute_scale_factor falsy)
 };
 
