@@ -240,3 +240,18 @@ class TorchPixelUnshuffle(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "downscale_factor": self.downscale_factor}
+
+
+# convbridge-section: TanhGelu
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class TanhGelu(keras.layers.Layer):
+    """torch.nn.GELU(approximate='tanh'): Keras' 'gelu' activation string is the exact erf form, and Activation's
+    config cannot carry approximate=True, so this layer calls keras.activations.gelu(x, approximate=True)."""
+
+    def call(self, x):
+        return keras.activations.gelu(x, approximate=True)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
