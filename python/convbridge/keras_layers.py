@@ -536,3 +536,106 @@ class SeparableResize(keras.layers.Layer):
                 "rounding": self.rounding, "cubic_a": self.cubic_a, "cubic_edges": self.cubic_edges,
                 "cubic_table_steps": self.cubic_table_steps, "antialias": self.antialias, "size": self.size,
                 "scale_factor": self.scale_factor, "use_given_scale": self.use_given_scale}
+
+
+# ---- padding family ----
+# convbridge-section: TorchConstantPad
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class TorchConstantPad(keras.layers.Layer):
+    """torch.nn.ConstantPadNd / F.pad(mode='constant', value=v) on the spatial axes of a channels_last tensor.
+
+    Keras' ZeroPaddingND pads with zeros only; keras.ops.pad (tf.pad on TensorFlow) takes the constant.
+    """
+
+    def __init__(self, pads, value, **kwargs):
+        super().__init__(**kwargs)
+        self.pads = tuple(tuple(int(v) for v in p) for p in pads)
+        self.value = float(value)
+
+    def call(self, x):
+        return keras.ops.pad(x, ((0, 0),) + self.pads + ((0, 0),), mode="constant", constant_values=self.value)
+
+    def compute_output_shape(self, input_shape):
+        return _padded_shape(input_shape, self.pads)
+
+    def get_config(self):
+        return {**super().get_config(), "pads": self.pads, "value": self.value}
+
+
+# convbridge-section: TorchPixelShuffle
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class TorchPixelShuffle(keras.layers.Layer):
+    """torch.nn.PixelShuffle(upscale_factor) on a channels_last tensor: (N, H, W, C*r*r) -> (N, H*r, W*r, C).
+
+    PyTorch reads output channel c at block offset (i, j) from input channel c*r*r + i*r + j (the block offset in
+    the low-order bits, ONNX "CRD"); tf.nn.depth_to_space reads (i*r + j)*C + c ("DCR"), so it is no substitute.
+    H and W may be unknown (None): they are read from the tensor at run time.
+    """
+
+    def __init__(self, upscale_factor, **kwargs):
+        super().__init__(**kwargs)
+        self.upscale_factor = int(upscale_factor)
+
+    def call(self, x):
+        r = self.upscale_factor
+        shape = keras.ops.shape(x)
+        channels = x.shape[-1] // (r * r)
+        x = keras.ops.reshape(x, (-1, shape[1], shape[2], channels, r, r))  # channel index c*r*r + i*r + j
+        x = keras.ops.transpose(x, (0, 1, 4, 2, 5, 3))                      # (N, H, i, W, j, C)
+        return keras.ops.reshape(x, (-1, shape[1] * r, shape[2] * r, channels))
+
+    def compute_output_shape(self, input_shape):
+        r = self.upscale_factor
+        n, h, w, c = input_shape
+        return (n, None if h is None else h * r, None if w is None else w * r, c // (r * r))
+
+    def get_config(self):
+        return {**super().get_config(), "upscale_factor": self.upscale_factor}
+
+
+# convbridge-section: TorchPixelUnshuffle
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class TorchPixelUnshuffle(keras.layers.Layer):
+    """torch.nn.PixelUnshuffle(downscale_factor) on a channels_last tensor: (N, H*r, W*r, C) -> (N, H, W, C*r*r),
+    output channel c*r*r + i*r + j holding block offset (i, j) of input channel c (PyTorch's CRD order)."""
+
+    def __init__(self, downscale_factor, **kwargs):
+        super().__init__(**kwargs)
+        self.downscale_factor = int(downscale_factor)
+
+    def call(self, x):
+        r = self.downscale_factor
+        shape = keras.ops.shape(x)
+        channels = x.shape[-1]
+        x = keras.ops.reshape(x, (-1, shape[1] // r, r, shape[2] // r, r, channels))  # (N, H, i, W, j, C)
+        x = keras.ops.transpose(x, (0, 1, 3, 5, 2, 4))                               # (N, H, W, C, i, j)
+        return keras.ops.reshape(x, (-1, shape[1] // r, shape[2] // r, channels * r * r))
+
+    def compute_output_shape(self, input_shape):
+        r = self.downscale_factor
+        n, h, w, c = input_shape
+        return (n, None if h is None else h // r, None if w is None else w // r, c * r * r)
+
+    def get_config(self):
+        return {**super().get_config(), "downscale_factor": self.downscale_factor}
+
+
+# convbridge-section: TanhGelu
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class TanhGelu(keras.layers.Layer):
+    """torch.nn.GELU(approximate='tanh'): Keras' 'gelu' activation string is the exact erf form, and Activation's
+    config cannot carry approximate=True, so this layer calls keras.activations.gelu(x, approximate=True)."""
+
+    def call(self, x):
+        return keras.activations.gelu(x, approximate=True)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

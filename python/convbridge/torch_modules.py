@@ -360,3 +360,77 @@ class SeparableResize(nn.Module):
                 f"cubic_a={self.cubic_a}, cubic_edges={self.cubic_edges!r}, "
                 f"cubic_table_steps={self.cubic_table_steps}, antialias={self.antialias}, size={self.size}, "
                 f"scale_factor={self.scale_factor}, use_given_scale={self.use_given_scale}")
+
+
+# ---- padding family ----
+# convbridge-section: SymmetricPad
+
+
+class SymmetricPad(nn.Module):
+    """tf.pad(mode='SYMMETRIC') on the spatial axes of a channels_first tensor: mirror including the edge entry,
+    [1, 2, 3] padded by 2 -> [2, 1, 1, 2, 3, 3, 2]. PyTorch has no such mode (replicate equals it for pads of 1
+    only). `padding` is in PyTorch's order, the last axis first (left, right, top, bottom, front, back); each pad
+    is at most its axis' size, as TensorFlow requires."""
+
+    def __init__(self, padding):
+        super().__init__()
+        self.padding = [int(v) for v in padding]
+
+    def forward(self, x):
+        for pair in range(len(self.padding) // 2):
+            axis = x.dim() - 1 - pair
+            before = self.padding[2 * pair]
+            after = self.padding[2 * pair + 1]
+            size = x.shape[axis]
+            x = torch.cat([x.narrow(axis, 0, before).flip([axis]), x,
+                           x.narrow(axis, size - after, after).flip([axis])], dim=axis)
+        return x
+
+    def extra_repr(self):
+        return f"padding={tuple(self.padding)}"
+
+
+# convbridge-section: TFDepthToSpace
+
+
+class TFDepthToSpace(nn.Module):
+    """tf.nn.depth_to_space(x, block_size) on a channels_first tensor: (N, C*r*r, H, W) -> (N, C, H*r, W*r).
+
+    TensorFlow reads output channel c at block offset (i, j) from input channel (i*r + j)*C + c (the block offset
+    in the high-order bits, ONNX "DCR"); nn.PixelShuffle reads c*r*r + i*r + j ("CRD"), so it is no substitute."""
+
+    def __init__(self, block_size):
+        super().__init__()
+        self.block_size = int(block_size)
+
+    def forward(self, x):
+        r = self.block_size
+        n, c, h, w = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+        x = x.reshape(n, r, r, c // (r * r), h, w)  # channel index (i*r + j)*C + c
+        x = x.permute(0, 3, 4, 1, 5, 2)              # (N, C, H, i, W, j)
+        return x.reshape(n, c // (r * r), h * r, w * r)
+
+    def extra_repr(self):
+        return f"block_size={self.block_size}"
+
+
+# convbridge-section: TFSpaceToDepth
+
+
+class TFSpaceToDepth(nn.Module):
+    """tf.nn.space_to_depth(x, block_size) on a channels_first tensor: (N, C, H*r, W*r) -> (N, C*r*r, H, W), output
+    channel (i*r + j)*C + c holding block offset (i, j) of input channel c (TensorFlow's DCR order)."""
+
+    def __init__(self, block_size):
+        super().__init__()
+        self.block_size = int(block_size)
+
+    def forward(self, x):
+        r = self.block_size
+        n, c, h, w = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+        x = x.reshape(n, c, h // r, r, w // r, r)  # (N, C, H, i, W, j)
+        x = x.permute(0, 3, 5, 1, 2, 4)             # (N, i, j, C, H, W)
+        return x.reshape(n, r * r * c, h // r, w // r)
+
+    def extra_repr(self):
+        return f"block_size={self.block_size}"

@@ -158,6 +158,11 @@ std::vector<std::string> helper_sections(const LayerPlan& plan) {
   return sections;
 }
 
+// TorchEdgePad calls torch_edge_pad (python/convbridge/torch_padding.py), which emitted code embeds first.
+bool uses_edge_padding(const std::vector<std::string>& sections) {
+  return std::find(sections.begin(), sections.end(), "TorchEdgePad") != sections.end();
+}
+
 std::vector<int64_t> guard_sizes(const LayerPlan& plan) {
   return std::vector<int64_t>(plan.channels_first_input.begin() + 2, plan.channels_first_input.end());
 }
@@ -289,6 +294,7 @@ std::string emit_keras(const LayerPlan& plan) {
   std::string out = header(plan, "Keras 3");
   out += "import numpy as np\nimport keras\n";
   const auto sections = helper_sections(plan);
+  if (uses_edge_padding(sections)) out += emit::kTorchPaddingPython;
   if (!sections.empty()) out += emit::python_sections(emit::kKerasLayersPython, sections);
   out += fmt::format("\n\ndef make_layer{}:\n", signature(plan));
   out += fmt::format("    \"\"\"The Keras layer for the {} layer above; weights (if given) in {}'s layout.\"\"\"\n",
@@ -328,7 +334,11 @@ std::string emit_tf_nn(const LayerPlan& plan) {
   out += "import numpy as np\nimport tensorflow as tf\n";
   std::vector<std::string> sections = helper_sections(plan);
   sections.erase(std::remove(sections.begin(), sections.end(), "ExpectInputSize"), sections.end());
-  if (!sections.empty()) out += "import keras\n" + emit::python_sections(emit::kKerasLayersPython, sections);
+  if (!sections.empty()) {
+    out += "import keras\n";
+    if (uses_edge_padding(sections)) out += emit::kTorchPaddingPython;
+    out += emit::python_sections(emit::kKerasLayersPython, sections);
+  }
   std::string parameters;
   for (const std::string& name : parameter_names(plan)) parameters += ", " + name + (name == "channels" ? "" : "=None");
   out += fmt::format("\n\ndef layer(x{}):\n", parameters);
