@@ -36,6 +36,7 @@ Each entry is an object:
                its own, e.g. input_shape, filters_shape: it must still raise
                ValueError, and python -m convbridge prints the CLI's message)
 
+An input_shape may also be a JSON list, [1, 3, null, 8] for "1,3,None,8".
 A generated text is {"prefix": str, "repeat": str, "times": int, "suffix": str, "text": str, "encoding": str}
 (every key optional): prefix + repeat * times + suffix (or text), encoded with `encoding` ("utf-8" by default;
 "latin-1" turns code points below 256 into single bytes, for bytes that are not UTF-8).
@@ -62,6 +63,8 @@ def expand(spec) -> bytes | None:
         return None
     if isinstance(spec, str):
         return spec.encode("utf-8")
+    if isinstance(spec, list):  # an input shape written as a list: [1, 3, None, 8] is "1,3,None,8"
+        return ",".join("None" if v is None else str(v) for v in spec).encode()
     text = spec.get("text", spec.get("prefix", "") + spec.get("repeat", "") * spec.get("times", 0) + spec.get("suffix", ""))
     return text.encode(spec.get("encoding", "utf-8"))
 

@@ -62,6 +62,14 @@ std::string latin1_bytes(const std::string& utf8) {
 // A string, or {"prefix", "repeat", "times", "suffix", "text", "encoding"} (see catalogue.py).
 std::string expand(const nlohmann::json& spec) {
   if (spec.is_string()) return spec.get<std::string>();
+  if (spec.is_array()) {  // an input shape written as a list: [1, 3, null, 8] is "1,3,None,8"
+    std::string text;
+    for (const nlohmann::json& entry : spec) {
+      if (!text.empty()) text += ",";
+      text += entry.is_null() ? std::string("None") : entry.dump();
+    }
+    return text;
+  }
   std::string text;
   if (spec.contains("text")) {
     text = spec["text"].get<std::string>();
@@ -359,18 +367,28 @@ TEST(HostileCatalogueFile, CoversEveryArgumentOfEveryLayer) {
 }
 
 // The same for the op set (pooling, normalization, resizing, padding, pixel shuffle, activations): every parameter
-// of every class and function, in the fragment of an entry whose text names that class (with any usual prefix).
+// name of its classes and functions, per framework, in the fragment of an entry whose text is that framework's op
+// layer (the argument names are shared across ranks and spellings: MaxPool1d/2d/3d and F.max_pool2d take the same
+// kernel_size, checked by the same code).
 TEST(HostileCatalogueFile, CoversEveryArgumentOfEveryOpLayer) {
   for (const OpLayerClassInfo& cls : op_layer_classes()) {
-    const std::string bare = cls.name.substr(cls.name.rfind('.') + 1);
-    const std::string module = cls.name.substr(0, cls.name.rfind('.') + 1);  // "nn.", "keras.layers.", "tf.nn."
     for (const std::string& parameter : cls.parameters) {
-      if (parameter == "input" || parameter == "x" || parameter == "images" || parameter == "tensor") continue;
+      // The tensor a function takes is a name in the text, not an argument value that can be wrong.
+      if (parameter == "input" || parameter == "x" || parameter == "images" || parameter == "tensor" ||
+          parameter == "features" || parameter == "logits") {
+        continue;
+      }
       bool covered = false;
       for (const HostileEntry& entry : catalogue()) {
-        covered = covered || ((names_class(entry.layer, bare, {"", module, "torch." + module, "tf.keras.layers.",
-                                                               "layers.", "F.", "torch.nn.functional."})) &&
-                              entry.fragment.find(parameter) != std::string::npos);
+        if (covered || !names_op_layer(entry.layer)) continue;
+        auto parsed = parse_op_layer(entry.layer);
+        const Framework framework = parsed ? parsed->framework
+                                           : (entry.layer.find("keras") != std::string::npos ||
+                                              entry.layer.find("layers.") != std::string::npos)
+                                                 ? Framework::keras
+                                                 : entry.layer.starts_with("tf.") ? Framework::tensorflow
+                                                                                  : Framework::pytorch;
+        covered = framework == cls.framework && entry.fragment.find(parameter) != std::string::npos;
       }
       EXPECT_TRUE(covered) << cls.name << " " << parameter;
     }
