@@ -111,16 +111,25 @@ std::string op_layer_name_hint(std::string_view callee) {
     for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return out;
   };
-  if (bare.size() < 3) return "";
+  // Suggestions are for typos: a name far longer than any class gets none (and costs no edit distance).
+  if (bare.size() < 3 || bare.size() > 64) return "";
+  // The callee's own framework first (tf.nn.max_pol2d -> tf.nn.max_pool2d, not F.max_pool2d), then any.
+  const Framework own = callee.starts_with("tf.") || callee.starts_with("tensorflow.") ? Framework::tensorflow
+                        : callee.find("layers.") != std::string_view::npos         ? Framework::keras
+                                                                                   : Framework::pytorch;
   std::string best;
   size_t best_distance = 3;
-  for (const OpLayerClassInfo& cls : op_layer_classes()) {
-    const std::string_view name = std::string_view(cls.name).substr(cls.name.rfind('.') + 1);
-    const size_t distance = lower(name) == lower(bare) ? 0 : frontends::edit_distance(bare, name);
-    if (distance < best_distance) {
-      best_distance = distance;
-      best = cls.name;
+  for (const bool same_framework_only : {true, false}) {
+    for (const OpLayerClassInfo& cls : op_layer_classes()) {
+      if (same_framework_only && cls.framework != own) continue;
+      const std::string_view name = std::string_view(cls.name).substr(cls.name.rfind('.') + 1);
+      const size_t distance = lower(name) == lower(bare) ? 0 : frontends::edit_distance(bare, name);
+      if (distance < best_distance) {
+        best_distance = distance;
+        best = cls.name;
+      }
     }
+    if (!best.empty()) break;
   }
   return best.empty() ? "" : fmt::format(" (did you mean {}?)", best);
 }

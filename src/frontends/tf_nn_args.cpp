@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "convbridge/frontends.hpp"
+#include "convbridge/layer_plan.hpp"
 #include "convbridge/shape_math.hpp"
 #include "frontends/arguments.hpp"
 #include "frontends/python_call.hpp"
@@ -378,8 +379,9 @@ Result<KerasConvLayer> parse_tf_nn_call(std::string_view text, const std::vector
     return make_error(ErrorCode::unknown_argument,
                       fmt::format("unknown TensorFlow function '{}': expected tf.nn.conv1d, conv2d, conv3d, "
                                   "depthwise_conv2d, convolution, conv1d_transpose, conv2d_transpose, "
-                                  "conv3d_transpose or conv_transpose",
-                                  call.callee));
+                                  "conv3d_transpose or conv_transpose, or a pooling, resizing, padding, pixel "
+                                  "shuffle or activation function{}",
+                                  call.callee, op_layer_name_hint(call.callee)));
   }
   KerasConvLayer layer;
   layer.text = std::string(text);
