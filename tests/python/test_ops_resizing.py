@@ -17,6 +17,7 @@ Tolerances
 
 import os
 import random
+import re
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -113,7 +114,7 @@ def scale_of(text):
     """The scale factors a text gives ((inf,) for a size: its output width is fixed and known)."""
     if "scale_factor=" not in text:
         return (float("inf"),)
-    value = eval(text.split("scale_factor=")[1].split(", recompute")[0].split(", mode")[0].rstrip(")"))
+    value = eval(re.search(r"scale_factor=(\([^)]*\)|[0-9.e+-]+)", text).group(1))
     return value if isinstance(value, tuple) else (value,)
 
 
