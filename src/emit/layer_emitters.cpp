@@ -326,7 +326,11 @@ std::string emit_tf_nn(const LayerPlan& plan) {
   out += "import numpy as np\nimport tensorflow as tf\n";
   std::vector<std::string> sections = helper_sections(plan);
   sections.erase(std::remove(sections.begin(), sections.end(), "ExpectInputSize"), sections.end());
-  if (!sections.empty()) out += "import keras\n" + emit::python_sections(emit::kKerasLayersPython, sections);
+  // A step without a tf function form runs its Keras layer (a native one or one of ours), which needs keras.
+  const bool runs_a_layer = std::any_of(plan.steps.begin(), plan.steps.end(),
+                                        [](const TargetStep& step) { return !step.function.has_value(); });
+  if (!sections.empty() || runs_a_layer) out += "import keras\n";
+  if (!sections.empty()) out += emit::python_sections(emit::kKerasLayersPython, sections);
   std::string parameters;
   for (const std::string& name : parameter_names(plan)) parameters += ", " + name + (name == "channels" ? "" : "=None");
   out += fmt::format("\n\ndef layer(x{}):\n", parameters);
@@ -344,6 +348,8 @@ std::string emit_tf_nn(const LayerPlan& plan) {
     }
     if (step.function) {
       out += fmt::format("    x = {}\n", call_text(*step.function));
+    } else if (step.call.callee.starts_with("convbridge.")) {
+      out += fmt::format("    x = {}(x)\n", call_text(step.call));  // ours: defined above
     } else {
       out += fmt::format("    x = keras.layers.{}(x)\n", call_text(step.call).substr(13));
     }

@@ -161,6 +161,10 @@ def test_torch_to_keras(index):
         emitted = namespace["make_layer"]()
         diff = max_diff(to_first(np.asarray(emitted(to_last(x)))), expected)
         assert diff <= (0.0 if nearest else ATOL), f"{where}: emitted Keras code: max |diff| {diff}"
+        namespace = {}
+        exec(plan.tf_code(), namespace)
+        diff = max_diff(to_first(np.asarray(namespace["layer"](to_last(x)))), expected)
+        assert diff <= (0.0 if nearest else ATOL), f"{where}: emitted TF code: max |diff| {diff}"
 
 
 def test_keras_layers_of_ours_take_unknown_sizes():
