@@ -334,8 +334,11 @@ std::string emit_tf_nn(const LayerPlan& plan) {
   out += "import numpy as np\nimport tensorflow as tf\n";
   std::vector<std::string> sections = helper_sections(plan);
   sections.erase(std::remove(sections.begin(), sections.end(), "ExpectInputSize"), sections.end());
+  // A step without a tf function form runs its Keras layer (a native one or one of ours), which needs keras.
+  const bool runs_a_layer = std::any_of(plan.steps.begin(), plan.steps.end(),
+                                        [](const TargetStep& step) { return !step.function.has_value(); });
+  if (!sections.empty() || runs_a_layer) out += "import keras\n";
   if (!sections.empty()) {
-    out += "import keras\n";
     if (uses_edge_padding(sections)) out += emit::kTorchPaddingPython;
     out += emit::python_sections(emit::kKerasLayersPython, sections);
   }

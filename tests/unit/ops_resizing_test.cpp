@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "convbridge/engine.hpp"
+#include "convbridge/frontends.hpp"
 #include "convbridge/layer_plan.hpp"
 #include "engine/ops/run_ops.hpp"
 
@@ -292,8 +293,9 @@ TEST(ResizingCatalogue, EveryEntryIsRejectedAsWritten) {
       ASSERT_TRUE(layer.ok()) << name << ": " << layer.error().message;
       std::optional<std::vector<int64_t>> shape;
       if (entry.contains("input_shape")) {
-        shape.emplace();
-        for (const auto& v : entry["input_shape"]) shape->push_back(v.is_null() ? kUnknownSize : v.get<int64_t>());
+        auto parsed_shape = parse_input_shape(entry["input_shape"].get<std::string>(), /*allow_unknown=*/true);
+        ASSERT_TRUE(parsed_shape.ok()) << name;
+        shape = *parsed_shape;
       }
       auto plan = plan_op_layer(*layer, shape);
       if (!plan.ok()) error = plan.error();

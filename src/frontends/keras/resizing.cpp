@@ -30,12 +30,18 @@ constexpr std::array<std::string_view, N + kLayerKeywords.size()> with_layer_key
   return out;
 }
 
-constexpr auto kUpSampling1DParameters = with_layer_keywords<1>({"size"});
-constexpr auto kUpSampling2DParameters = with_layer_keywords<3>({"size", "data_format", "interpolation"});
-constexpr auto kUpSampling3DParameters = with_layer_keywords<2>({"size", "data_format"});
-constexpr auto kResizingParameters = with_layer_keywords<9>({"height", "width", "interpolation",
-                                                             "crop_to_aspect_ratio", "pad_to_aspect_ratio",
-                                                             "fill_mode", "fill_value", "antialias", "data_format"});
+// Each class's own parameters in positional order (what LayerClass lists), and with the Layer keywords (what a
+// call binds).
+constexpr std::array<std::string_view, 1> kUpSampling1DOwn = {"size"};
+constexpr std::array<std::string_view, 3> kUpSampling2DOwn = {"size", "data_format", "interpolation"};
+constexpr std::array<std::string_view, 2> kUpSampling3DOwn = {"size", "data_format"};
+constexpr std::array<std::string_view, 9> kResizingOwn = {"height",    "width",      "interpolation",
+                                                          "crop_to_aspect_ratio", "pad_to_aspect_ratio",
+                                                          "fill_mode", "fill_value", "antialias", "data_format"};
+constexpr auto kUpSampling1DParameters = with_layer_keywords(kUpSampling1DOwn);
+constexpr auto kUpSampling2DParameters = with_layer_keywords(kUpSampling2DOwn);
+constexpr auto kUpSampling3DParameters = with_layer_keywords(kUpSampling3DOwn);
+constexpr auto kResizingParameters = with_layer_keywords(kResizingOwn);
 constexpr std::array<std::string_view, 6> kTfResizeParameters = {"images",    "size",      "method",
                                                                  "preserve_aspect_ratio", "antialias", "name"};
 
@@ -69,6 +75,31 @@ Status positional_limit(const PyCall& call, std::string_view class_name, size_t 
 
 // Layer.__init__ keywords: dtype must be float32 (the plans compute float32); input_shape is kept for the plan.
 Status layer_keywords(const BoundArguments& bound, int rank, OpLayer& layer) {
+  const PyValue name = bound.get("name", "None");
+  if (name.kind != PyValue::Kind::none && name.kind != PyValue::Kind::string) {
+    return invalid_argument(fmt::format("name={} must be a string or None, not {}", name.source, kind_name(name.kind)));
+  }
+  for (const std::string_view flag : {"trainable", "autocast"}) {
+    const PyValue value = bound.get(flag, "True");
+    if (value.kind != PyValue::Kind::boolean) {
+      return invalid_argument(
+          fmt::format("{}={} must be True or False, not {}", flag, value.source, kind_name(value.kind)));
+    }
+  }
+  const PyValue input_dim = bound.get("input_dim", "None");
+  if (input_dim.kind != PyValue::Kind::none) {
+    // Layer.__init__ turns input_dim into input_shape=(input_dim,): a 1-entry shape no resizing layer takes.
+    return invalid_argument(fmt::format("input_dim={}: a resizing layer takes input_shape=(*spatial, C), not "
+                                        "input_dim (the shape of a 1-D input)",
+                                        input_dim.source));
+  }
+  const PyValue regularizer = bound.get("activity_regularizer", "None");
+  if (regularizer.kind != PyValue::Kind::none) {
+    return make_error(ErrorCode::unsupported,
+                      fmt::format("activity_regularizer={} is not translated: it adds a training loss, which a "
+                                  "translated layer does not carry",
+                                  regularizer.source));
+  }
   const PyValue dtype = bound.get("dtype", "None");
   if (!(dtype.kind == PyValue::Kind::none || (dtype.kind == PyValue::Kind::string && dtype.text == "float32"))) {
     return make_error(ErrorCode::unsupported,
@@ -379,10 +410,10 @@ Status parse_tf_resize(const PyCall& call, OpLayer& layer) {
 }
 
 constexpr std::array<LayerClass, 5> kClasses = {{
-    {Framework::keras, "UpSampling1D", kUpSampling1DParameters, parse_upsampling<1>},
-    {Framework::keras, "UpSampling2D", kUpSampling2DParameters, parse_upsampling<2>},
-    {Framework::keras, "UpSampling3D", kUpSampling3DParameters, parse_upsampling<3>},
-    {Framework::keras, "Resizing", kResizingParameters, parse_resizing},
+    {Framework::keras, "UpSampling1D", kUpSampling1DOwn, parse_upsampling<1>},
+    {Framework::keras, "UpSampling2D", kUpSampling2DOwn, parse_upsampling<2>},
+    {Framework::keras, "UpSampling3D", kUpSampling3DOwn, parse_upsampling<3>},
+    {Framework::keras, "Resizing", kResizingOwn, parse_resizing},
     {Framework::tensorflow, "image.resize", kTfResizeParameters, parse_tf_resize},
 }};
 

@@ -27,6 +27,33 @@ CallValue doubles(const std::vector<double>& values) {
   return CallValue::tuple(std::move(items));
 }
 
+// convbridge.SeparableResize's arguments: only those the mode reads (the others keep their defaults).
+std::vector<CallArgument> separable_resize_arguments(const ResizeOp& op) {
+  std::vector<CallArgument> out = {arg("mode", CallValue::str(mode_text(op.mode)))};
+  if (op.mode == ResizeMode::nearest) {
+    out.push_back(arg("rounding", CallValue::str(op.rounding == NearestRounding::floor ? "floor" : "half_pixel_floor")));
+  } else if (!op.antialias) {
+    out.push_back(arg("coordinates", CallValue::str(coordinates_text(op.coordinates))));
+  }
+  if (op.mode == ResizeMode::cubic) {
+    out.push_back(arg("cubic_a", CallValue::of(op.cubic_a)));
+    if (!op.antialias) {
+      out.push_back(arg("cubic_edges", CallValue::str(op.cubic_edges == CubicEdges::clamp ? "clamp" : "renormalize")));
+    }
+    if (op.cubic_table_steps > 0) {
+      out.push_back(arg("cubic_table_steps", CallValue::of(static_cast<int64_t>(op.cubic_table_steps))));
+    }
+  }
+  if (op.antialias) out.push_back(arg("antialias", CallValue::flag(true)));
+  if (!op.size.empty()) {
+    out.push_back(arg("size", CallValue::ints(op.size)));
+  } else {
+    out.push_back(arg("scale_factor", doubles(op.scale_factor)));
+    out.push_back(arg("use_given_scale", CallValue::flag(op.use_given_scale)));
+  }
+  return out;
+}
+
 // size=... or scale_factor=... as nn.Upsample takes them (floats: Upsample stores float factors).
 CallArgument size_or_scale(const ResizeOp& op) {
   if (!op.size.empty()) return arg("size", op.rank == 1 ? CallValue::of(op.size.front()) : CallValue::ints(op.size));
@@ -108,18 +135,7 @@ Result<TargetPlan> plan_torch(const ResizeOp& op, const TargetInput&) {
     plan.steps.push_back(std::move(step));
     return plan;
   }
-  std::vector<CallArgument> arguments = {
-      arg("mode", CallValue::str(mode_text(op.mode))),
-      arg("coordinates", CallValue::str(coordinates_text(op.coordinates))),
-      arg("rounding", CallValue::str(op.rounding == NearestRounding::floor ? "floor" : "half_pixel_floor")),
-      arg("cubic_a", CallValue::of(op.cubic_a)),
-      arg("cubic_edges", CallValue::str(op.cubic_edges == CubicEdges::clamp ? "clamp" : "renormalize")),
-      arg("cubic_table_steps", CallValue::of(static_cast<int64_t>(op.cubic_table_steps))),
-      arg("antialias", CallValue::flag(op.antialias)),
-      arg("size", op.size.empty() ? CallValue::none() : CallValue::ints(op.size)),
-      arg("scale_factor", op.scale_factor.empty() ? CallValue::none() : doubles(op.scale_factor)),
-      arg("use_given_scale", CallValue::flag(op.use_given_scale)),
-  };
+  std::vector<CallArgument> arguments = separable_resize_arguments(op);
   TargetStep step = torch_step(
       op, "convbridge.SeparableResize", std::move(arguments),
       op.antialias
