@@ -11,6 +11,7 @@
 
 #include "convbridge/frontends.hpp"
 #include "frontends/arguments.hpp"
+#include "frontends/keras/layer_base_arguments.hpp"
 #include "frontends/op_layer_classes.hpp"
 
 namespace convbridge::frontends {
@@ -40,7 +41,10 @@ std::string hint(std::string_view keyword) {
 
 template <const auto& Names>
 Result<BoundArguments> bind(const PyCall& call, const OpLayer& layer, size_t required, std::string_view signature) {
-  return BoundArguments::bind(call, layer.class_name, Names, required, signature, hint<Names>);
+  CONVBRIDGE_TRY(BoundArguments bound,
+                 BoundArguments::bind(call, layer.class_name, Names, required, signature, hint<Names>));
+  CONVBRIDGE_CHECK(check_layer_base_arguments(bound, layer.framework == Framework::keras));
+  return bound;
 }
 
 Result<double> number(const BoundArguments& bound, std::string_view name, double fallback, bool allow_none = false) {
@@ -122,6 +126,17 @@ Status parse_prelu(const PyCall& call, OpLayer& layer) {
   CONVBRIDGE_TRY(const BoundArguments bound,
                  bind<kPrelu>(call, layer, 0, "alpha_initializer='Zeros', alpha_regularizer=None, "
                                               "alpha_constraint=None, shared_axes=None"));
+  // keras.initializers.get / regularizers.get / constraints.get take a name, a config or an object.
+  for (const std::string_view name : {"alpha_initializer", "alpha_regularizer", "alpha_constraint"}) {
+    const PyValue v = bound.get(name, "None");
+    const bool usable = v.kind == PyValue::Kind::string || v.kind == PyValue::Kind::name ||
+                        v.kind == PyValue::Kind::call || (v.kind == PyValue::Kind::none && name != "alpha_initializer");
+    if (bound.given(name) && !usable) {
+      return invalid_argument(fmt::format("{}={} is not an initializer, regularizer or constraint (Keras: \"Could not "
+                                          "interpret ... identifier\")",
+                                          name, v.source));
+    }
+  }
   const PyValue axes = bound.get("shared_axes", "None");
   if (axes.kind == PyValue::Kind::none) {
     return make_error(ErrorCode::unsupported,

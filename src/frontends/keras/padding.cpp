@@ -9,6 +9,7 @@
 
 #include "convbridge/frontends.hpp"
 #include "frontends/arguments.hpp"
+#include "frontends/keras/layer_base_arguments.hpp"
 #include "frontends/op_layer_classes.hpp"
 
 namespace convbridge::frontends {
@@ -141,6 +142,7 @@ Status parse_keras_pad_layer(const PyCall& call, OpLayer& layer) {
                  BoundArguments::bind(call, layer.class_name, names, 0,
                                       fmt::format("{}=..., data_format=None", name),
                                       Crop ? hint<kCroppingParameters> : hint<kZeroPaddingParameters>));
+  CONVBRIDGE_CHECK(check_layer_base_arguments(bound, /*keras_layer=*/true));
   CONVBRIDGE_CHECK(channels_last_only(bound));
   CONVBRIDGE_CHECK(declared_input_shape(bound, Rank, layer));
   // Defaults: ZeroPadding1D(padding=1), ZeroPadding2D((1, 1)), ZeroPadding3D(((1, 1),) * 3); Cropping1D((1, 1)),
@@ -175,6 +177,7 @@ Status parse_tf_pad(const PyCall& call, OpLayer& layer) {
                                       "tensor, paddings, mode='CONSTANT', constant_values=0, name=None",
                                       hint<kTfPadParameters>));
   CONVBRIDGE_CHECK(input_is_a_tensor(bound, "tensor", "tf.pad"));
+  CONVBRIDGE_CHECK(check_layer_base_arguments(bound, /*keras_layer=*/false));
   PadOp op;
   const PyValue mode = bound.get("mode", "'CONSTANT'");
   std::string upper = mode.text;
@@ -247,6 +250,7 @@ Status parse_tf_block(const PyCall& call, OpLayer& layer) {
                  BoundArguments::bind(call, layer.class_name, kTfBlockParameters, 2,
                                       "input, block_size, data_format='NHWC', name=None", hint<kTfBlockParameters>));
   CONVBRIDGE_CHECK(input_is_a_tensor(bound, "input", layer.class_name));
+  CONVBRIDGE_CHECK(check_layer_base_arguments(bound, /*keras_layer=*/false));
   const PyValue format = bound.get("data_format", "'NHWC'");
   if (format.kind != PyValue::Kind::string || (format.text != "NHWC" && format.text != "NCHW" &&
                                                format.text != "NCHW_VECT_C")) {

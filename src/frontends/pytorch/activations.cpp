@@ -190,6 +190,14 @@ Status parse_prelu(const PyCall& call, OpLayer& layer) {
   }
   op.prelu_parameters = count.integer;
   CONVBRIDGE_TRY(op.prelu_init, number(bound, "init", 0.25));
+  const PyValue device = bound.get("device", "None");
+  if (device.kind == PyValue::Kind::string && device.text == "meta") {
+    return make_error(ErrorCode::unsupported, "device='meta' holds no weight values to translate");
+  }
+  if (device.kind != PyValue::Kind::none && device.kind != PyValue::Kind::string &&
+      device.kind != PyValue::Kind::name && device.kind != PyValue::Kind::call && device.kind != PyValue::Kind::integer) {
+    return invalid_argument(fmt::format("device={} is not a device", device.source));
+  }
   const PyValue dtype = bound.get("dtype", "None");
   if (dtype.kind != PyValue::Kind::none && dtype.text != "torch.float32" && dtype.text != "torch.float") {
     return make_error(ErrorCode::unsupported, fmt::format("dtype={}: convbridge translates float32 layers", dtype.source));
