@@ -289,11 +289,12 @@ class TorchPool(keras.layers.Layer):
         padded = tf.slice(padded, begin, size)
         if maximum:
             dilated = any(d > 1 for d in self.dilation_rate)
-            y = tf.nn.pool(padded, self.pool_size, "MAX", strides=(1,) * rank if dilated else self.strides,
-                           padding="VALID", dilations=self.dilation_rate)
-            if dilated:
-                y = y[(slice(None),) + tuple(slice(None, None, s) for s in self.strides) + (slice(None),)]
-            return y
+            if not dilated:  # tf.nn.max_pool takes strides above the window (tf.nn.pool refuses them)
+                return tf.nn.max_pool(padded, self.pool_size, self.strides, "VALID")
+            # TF dilates only at stride 1: pool there, then keep every stride-th window.
+            y = tf.nn.pool(padded, self.pool_size, "MAX", strides=(1,) * rank, padding="VALID",
+                           dilations=self.dilation_rate)
+            return y[(slice(None),) + tuple(slice(None, None, s) for s in self.strides) + (slice(None),)]
         window = 1
         for k in self.pool_size:
             window *= k

@@ -354,7 +354,16 @@ Result<TargetPlan> plan_keras(const AdaptivePoolOp& op, const TargetInput& input
   }
   const bool keeps_a_size = std::any_of(op.output_size.begin(), op.output_size.end(),
                                         [](int64_t v) { return v == kUnknownSize; });
-  if (!keeps_a_size && input.sizes_known()) {
+  // Keras 3.15's adaptive max pooling (keras/src/backend/tensorflow/nn.py _adaptive_max_pool*d) max-pools windows
+  // of ceil(n/out) and ceil(n/out) + 1 'VALID'; a window longer than the axis (out 1, or n 1) kills the process with
+  // SIGFPE inside TF's MaxPool (measured: 1-D 7 -> 1, 2-D (7, 5) -> (2, 1)). Those sizes go to our layer.
+  bool keras_adaptive_safe = input.sizes_known();
+  for (int a = 0; a < op.rank && keras_adaptive_safe && max; ++a) {
+    const int64_t in = input.shape[static_cast<size_t>(a) + 2];
+    const int64_t out = op.output_size[static_cast<size_t>(a)];
+    keras_adaptive_safe = out > 0 && (in + out - 1) / out + 1 <= in;
+  }
+  if (!keeps_a_size && keras_adaptive_safe) {
     plan.steps.push_back(keras_step(
         op, fmt::format("keras.layers.Adaptive{}Pooling{}D", max ? "Max" : "Average", op.rank),
         {arg("output_size", CallValue::ints(op.output_size))},
