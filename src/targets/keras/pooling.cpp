@@ -133,15 +133,17 @@ TargetStep dilated_max_pool(const PoolOp& computes) {
 TargetStep torch_pool(const PoolOp& op, std::string why) {
   CallValue divisor = CallValue::none();
   if (op.divisor == AverageDivisor::fixed) divisor = CallValue::of(op.divisor_override);
-  TargetStep step = keras_step(
-      op, "convbridge.TorchPool",
-      {arg("kind", CallValue::str(op.kind == PoolKind::max ? "max" : "avg")),
-       arg("pool_size", CallValue::ints(op.kernel)), arg("strides", CallValue::ints(op.stride)),
-       arg("padding", CallValue::pairs(op.pads)), arg("dilation_rate", CallValue::ints(op.dilation)),
-       arg("ceil_mode", CallValue::flag(op.ceil_mode)),
-       arg("count_include_pad", CallValue::flag(op.divisor == AverageDivisor::window_clipped_to_padding)),
-       arg("divisor_override", divisor)},
-      std::move(why));
+  std::vector<CallArgument> arguments = {
+      arg("kind", CallValue::str(op.kind == PoolKind::max ? "max" : "avg")),
+      arg("pool_size", CallValue::ints(op.kernel)), arg("strides", CallValue::ints(op.stride)),
+      arg("padding", CallValue::pairs(op.pads)), arg("dilation_rate", CallValue::ints(op.dilation)),
+      arg("ceil_mode", CallValue::flag(op.ceil_mode))};
+  if (op.kind == PoolKind::average) {  // the divisor arguments mean nothing to max pooling
+    const bool include_pad = op.divisor == AverageDivisor::window_clipped_to_padding;
+    arguments.push_back(arg("count_include_pad", CallValue::flag(include_pad)));
+    arguments.push_back(arg("divisor_override", divisor));
+  }
+  TargetStep step = keras_step(op, "convbridge.TorchPool", std::move(arguments), std::move(why));
   step.helpers = {"TorchPool"};
   return step;
 }
