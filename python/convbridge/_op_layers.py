@@ -167,7 +167,8 @@ def build_keras(plan, source_weights, channels=0):
         channels = int(source_weights[0].shape[0])
     targets = plan.target_weights(source_weights) if source_weights is not None else None
     shape = described["channels_first_input"]
-    rank = len(shape) - 2 if shape else 2
+    # Without an input shape the op's own spatial rank (a 1-D or 3-D pooling), 2 for ops that take any.
+    rank = len(shape) - 2 if shape else (described["source"].get("rank") or 2)
     exact_everywhere = described["exact_for"] == "every_input_size"
     spatial = (None,) * rank if exact_everywhere else tuple(shape[2:])
     layers = []

@@ -203,8 +203,13 @@ class DilatedMaxPool(keras.layers.Layer):
     def call(self, x):
         import tensorflow as tf
 
-        y = tf.nn.pool(x, self.pool_size, "MAX", strides=(1,) * len(self.pool_size), padding="VALID",
-                       dilations=self.dilation_rate)
+        ones = (1,) * len(self.pool_size)
+        y = tf.nn.pool(x, self.pool_size, "MAX", strides=ones, padding="VALID", dilations=self.dilation_rate)
+        # A dilated window can miss the input and read only -inf padding: PyTorch gives -inf there, TF's MaxPool
+        # the lowest float (its running max starts there). Windows without an element above -inf get -inf.
+        above = tf.nn.pool(tf.cast(x > float("-inf"), x.dtype), self.pool_size, "MAX", strides=ones, padding="VALID",
+                           dilations=self.dilation_rate)
+        y = tf.where(above > 0, y, tf.constant(float("-inf"), x.dtype))
         if any(s > 1 for s in self.strides):
             y = y[(slice(None),) + tuple(slice(None, None, s) for s in self.strides) + (slice(None),)]
         return y
@@ -289,11 +294,16 @@ class TorchPool(keras.layers.Layer):
         padded = tf.slice(padded, begin, size)
         if maximum:
             dilated = any(d > 1 for d in self.dilation_rate)
-            y = tf.nn.pool(padded, self.pool_size, "MAX", strides=(1,) * rank if dilated else self.strides,
-                           padding="VALID", dilations=self.dilation_rate)
-            if dilated:
-                y = y[(slice(None),) + tuple(slice(None, None, s) for s in self.strides) + (slice(None),)]
-            return y
+            if not dilated:  # tf.nn.max_pool takes strides above the window (tf.nn.pool refuses them)
+                return tf.nn.max_pool(padded, self.pool_size, self.strides, "VALID")
+            # TF dilates only at stride 1: pool there, then keep every stride-th window.
+            y = tf.nn.pool(padded, self.pool_size, "MAX", strides=(1,) * rank, padding="VALID",
+                           dilations=self.dilation_rate)
+            # A dilated window that reads only padding is -inf in PyTorch, the lowest float in TF's MaxPool.
+            above = tf.nn.pool(tf.cast(padded > float("-inf"), x.dtype), self.pool_size, "MAX", strides=(1,) * rank,
+                               padding="VALID", dilations=self.dilation_rate)
+            y = tf.where(above > 0, y, tf.constant(float("-inf"), x.dtype))
+            return y[(slice(None),) + tuple(slice(None, None, s) for s in self.strides) + (slice(None),)]
         window = 1
         for k in self.pool_size:
             window *= k

@@ -277,7 +277,7 @@ std::string explain_plan(const LayerPlan& plan) {
 // keras.Input shape of channels_last tensors: the known sizes, None elsewhere, the channels or `channels`.
 std::string keras_input_shape(const LayerPlan& plan) {
   const auto& in = plan.channels_first_input;
-  const int rank = in.empty() ? std::max(op_rank(plan.source.op), 2) : static_cast<int>(in.size()) - 2;
+  const int rank = in.empty() ? (op_rank(plan.source.op) > 0 ? op_rank(plan.source.op) : 2) : static_cast<int>(in.size()) - 2;
   std::vector<std::string> entries;
   for (int i = 0; i < rank; ++i) {
     const int64_t size = in.empty() ? -1 : in[static_cast<size_t>(i) + 2];
@@ -431,7 +431,8 @@ std::string emit_json(const LayerPlan& plan, const VerificationReport* verificat
                                                                   : "tensorflow"},
         {"class", plan.source.class_name},
         {"text", plan.source.text},
-        {"computes", describe_op(plan.source.op)}}},
+        {"computes", describe_op(plan.source.op)},
+        {"rank", op_rank(plan.source.op)}}},  // the spatial rank the op demands, 0 for any
       {"input_shape", plan.input_shape ? json(*plan.input_shape) : json(nullptr)},
       {"channels_first_input", plan.channels_first_input},
       {"exact_for", plan.exact_for_every_input_size ? "every_input_size" : "input_shape"},

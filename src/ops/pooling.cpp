@@ -114,6 +114,12 @@ Result<int64_t> pool_output_size(const PoolOp& op, int axis, int64_t in) {
   if (op.padding == PoolPadding::tf_same) return (in + stride - 1) / stride;
   const PadPair pads = op.pads[a];
   const int64_t effective = pool_effective_kernel(op, axis);
+  if (op.input_covers_kernel && in < op.kernel[a]) {
+    return make_error(ErrorCode::input_shape,
+                      fmt::format("{} {}: axis {} of size {} is smaller than the kernel size {} (PyTorch's avg_pool3d "
+                                  "checks the size before padding: \"input image smaller than kernel size\")",
+                                  pool_name(op), "3-D", axis_name(op.rank, axis), in, op.kernel[a]));
+  }
   // Every term is at most 2^31 (validate, kMaxSizeArgument) except `in`, which comes from a shape: check it.
   const auto padded = checked_add(in, pads.before + pads.after);
   if (!padded) return make_error(ErrorCode::overflow, fmt::format("input size {} plus the pads overflows", in));

@@ -92,7 +92,8 @@ expect 0 'nn.ConstantPad2d\(\(0, 1, 1, 2\), 0.0\)' EMPTY -- translate "tf.nn.con
 expect 0 'Verification \(reference engine, float64, seed 0\): PASS' EMPTY -- translate "tf.nn.depthwise_conv2d(x, k, [1, 2, 2, 1], 'SAME')" --filters-shape 3,3,4,2 --input-shape 2,9,9,4
 expect 0 '"framework": "tensorflow"' EMPTY -- translate "tf.nn.conv3d(x, w, [1, 2, 2, 2, 1], 'VALID')" --filters-shape 2,2,2,4,4 --emit json
 expect_error "does not say its filters' shape: give it .--filters-shape on the command line" translate "tf.nn.conv2d(x, w, 2, 'SAME')"
-expect_error "unknown TensorFlow function 'tf.nn.erosion2d'" translate "tf.nn.erosion2d(x, w, 1, 'SAME')"
+expect_error "unknown TensorFlow function 'tf.nn.erosion2d'" translate "tf.nn.erosion2d(x, k, 1, 'SAME', 1)"
+expect 0 'Verification \(reference engine, float64, seed 0\): PASS' EMPTY -- translate "tf.nn.max_pool2d(x, 2, 2, 'SAME')"
 expect 0 'CropEnd\(\(1, 1\)\)' EMPTY -- translate "tf.nn.conv2d_transpose(x, w, [2, 10, 10, 6], 2)" --filters-shape 3,3,6,4 --emit torch
 expect 0 'ExpectInputSize\(\(5, 5\), "the call.s output_shape allows only this input size"\)' EMPTY -- translate "tf.nn.conv2d_transpose(x, w, [2, 10, 10, 6], 2)" --filters-shape 3,3,6,4 --emit torch
 expect 0 '"output_shape": \[' EMPTY -- translate "tf.nn.conv1d_transpose(x, w, [batch, 11, 6], 3, 'VALID')" --filters-shape 4,6,4 --emit json

@@ -43,6 +43,10 @@ struct PoolOp {
   bool ceil_mode = false;
   AverageDivisor divisor = AverageDivisor::valid_elements;
   int64_t divisor_override = 0;   // AverageDivisor::fixed; non-zero (PyTorch accepts a negative one)
+  // PyTorch's avg_pool3d also refuses an axis shorter than the kernel before padding ("input image (T: 2 H: 3
+  // W: 3) smaller than kernel size", aten/src/ATen/native/Pool.h pool3d_shape_check with check_input_size);
+  // measured: AvgPool3d(3, 2, 1) refuses (2, 3, 3), AvgPool2d/MaxPool3d take the padded size.
+  bool input_covers_kernel = false;
 };
 // A PoolOp with kernel 1 and stride 1 is a padding: max pooling pads with -inf, average pooling with a fixed
 // divisor 1 pads with zeros. Plans use it for the -inf / zero padding step before a 'valid' pool.

@@ -195,6 +195,7 @@ Status parse_window_pool(const PyCall& call, OpLayer& layer, PoolKind kind, bool
       op.divisor_override = divisor.integer;
     }
   }
+  op.input_covers_kernel = kind == PoolKind::average && rank == 3;
   layer.op = op;
   return Ok{};
 }

@@ -133,15 +133,17 @@ TargetStep dilated_max_pool(const PoolOp& computes) {
 TargetStep torch_pool(const PoolOp& op, std::string why) {
   CallValue divisor = CallValue::none();
   if (op.divisor == AverageDivisor::fixed) divisor = CallValue::of(op.divisor_override);
-  TargetStep step = keras_step(
-      op, "convbridge.TorchPool",
-      {arg("kind", CallValue::str(op.kind == PoolKind::max ? "max" : "avg")),
-       arg("pool_size", CallValue::ints(op.kernel)), arg("strides", CallValue::ints(op.stride)),
-       arg("padding", CallValue::pairs(op.pads)), arg("dilation_rate", CallValue::ints(op.dilation)),
-       arg("ceil_mode", CallValue::flag(op.ceil_mode)),
-       arg("count_include_pad", CallValue::flag(op.divisor == AverageDivisor::window_clipped_to_padding)),
-       arg("divisor_override", divisor)},
-      std::move(why));
+  std::vector<CallArgument> arguments = {
+      arg("kind", CallValue::str(op.kind == PoolKind::max ? "max" : "avg")),
+      arg("pool_size", CallValue::ints(op.kernel)), arg("strides", CallValue::ints(op.stride)),
+      arg("padding", CallValue::pairs(op.pads)), arg("dilation_rate", CallValue::ints(op.dilation)),
+      arg("ceil_mode", CallValue::flag(op.ceil_mode))};
+  if (op.kind == PoolKind::average) {  // the divisor arguments mean nothing to max pooling
+    const bool include_pad = op.divisor == AverageDivisor::window_clipped_to_padding;
+    arguments.push_back(arg("count_include_pad", CallValue::flag(include_pad)));
+    arguments.push_back(arg("divisor_override", divisor));
+  }
+  TargetStep step = keras_step(op, "convbridge.TorchPool", std::move(arguments), std::move(why));
   step.helpers = {"TorchPool"};
   return step;
 }
@@ -354,7 +356,16 @@ Result<TargetPlan> plan_keras(const AdaptivePoolOp& op, const TargetInput& input
   }
   const bool keeps_a_size = std::any_of(op.output_size.begin(), op.output_size.end(),
                                         [](int64_t v) { return v == kUnknownSize; });
-  if (!keeps_a_size && input.sizes_known()) {
+  // Keras 3.15's adaptive max pooling (keras/src/backend/tensorflow/nn.py _adaptive_max_pool*d) max-pools windows
+  // of ceil(n/out) and ceil(n/out) + 1 'VALID'; a window longer than the axis (out 1, or n 1) kills the process with
+  // SIGFPE inside TF's MaxPool (measured: 1-D 7 -> 1, 2-D (7, 5) -> (2, 1)). Those sizes go to our layer.
+  bool keras_adaptive_safe = input.sizes_known();
+  for (int a = 0; a < op.rank && keras_adaptive_safe && max; ++a) {
+    const int64_t in = input.shape[static_cast<size_t>(a) + 2];
+    const int64_t out = op.output_size[static_cast<size_t>(a)];
+    keras_adaptive_safe = out > 0 && (in + out - 1) / out + 1 <= in;
+  }
+  if (!keeps_a_size && keras_adaptive_safe) {
     plan.steps.push_back(keras_step(
         op, fmt::format("keras.layers.Adaptive{}Pooling{}D", max ? "Max" : "Average", op.rank),
         {arg("output_size", CallValue::ints(op.output_size))},

@@ -40,6 +40,7 @@ TargetStep native_pool(const PoolOp& computes, const std::vector<int64_t>& pad, 
 
 PoolOp explicit_version(const PoolOp& op, const std::vector<int64_t>& pad) {
   PoolOp out = op;
+  out.input_covers_kernel = op.kind == PoolKind::average && op.rank == 3;  // what nn.AvgPool3d checks
   out.padding = PoolPadding::explicit_pads;
   out.pads.clear();
   for (const int64_t p : pad) out.pads.push_back(PadPair{p, p});
@@ -86,17 +87,26 @@ Result<TargetPlan> plan_torch(const PoolOp& op, const TargetInput& input) {
     plan.steps.push_back(native_pool(op, pad, "'valid' pooling is PyTorch's default (no padding, floor output size)"));
     return plan;
   }
-  // tf_same
-  const std::vector<int64_t> stride_one = stride_one_same_pads(op);
+  // tf_same. nn.AvgPool3d refuses inputs shorter than the kernel before padding (PoolOp::input_covers_kernel),
+  // which TF pads: it serves only known sizes that cover the kernel; TFSamePool pools the padded input instead.
+  bool avg3d_covered = !(op.kind == PoolKind::average && op.rank == 3);
+  if (!avg3d_covered && input.sizes_known()) {
+    avg3d_covered = true;
+    for (int a = 0; a < op.rank; ++a) {
+      avg3d_covered = avg3d_covered && input.shape[static_cast<size_t>(a) + 2] >= op.kernel[static_cast<size_t>(a)];
+    }
+  }
+  const std::vector<int64_t> stride_one = avg3d_covered ? stride_one_same_pads(op) : std::vector<int64_t>{};
   if (!stride_one.empty() && torch_accepts_pads(op, stride_one)) {
     plan.steps.push_back(native_pool(
         explicit_version(op, stride_one), stride_one,
         op.kind == PoolKind::max ? "stride 1, odd kernel: TF 'same' pads (k-1)/2 on both sides at every size"
                                  : "stride 1, odd kernel: TF 'same' pads (k-1)/2 on both sides at every size and "
                                    "averages over the input elements only: count_include_pad=False"));
+    plan.exact_for_every_input_size = avg3d_covered && !(op.kind == PoolKind::average && op.rank == 3);
     return plan;
   }
-  if (input.sizes_known()) {
+  if (input.sizes_known() && avg3d_covered) {
     std::vector<int64_t> pad;
     bool symmetric = true;
     for (int a = 0; a < op.rank && symmetric; ++a) {
