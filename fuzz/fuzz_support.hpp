@@ -20,6 +20,7 @@
 #include "convbridge/emit.hpp"
 #include "convbridge/engine.hpp"
 #include "convbridge/frontends.hpp"
+#include "convbridge/layer_plan.hpp"
 #include "convbridge/planner.hpp"
 
 namespace convbridge::fuzz {
@@ -39,6 +40,28 @@ inline void check_error(const Error& error, std::string_view input) {
   if (error.message.empty()) fuzz_fail("an error with an empty message", input);
   if (error.message.size() > 4 * input.size() + 4096) {
     fuzz_fail("error message of " + std::to_string(error.message.size()) + " bytes", input);
+  }
+}
+
+// A plan of the op set: the target's code defines its entry point, the JSON parses, and the reference engine (a
+// twentieth of the CLI's budget) finds no mismatch.
+inline void check_layer_plan(const LayerPlan& plan, std::string_view input) {
+  if (plan.target == Framework::keras) {
+    if (emit_keras(plan).find("def make_layer(") == std::string::npos) fuzz_fail("no make_layer", input);
+    if (emit_tf_nn(plan).find("def layer(x") == std::string::npos) fuzz_fail("no tf layer()", input);
+  } else if (emit_torch(plan).find("def make_module(") == std::string::npos) {
+    fuzz_fail("no make_module", input);
+  }
+  if (!nlohmann::json::accept(emit_json(plan))) fuzz_fail("the JSON plan does not parse", input);
+  if (explain_plan(plan).empty()) fuzz_fail("empty explanation", input);
+  if (plan.steps.empty()) fuzz_fail("a plan without steps", input);
+  auto report = verify_plan(plan, 0, kDefaultWorkBudget / 20);
+  if (!report) {
+    check_error(report.error(), input);
+    return;
+  }
+  if (!report->cases.empty() && !report->passed()) {
+    fuzz_fail("the reference engine found a mismatch: " + describe_verification(*report), input);
   }
 }
 

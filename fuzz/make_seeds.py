@@ -69,6 +69,32 @@ keras_layers = [
     "keras.layers.Conv2D(8, 3, activation='exponential')", "keras.layers.Conv2D(8, 3, activation='Relu')",
     "keras.layers.Conv2D(8, 3, input_shape=(32, None))", "keras.layers.Conv2D(8, 3, input_shape=(0, 2, 3))",
 ]
+# fuzz_op_layer inputs: "<layer>[\0<input shape>]", the op set in all three spellings (the examples first).
+op_layers = [
+    "nn.MaxPool2d(3, 2, 1, ceil_mode=True)\0" "1,64,55,55", "nn.AvgPool2d(3, 1, 1)",
+    "nn.Upsample(scale_factor=2, mode='bilinear', align_corners=True)",
+    "keras.layers.AveragePooling2D(3, 1, padding='same')\0None,None,None,8", "keras.layers.BatchNormalization()",
+    "nn.MaxPool1d(3, 2, dilation=2)\0" "2,3,11", "nn.AvgPool3d(2, ceil_mode=True, count_include_pad=False)",
+    "nn.AvgPool2d((3, 2), stride=(2, 1), padding=(1, 0), divisor_override=4)", "nn.AdaptiveAvgPool2d((3, None))",
+    "nn.AdaptiveMaxPool1d(5)\0" "2,3,9", "keras.layers.GlobalAveragePooling2D(keepdims=True)",
+    "keras.layers.MaxPooling2D(2, padding='same')\0" "1,7,7,3", "tf.nn.max_pool2d(x, 3, 2, 'SAME')",
+    "nn.BatchNorm2d(8, eps=1e-3, momentum=0.01)", "nn.GroupNorm(2, 8)", "nn.InstanceNorm2d(4, affine=True)",
+    "nn.LayerNorm((4, 5, 5))\0" "2,4,5,5", "keras.layers.LayerNormalization(epsilon=1e-6)\0None,None,None,8",
+    "keras.layers.GroupNormalization(groups=4)\0" "2,6,6,8", "nn.Upsample(size=(7, 9), mode='bicubic')",
+    "nn.Upsample(scale_factor=1.5, mode='nearest')\0" "1,2,5,5", "keras.layers.UpSampling2D(2, interpolation='bilinear')",
+    "keras.layers.Resizing(7, 9)\0None,5,5,3", "tf.image.resize(x, (7, 9), method='nearest')",
+    "nn.ZeroPad2d((1, 2, 0, -1))", "nn.ReflectionPad1d(2)\0" "1,2,5", "nn.ConstantPad3d(1, 2.5)",
+    "keras.layers.Cropping2D(((1, 0), (0, 2)))\0None,8,8,3", "tf.pad(x, [[0, 0], [1, 1], [2, 0], [0, 0]], 'SYMMETRIC')",
+    "nn.PixelShuffle(2)\0" "1,8,3,3", "nn.PixelUnshuffle(2)", "tf.nn.depth_to_space(x, 2)\0" "1,3,3,8",
+    "nn.LeakyReLU()", "nn.GELU(approximate='tanh')", "nn.Softmax(dim=1)", "nn.PReLU(8)", "keras.layers.LeakyReLU()",
+    "keras.layers.PReLU(shared_axes=[1, 2])\0None,None,None,4", "keras.layers.Activation('hard_silu')",
+    "keras.layers.ReLU(max_value=6.0)", "tf.nn.leaky_relu(x)", "nn.Hardswish()", "nn.ELU(alpha=0.5)",
+    # rejected ones
+    "nn.MaxPool2d(3, return_indices=True)", "nn.MaxPool2d(3, padding=2)", "nn.AvgPool2d(0)",
+    "nn.BatchNorm2d(8, momentum=None)", "nn.Upsample(size=4, scale_factor=2)", "nn.PixelShuffle(0)",
+    "nn.MaxPool2d(3, 2, 1, ceil_mode=True)\0" "1,64,1,1", "keras.layers.BatchNormalization(axis=1)",
+    "nn.ZeroPad2d((1, 2, 3))", "nn.Softmax(dim=-1)", "nn.LeakyReLU(negative_slope=1e999)",
+]
 # fuzz_tf_nn_call inputs: "<call>\0<filters shape>[\0<input shape>]".
 tf_nn_calls = [
     "tf.nn.conv2d(x, w, strides=2, padding='SAME')\0" "3,3,4,8",
@@ -123,6 +149,9 @@ write("fuzz_pipeline", layers + [encode(l) + b"\0" + encode(s) for l, s in pairs
 write("fuzz_input_shape", shapes + [e.input_shape for e in hostile if e.input_shape is not None])
 write("fuzz_tf_nn_call", tf_nn_calls)
 write("fuzz_keras_layer", keras_layers)
+# Every short catalogue entry too: the conv ones are rejected at once, the op-set ones at their own stage.
+write("fuzz_op_layer", op_layers + [e.layer + (b"" if e.input_shape is None else b"\0" + e.input_shape)
+                                    for e in hostile])
 write("fuzz_cli", ["\0".join(a) for a in clis] + [
     "\0".join(["translate", "tf.nn.conv2d(x, w, strides=2, padding='SAME')", "--filters-shape", "3,3,16,32"]),
     "\0".join(["translate", "tf.nn.depthwise_conv2d(x, w, [1, 1, 1, 1], 'VALID')", "--filters-shape", "3,3,4,2",

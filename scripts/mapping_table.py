@@ -19,6 +19,50 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN, END = "<!-- mapping-table:begin -->", "<!-- mapping-table:end -->"
 REVERSE_BEGIN, REVERSE_END = "<!-- reverse-table:begin -->", "<!-- reverse-table:end -->"
 
+LAYER_BEGIN, LAYER_END = "<!-- layer-table:begin -->", "<!-- layer-table:end -->"
+
+# The layers around the convolutions, both directions: (text, input shape in the source's layout or None).
+LAYER_ROWS = [
+    ("nn.MaxPool2d(2)", None),
+    ("nn.MaxPool2d(3, 2, 1)", None),
+    ("nn.MaxPool2d(3, 2, 1, ceil_mode=True)", (1, 64, 55, 55)),
+    ("nn.MaxPool2d(3, 2, 1, ceil_mode=True)", None),
+    ("nn.MaxPool1d(3, dilation=2)", None),
+    ("nn.AvgPool2d(3, 1, 1)", None),
+    ("nn.AvgPool2d(3, 1, 1, count_include_pad=False)", (1, 8, 32, 32)),
+    ("nn.AvgPool2d(2, ceil_mode=True)", None),
+    ("nn.AdaptiveAvgPool2d(1)", None),
+    ("nn.AdaptiveAvgPool2d((4, 5))", None),
+    ("keras.layers.MaxPooling2D(3, 2, padding='same')", (None, None, None, 8)),
+    ("keras.layers.AveragePooling2D(3, 1, padding='same')", (None, None, None, 8)),
+    ("keras.layers.GlobalAveragePooling2D()", (None, None, None, 8)),
+    ("nn.BatchNorm2d(64)", None),
+    ("nn.GroupNorm(4, 32)", None),
+    ("nn.InstanceNorm2d(16)", None),
+    ("nn.LayerNorm((16, 8, 8))", (2, 16, 8, 8)),
+    ("keras.layers.BatchNormalization()", None),
+    ("keras.layers.LayerNormalization()", (None, None, None, 32)),
+    ("keras.layers.GroupNormalization(groups=4)", (None, None, None, 32)),
+    ("nn.Upsample(scale_factor=2, mode='nearest')", None),
+    ("nn.Upsample(scale_factor=2, mode='bilinear')", None),
+    ("nn.Upsample(scale_factor=2, mode='bilinear', align_corners=True)", None),
+    ("nn.Upsample(size=(7, 9), mode='bicubic')", None),
+    ("keras.layers.UpSampling2D(2, interpolation='bilinear')", (None, None, None, 3)),
+    ("keras.layers.Resizing(7, 9, interpolation='nearest')", (None, 5, 5, 3)),
+    ("nn.ZeroPad2d((1, 2, 0, 1))", None),
+    ("nn.ReflectionPad2d(2)", None),
+    ("nn.ZeroPad2d((-1, 1, 0, 0))", None),
+    ("keras.layers.Cropping2D(((1, 0), (0, 2)))", (None, None, None, 3)),
+    ("nn.PixelShuffle(2)", None),
+    ("tf.nn.depth_to_space(x, 2)", (None, None, None, 8)),
+    ("nn.LeakyReLU()", None),
+    ("nn.GELU(approximate='tanh')", None),
+    ("nn.PReLU(16)", None),
+    ("nn.Softmax(dim=1)", None),
+    ("keras.layers.LeakyReLU()", (None, None, None, 8)),
+    ("keras.layers.ReLU(max_value=6.0)", (None, None, None, 8)),
+]
+
 REVERSE_ROWS = [
     ("keras.layers.Conv2D(16, 3, padding='same')", (None, None, None, 3)),
     ("keras.layers.Conv2D(16, 4, padding='same')", (None, None, None, 3)),
@@ -161,6 +205,30 @@ def table():
     return "\n".join(lines)
 
 
+def _step_code(call):
+    """A step's call as printed in the table: ours without the package prefix, Keras' without keras.layers."""
+    return call["code"].replace("keras.layers.", "")
+
+
+def layer_table():
+    lines = ["| layer | input shape | exact for | translation |", "|---|---|---|---|"]
+    for text, shape in LAYER_ROWS:
+        try:
+            plan = convbridge.translate(text, input_shape=shape)
+        except ValueError as error:  # a row the planner refuses is a table bug: say it loudly in the table
+            lines.append(f"| `{text}` | | | error: {error} |")
+            continue
+        described = json.loads(plan.to_json())
+        target = "Keras" if described["direction"] == "pytorch_to_keras" else "PyTorch"
+        steps = " → ".join(f"`{_step_code(step['call'])}`" for step in described["steps"])
+        if described["exact_for"] != "every_input_size":
+            steps = "`ExpectInputSize` → " + steps
+        exact = "every size" if described["exact_for"] == "every_input_size" else "this size"
+        shape_text = "any" if shape is None else ",".join("None" if v is None else str(v) for v in shape)
+        lines.append(f"| `{text}` | {shape_text} | {exact} | {target}: {steps} |")
+    return "\n".join(lines)
+
+
 def readme_with_table(readme, generated, begin=BEGIN, end_marker=END):
     start, end = readme.index(begin) + len(begin), readme.index(end_marker)
     return readme[:start] + "\n" + generated + "\n" + readme[end:]
@@ -172,12 +240,13 @@ def main():
     group.add_argument("--write", action="store_true", help="update README.md")
     group.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
     args = parser.parse_args()
-    generated, reverse = table(), reverse_table()
+    generated, reverse, layers = table(), reverse_table(), layer_table()
     if not (args.write or args.check):
-        print(generated + "\n\n" + reverse)
+        print(generated + "\n\n" + reverse + "\n\n" + layers)
         return 0
     readme = README.read_text()
     updated = readme_with_table(readme_with_table(readme, generated), reverse, REVERSE_BEGIN, REVERSE_END)
+    updated = readme_with_table(updated, layers, LAYER_BEGIN, LAYER_END)
     if args.check:
         if updated != readme:
             print("README.md's mapping table is out of date: run scripts/mapping_table.py --write", file=sys.stderr)

@@ -114,6 +114,20 @@ struct LayerPlan {
 // "tf.nn.depth_to_space(x, 2)"), by its callee alone.
 bool names_op_layer(std::string_view text);
 
+// Every class and function of the op set the front-ends take, with its positional parameters (for tables,
+// coverage tests and messages). Names as written with their usual prefix: "nn.MaxPool2d", "keras.layers.ReLU",
+// "tf.nn.depth_to_space".
+struct OpLayerClassInfo {
+  Framework framework;
+  std::string name;
+  std::vector<std::string> parameters;
+};
+std::vector<OpLayerClassInfo> op_layer_classes();
+
+// " (did you mean nn.MaxPool2d?)" for a callee one or two edits (or only letter case) away from an op-set class of
+// the same framework spelling, else "": for the front-ends' "unknown layer" messages.
+std::string op_layer_name_hint(std::string_view callee);
+
 // Parses such a text with its framework's own argument checks; errors name the argument.
 Result<OpLayer> parse_op_layer(std::string_view text);
 

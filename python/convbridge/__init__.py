@@ -15,15 +15,15 @@ Neither torch nor tensorflow is needed to import convbridge; each is imported on
 import reprlib
 import warnings
 
-from convbridge._impl import Plan, TorchPlan, __version__
+from convbridge._impl import LayerPlan, Plan, TorchPlan, __version__
 from convbridge._impl import plan_keras_layer as _plan_keras_layer
 from convbridge._impl import plan_pytorch_layer as _plan_pytorch_layer
 from convbridge._impl import plan_tf_nn_call as _plan_tf_nn_call
-from convbridge import _impl, _keras_registration, _keras_source, _torch
+from convbridge import _impl, _keras_registration, _keras_source, _op_layers, _torch
 
 _keras_registration.install()  # saved models with convbridge's Keras layers load after `import convbridge`
 
-__all__ = ["Plan", "TorchPlan", "translate", "to_keras", "to_torch", "convert_weights", "__version__"]
+__all__ = ["Plan", "TorchPlan", "LayerPlan", "translate", "to_keras", "to_torch", "convert_weights", "__version__"]
 
 
 def _input_shape(input_shape, allow_unknown=False):
@@ -72,6 +72,25 @@ def _filters_shape(filters_shape):
     return _impl.parse_filters_shape(",".join(entries))
 
 
+def _is_op_layer(obj):
+    """A pooling / normalization / resizing / padding / pixel shuffle / activation layer (object or text)."""
+    if isinstance(obj, str):
+        return _impl.names_op_layer(_layer_text(obj))
+    return _op_layers.is_torch_op_module(obj) or _op_layers.is_keras_op_layer(obj)
+
+
+def _plan_op_layer(obj, input_shape):
+    channels = 0
+    if isinstance(obj, str):
+        text = obj
+    elif _op_layers.is_torch_op_module(obj):
+        text = _op_layers.torch_layer_text(obj)
+    else:
+        text = _op_layers.keras_layer_text(obj)
+        channels = _op_layers.keras_channels(obj)
+    return _warned(_impl.plan_op_layer(_layer_text(text), _input_shape(input_shape, allow_unknown=True), channels))
+
+
 def translate(layer, input_shape=None, filters_shape=None):
     """Plans the exact translation of a conv layer, in the direction its framework implies.
 
@@ -84,8 +103,16 @@ def translate(layer, input_shape=None, filters_shape=None):
     - the text of a tf.nn.conv1d/conv2d/conv3d/depthwise_conv2d/convolution or conv*_transpose call (e.g.
       "tf.nn.conv2d(x, w, strides=2, padding='SAME')") -> a TorchPlan to PyTorch. filters_shape (required): the
       filters tensor's shape, e.g. (3, 3, 16, 32); input_shape (optional): (N, *spatial, C), None for unknown sizes.
+    - a pooling, normalization, resizing, padding, pixel shuffle or activation layer of either framework (module,
+      layer or text, e.g. "nn.MaxPool2d(3, 2, 1, ceil_mode=True)", "keras.layers.BatchNormalization()",
+      "tf.nn.depth_to_space(x, 2)") -> a LayerPlan to the other framework. input_shape (optional) in the source's
+      layout, None for unknown sizes.
     Raises ValueError for configurations or shapes the framework rejects, with the message the CLI prints.
     """
+    if _is_op_layer(layer):
+        if filters_shape is not None:
+            raise ValueError("filters_shape is for tf.nn convolutions; this layer does not take it")
+        return _plan_op_layer(layer, input_shape)
     if isinstance(layer, str) and _impl.names_tf_nn_call(_layer_text(layer)):
         if filters_shape is None:
             text = _layer_text(layer)
@@ -129,6 +156,15 @@ def to_torch(layer, input_shape=None, filters_shape=None):
     `layer` may also be the text translate() accepts (a Keras constructor or a tf.nn call with filters_shape): the
     module is then built with PyTorch's default initialisation, ready for load_state_dict. Needs torch."""
     is_text = isinstance(layer, str)
+    if _is_op_layer(layer):
+        plan = translate(layer, input_shape)
+        if plan.target_framework != "PyTorch":
+            raise ValueError("to_torch converts Keras layers and TensorFlow calls; this is a PyTorch layer: use "
+                             "convbridge.to_keras for PyTorch -> Keras")
+        from convbridge import _op_layers as adapters
+
+        weights = None if is_text else adapters.keras_weights(layer, plan.source_weight_names)
+        return adapters.build_torch(plan, weights, 0 if is_text else adapters.keras_channels(layer))
     if not is_text and not _keras_source.is_keras_layer(layer):
         if type(layer).__module__.startswith("torch"):
             raise ValueError(f"{type(layer).__qualname__} is already a PyTorch module: to_torch converts Keras layers; "
@@ -155,6 +191,8 @@ def convert_weights(module) -> dict:
     """
     if isinstance(module, str):
         raise ValueError("convert_weights needs the module itself (text has no weights): pass the nn.ConvNd")
+    if _is_op_layer(module):
+        return _op_layer_weights(module)
     kernel, bias = _converted(translate(module), module)
     return {"kernel": kernel, "bias": bias}
 
@@ -173,7 +211,31 @@ def to_keras(module, input_shape=None):
         raise ValueError("this is a tf.nn call: to_keras converts PyTorch modules; use convbridge.to_torch(text, "
                          "filters_shape=...) for TensorFlow -> PyTorch")
     plan = translate(module, input_shape)
+    if isinstance(plan, LayerPlan):
+        if plan.target_framework != "Keras":
+            raise ValueError("this is a Keras layer or TensorFlow call: to_keras converts PyTorch modules; use "
+                             "convbridge.to_torch(layer) for Keras -> PyTorch")
+        weights = None if isinstance(module, str) else _op_layers.torch_weights(module, plan.source_weight_names)
+        return _op_layers.build_keras(plan, weights)
     from convbridge import _keras  # imports keras only here
 
     kernel, bias = (None, None) if isinstance(module, str) else _converted(plan, module)
     return _keras.build_layer(plan.to_json(), kernel, bias)
+
+
+def _op_layer_weights(obj):
+    """{target weight name: numpy array} for a layer of the op set, in the layout of the layer the other framework
+    gets (PyTorch -> Keras or Keras -> PyTorch), bit for bit."""
+    import json
+
+    plan = translate(obj)
+    if _op_layers.is_torch_op_module(obj):
+        source = _op_layers.torch_weights(obj, plan.source_weight_names)
+    else:
+        source = _op_layers.keras_weights(obj, plan.source_weight_names)
+    steps = json.loads(plan.to_json())["steps"]
+    out = {}
+    for step, arrays in zip(steps, plan.target_weights(source)):
+        for weight, array in zip(step["weights"], arrays):
+            out[weight["name"]] = array
+    return out

@@ -15,6 +15,7 @@
 #include "convbridge/emit.hpp"
 #include "convbridge/engine.hpp"
 #include "convbridge/frontends.hpp"
+#include "convbridge/layer_plan.hpp"
 #include "convbridge/planner.hpp"
 
 namespace nb = nanobind;
@@ -112,6 +113,51 @@ nb::dict verification_dict(const VerificationReport& report) {
   return out;
 }
 
+// A source weight (the source framework's layout) -> every target step's weights, in the target's order.
+template <class T>
+std::vector<std::vector<OutputArray<T>>> layer_target_weights(const LayerPlan& plan,
+                                                              const std::vector<InputArray<T>>& source) {
+  if (source.size() != plan.source_weights.size()) {
+    throw nb::value_error(("the layer has " + std::to_string(plan.source_weights.size()) + " weights, got " +
+                           std::to_string(source.size()))
+                              .c_str());
+  }
+  std::vector<std::vector<double>> neutral(plan.weights.size());
+  for (size_t i = 0; i < source.size(); ++i) {
+    const FrameworkWeight& w = plan.source_weights[i];
+    if (shape_of(source[i]) != w.from_neutral.to_shape) {
+      throw nb::value_error(("weight '" + w.name + "' has shape " + shape_text(shape_of(source[i])) +
+                             "; expected " + shape_text(w.from_neutral.to_shape))
+                                .c_str());
+    }
+    if (w.neutral_index < 0) continue;
+    std::vector<double> values(source[i].data(), source[i].data() + source[i].size());
+    neutral.at(static_cast<size_t>(w.neutral_index)) = source_weight_to_neutral(plan, i, values);
+  }
+  std::vector<std::vector<OutputArray<T>>> out;
+  for (const TargetStep& step : plan.steps) {
+    std::vector<OutputArray<T>> arrays;
+    for (const FrameworkWeight& w : step.weights) {
+      std::vector<double> values;
+      if (w.neutral_index < 0) {
+        int64_t count = 1;
+        for (const int64_t d : w.from_neutral.to_shape) count *= d;
+        values.assign(static_cast<size_t>(count), w.fill);
+      } else {
+        values = neutral_to_target_weight(w, neutral.at(static_cast<size_t>(w.neutral_index)));
+      }
+      arrays.push_back(to_numpy(std::vector<T>(values.begin(), values.end()), w.from_neutral.to_shape));
+    }
+    out.push_back(std::move(arrays));
+  }
+  return out;
+}
+
+std::string layer_plan_repr(const LayerPlan& plan) {
+  return "<convbridge.LayerPlan " + plan.source.text + " -> " + std::string(framework_name(plan.target)) +
+         (plan.exact_for_every_input_size ? ", exact for every input size>" : ", exact for its input shape>");
+}
+
 }  // namespace
 }  // namespace convbridge
 
@@ -121,8 +167,8 @@ NB_MODULE(_impl, m) {
 
   nb::class_<Plan>(m, "Plan", "An exact PyTorch -> TensorFlow/Keras translation plan.")
       .def("explain", nb::overload_cast<const Plan&>(&explain_plan), "Per-side padding in both frameworks, output shapes, each step and why.")
-      .def("keras_code", &emit_keras, "Keras 3 source defining make_layer(weight, bias=None).")
-      .def("tf_code", &emit_tf_nn, "tf.nn source defining conv(x, weight, bias=None) for channels_last x.")
+      .def("keras_code", nb::overload_cast<const Plan&>(&emit_keras), "Keras 3 source defining make_layer(weight, bias=None).")
+      .def("tf_code", nb::overload_cast<const Plan&>(&emit_tf_nn), "tf.nn source defining conv(x, weight, bias=None) for channels_last x.")
       .def("to_json", [](const Plan& plan) { return emit_json(plan); }, "The plan as JSON (schema in the README).")
       .def(
           "output_shape",
@@ -167,7 +213,7 @@ NB_MODULE(_impl, m) {
   nb::class_<TorchPlan>(m, "TorchPlan", "An exact TensorFlow/Keras -> PyTorch translation plan.")
       .def("explain", nb::overload_cast<const TorchPlan&>(&explain_plan),
            "The Keras layer's padding and shapes, each PyTorch step and why, the weight transforms.")
-      .def("torch_code", &emit_torch, "PyTorch source defining make_module(<Keras weights>, bias=None).")
+      .def("torch_code", nb::overload_cast<const TorchPlan&>(&emit_torch), "PyTorch source defining make_module(<Keras weights>, bias=None).")
       .def("to_json", [](const TorchPlan& plan) { return emit_json(plan); }, "The plan as JSON (schema in the README).")
       .def(
           "output_shape",
@@ -200,6 +246,73 @@ NB_MODULE(_impl, m) {
         return "<convbridge.TorchPlan " + plan.source.text +
                (plan.exact_for_every_input_size ? ", exact for every input size>" : ", exact for its input shape>");
       });
+
+  nb::class_<LayerPlan>(m, "LayerPlan",
+                        "An exact translation plan for a pooling, normalization, resizing, padding, pixel shuffle or "
+                        "activation layer, PyTorch -> Keras or Keras/TensorFlow -> PyTorch.")
+      .def("explain", nb::overload_cast<const LayerPlan&>(&explain_plan), "What the layer computes, each step and why.")
+      .def("keras_code", nb::overload_cast<const LayerPlan&>(&emit_keras),
+           "Keras 3 source defining make_layer(<PyTorch weights>=None) (PyTorch sources only).")
+      .def("tf_code", nb::overload_cast<const LayerPlan&>(&emit_tf_nn),
+           "TensorFlow source defining layer(x, <PyTorch weights>=None) for channels_last x (PyTorch sources only).")
+      .def("torch_code", nb::overload_cast<const LayerPlan&>(&emit_torch),
+           "PyTorch source defining make_module(<Keras weights>=None) (Keras/TensorFlow sources only).")
+      .def("to_json", [](const LayerPlan& plan) { return emit_json(plan); }, "The plan as JSON.")
+      .def_prop_ro("exact_for_every_input_size", [](const LayerPlan& plan) { return plan.exact_for_every_input_size; })
+      .def_prop_ro("input_shape", [](const LayerPlan& plan) { return plan.input_shape; })
+      .def_prop_ro("source_text", [](const LayerPlan& plan) { return plan.source.text; })
+      .def_prop_ro("source_framework", [](const LayerPlan& plan) { return std::string(framework_name(plan.source.framework)); })
+      .def_prop_ro("target_framework", [](const LayerPlan& plan) { return std::string(framework_name(plan.target)); })
+      .def_prop_ro("source_weight_names", [](const LayerPlan& plan) {
+        std::vector<std::string> names;
+        for (const FrameworkWeight& w : plan.source_weights) names.push_back(w.name);
+        return names;
+      })
+      .def_prop_ro("warnings", [](const LayerPlan& plan) { return plan.warnings; })
+      .def_prop_ro("notes", [](const LayerPlan& plan) { return plan.notes; })
+      .def(
+          "verify", [](const LayerPlan& plan, uint64_t seed) { return verification_dict(unwrap(verify_plan(plan, seed))); },
+          "seed"_a = 0, "Checks the plan against the source layer's semantics with the float64 reference engine.")
+      .def("target_weights", &layer_target_weights<float>, "source_weights"_a,
+           "The source layer's weights (its own names' order and layouts) -> each step's weights in the target's "
+           "order and layouts, bit for bit.")
+      .def("target_weights", &layer_target_weights<double>, "source_weights"_a)
+      .def(
+          "reference_forward",
+          [](const LayerPlan& plan, const InputArray<double>& x, const std::vector<InputArray<double>>& weights) {
+            std::vector<Tensor> tensors;
+            for (const auto& w : weights) tensors.push_back(to_tensor(w));
+            Tensor y = unwrap(run_op(plan.source.op, to_tensor(x), tensors));
+            return to_numpy(std::move(y.data), y.shape);
+          },
+          "x"_a, "weights"_a = std::vector<InputArray<double>>{},
+          "The source op in float64 on a channels_first x, with its neutral weights (reference engine).")
+      .def("__repr__", &layer_plan_repr);
+
+  const auto names_op = [](const std::string& text) { return names_op_layer(text); };
+  m.def("names_op_layer", names_op, "text"_a, "Whether the text names a pooling/normalization/resizing/padding/"
+        "pixel shuffle/activation layer of PyTorch, Keras or TensorFlow.");
+  m.def(
+      "names_op_layer", [](const nb::bytes& text) { return names_op_layer(std::string(text.c_str(), text.size())); },
+      "text"_a);
+  const auto plan_op = [](const std::string& text, const std::optional<std::vector<int64_t>>& input_shape,
+                          int64_t channels) {
+    const OpLayer layer = unwrap(parse_op_layer(text));
+    std::optional<std::vector<int64_t>> shape = input_shape;
+    if (!shape && !layer.declared_input_shape.empty()) {  // Keras input_shape=(H, W, C): the batch is unknown
+      shape = std::vector<int64_t>{kUnknownSize};
+      shape->insert(shape->end(), layer.declared_input_shape.begin(), layer.declared_input_shape.end());
+    }
+    return unwrap(plan_op_layer(layer, shape, channels));
+  };
+  m.def("plan_op_layer", plan_op, "text"_a, "input_shape"_a.none() = nb::none(), "channels"_a = 0,
+        "Parses a layer of the op set and plans its translation; input_shape in the source layout (-1 unknown).");
+  m.def(
+      "plan_op_layer",
+      [plan_op](const nb::bytes& text, const std::optional<std::vector<int64_t>>& input_shape, int64_t channels) {
+        return plan_op(std::string(text.c_str(), text.size()), input_shape, channels);
+      },
+      "text"_a, "input_shape"_a.none() = nb::none(), "channels"_a = 0);
 
   m.def("names_keras_layer", &names_keras_layer, "text"_a, "Whether the text is a Keras layer constructor call.");
   // Text that is not valid Unicode (bytes pasted from a file) arrives as bytes, exactly as the CLI sees it.

@@ -11,6 +11,7 @@
 #include <span>
 
 #include "convbridge/frontends.hpp"
+#include "convbridge/layer_plan.hpp"
 #include "frontends/arguments.hpp"
 #include "frontends/python_call.hpp"
 
@@ -117,8 +118,9 @@ Result<KerasClass> keras_class(std::string_view callee, std::string* class_name)
   }
   return make_error(ErrorCode::unknown_argument,
                     fmt::format("unknown Keras layer '{}': expected keras.layers.Conv1D/2D/3D, DepthwiseConv1D/2D, "
-                                "SeparableConv1D/2D or Conv1D/2D/3DTranspose",
-                                frontends::printable_excerpt(callee)));
+                                "SeparableConv1D/2D or Conv1D/2D/3DTranspose, or a pooling, normalization, resizing, "
+                                "padding or activation layer{}",
+                                frontends::printable_excerpt(callee), op_layer_name_hint(callee)));
 }
 
 // The positional parameter names of the class a callee names, so that a syntax error inside an argument names

@@ -2,10 +2,12 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <cctype>
 #include <string>
 #include <vector>
 
 #include "convbridge/layer_plan.hpp"
+#include "frontends/arguments.hpp"
 #include "frontends/op_layer_classes.hpp"
 #include "frontends/python_call.hpp"
 
@@ -84,6 +86,44 @@ std::span<const std::string_view> parameter_names(std::string_view callee) {
 }
 
 }  // namespace
+
+std::vector<OpLayerClassInfo> op_layer_classes() {
+  std::vector<OpLayerClassInfo> out;
+  for (const LayerClass* cls : all_classes()) {
+    OpLayerClassInfo info;
+    info.framework = cls->framework;
+    const bool functional = cls->framework == Framework::pytorch && is_lower(cls->name);
+    info.name = (cls->framework == Framework::pytorch ? (functional ? "F." : "nn.")
+                 : cls->framework == Framework::keras ? "keras.layers."
+                                                      : "tf.") +
+                std::string(cls->name);
+    for (const std::string_view p : cls->parameters) info.parameters.emplace_back(p);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::string op_layer_name_hint(std::string_view callee) {
+  const size_t dot = callee.rfind('.');
+  const std::string_view bare = dot == std::string_view::npos ? callee : callee.substr(dot + 1);
+  const auto lower = [](std::string_view text) {
+    std::string out(text);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  if (bare.size() < 3) return "";
+  std::string best;
+  size_t best_distance = 3;
+  for (const OpLayerClassInfo& cls : op_layer_classes()) {
+    const std::string_view name = std::string_view(cls.name).substr(cls.name.rfind('.') + 1);
+    const size_t distance = lower(name) == lower(bare) ? 0 : frontends::edit_distance(bare, name);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = cls.name;
+    }
+  }
+  return best.empty() ? "" : fmt::format(" (did you mean {}?)", best);
+}
 
 bool names_op_layer(std::string_view text) {
   return !candidates(frontends::leading_dotted_name(text)).empty();

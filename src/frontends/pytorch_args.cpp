@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "convbridge/frontends.hpp"
+#include "convbridge/layer_plan.hpp"
 #include "convbridge/shape_math.hpp"
 #include "frontends/arguments.hpp"
 #include "frontends/python_call.hpp"
@@ -109,8 +110,9 @@ Result<LayerKind> kind_of_layer(const std::string& callee, std::string* class_na
   }
   return make_error(ErrorCode::unknown_argument,
                     fmt::format("unknown layer '{}': expected nn.Conv1d/2d/3d or nn.ConvTranspose1d/2d/3d (also "
-                                "written torch.nn.Conv2d or Conv2d)",
-                                frontends::printable_excerpt(callee)));
+                                "written torch.nn.Conv2d or Conv2d), or a pooling, normalization, resizing, padding, "
+                                "pixel shuffle or activation layer{}",
+                                frontends::printable_excerpt(callee), op_layer_name_hint(callee)));
 }
 
 }  // namespace

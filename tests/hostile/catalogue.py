@@ -94,9 +94,18 @@ class Entry:
         return ""
 
 
-def load(path: Path = CATALOGUE) -> list[Entry]:
+def catalogue_files() -> list[Path]:
+    """catalogue.json, then each layer family's catalogue_<family>.json, in name order."""
+    return [CATALOGUE] + sorted(CATALOGUE.parent.glob("catalogue_*.json"))
+
+
+def load(path: Path | None = None) -> list[Entry]:
+    """The entries of one file, or of every catalogue file (the default)."""
+    raws = []
+    for file in ([Path(path)] if path is not None else catalogue_files()):
+        raws += json.loads(file.read_text(encoding="utf-8"))
     entries = []
-    for raw in json.loads(Path(path).read_text(encoding="utf-8")):
+    for raw in raws:
         entries.append(Entry(raw["name"], expand(raw["layer"]), expand(raw.get("input_shape")), raw["stage"],
                              raw["code"], raw["fragment"], raw.get("python", "same"),
                              expand(raw.get("filters_shape"))))
@@ -112,7 +121,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     out = sys.stdout.buffer
-    for entry in load(Path(argv[2]) if len(argv) > 2 else CATALOGUE):
+    for entry in load(Path(argv[2]) if len(argv) > 2 else None):
         skip = entry.cli_skip_reason()
         arguments = [] if skip else entry.cli_arguments()
         fields = [entry.name.encode(), entry.fragment.encode(), skip.encode(), str(len(arguments)).encode(), *arguments]

@@ -8,7 +8,7 @@
 set -u
 bin=${CONVBRIDGE:?set CONVBRIDGE to the convbridge binary}
 here=$(cd "$(dirname "$0")" && pwd)
-catalogue=${1:-$here/catalogue.json}
+catalogue=${1:-}  # default: every catalogue file (catalogue.py)
 python=${PYTHON:-python3}
 time_limit=10
 memory_limit_mb=1024
@@ -27,8 +27,8 @@ skipped=0
 out=$(mktemp) err=$(mktemp) records=$(mktemp)
 trap 'rm -f "$out" "$err" "$records"' EXIT
 
-if ! "$python" "$here/catalogue.py" argv "$catalogue" >"$records"; then
-  echo "FAIL: cannot read $catalogue"
+if ! "$python" "$here/catalogue.py" argv ${catalogue:+"$catalogue"} >"$records"; then
+  echo "FAIL: cannot read the catalogue ${catalogue:-files}"
   exit 1
 fi
 

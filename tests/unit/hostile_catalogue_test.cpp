@@ -20,11 +20,14 @@
 #include <string>
 #include <vector>
 
+#include <filesystem>
+
 #include "convbridge/frontends.hpp"
+#include "convbridge/layer_plan.hpp"
 #include "convbridge/planner.hpp"
 
 #ifndef CONVBRIDGE_HOSTILE_CATALOGUE
-#error "CONVBRIDGE_HOSTILE_CATALOGUE must name tests/hostile/catalogue.json"
+#error "CONVBRIDGE_HOSTILE_CATALOGUE must name the tests/hostile directory (catalogue.json, catalogue_*.json)"
 #endif
 
 namespace convbridge {
@@ -76,11 +79,25 @@ std::string expand(const nlohmann::json& spec) {
   return text;
 }
 
+// catalogue.json, then each family's catalogue_<family>.json, in name order.
+std::vector<std::filesystem::path> catalogue_files() {
+  std::vector<std::filesystem::path> files;
+  for (const auto& item : std::filesystem::directory_iterator(CONVBRIDGE_HOSTILE_CATALOGUE)) {
+    const std::string name = item.path().filename().string();
+    if (name == "catalogue.json" || (name.starts_with("catalogue_") && name.ends_with(".json"))) {
+      files.push_back(item.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 std::vector<HostileEntry> load_catalogue() {
-  std::ifstream file(CONVBRIDGE_HOSTILE_CATALOGUE);
-  if (!file) throw std::runtime_error("cannot read " CONVBRIDGE_HOSTILE_CATALOGUE);
-  const nlohmann::json catalogue = nlohmann::json::parse(file);
   std::vector<HostileEntry> entries;
+  for (const auto& path : catalogue_files()) {
+  std::ifstream file(path);
+  if (!file) throw std::runtime_error("cannot read " + path.string());
+  const nlohmann::json catalogue = nlohmann::json::parse(file);
   for (const nlohmann::json& raw : catalogue) {
     HostileEntry entry;
     entry.name = raw.at("name").get<std::string>();
@@ -91,6 +108,7 @@ std::vector<HostileEntry> load_catalogue() {
     entry.code = raw.at("code").get<std::string>();
     entry.fragment = raw.at("fragment").get<std::string>();
     entries.push_back(std::move(entry));
+  }
   }
   return entries;
 }
@@ -206,6 +224,36 @@ void expect_tf_nn_rejection(const HostileEntry& entry) {
   expect_clear_message(entry, plan.error());
 }
 
+// What `convbridge translate` does with a layer of the op set (tools/convbridge/cli.cpp translate_op_layer): parse it,
+// parse the optional input shape with None allowed (else a Keras text's own input_shape=), plan.
+void expect_op_layer_rejection(const HostileEntry& entry) {
+  auto layer = parse_op_layer(entry.layer);
+  if (entry.stage == "parse") {
+    ASSERT_FALSE(layer) << "the layer was accepted";
+    expect_clear_message(entry, layer.error());
+    return;
+  }
+  ASSERT_TRUE(layer) << layer.error().message;
+  std::optional<std::vector<int64_t>> shape;
+  if (entry.input_shape) {
+    auto parsed = parse_input_shape(*entry.input_shape, /*allow_unknown=*/true);
+    if (entry.stage == "shape") {
+      ASSERT_FALSE(parsed) << "the input shape was accepted";
+      expect_clear_message(entry, parsed.error());
+      return;
+    }
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    shape = *parsed;
+  } else if (!layer->declared_input_shape.empty()) {
+    shape = std::vector<int64_t>{kUnknownSize};
+    shape->insert(shape->end(), layer->declared_input_shape.begin(), layer->declared_input_shape.end());
+  }
+  ASSERT_EQ(entry.stage, "plan");
+  auto plan = plan_op_layer(*layer, shape);
+  ASSERT_FALSE(plan) << "the layer was planned";
+  expect_clear_message(entry, plan.error());
+}
+
 void expect_pytorch_rejection(const HostileEntry& entry) {
   auto layer = parse_pytorch_layer(entry.layer);
   if (entry.stage == "parse") {
@@ -233,7 +281,9 @@ TEST_P(Rejects, Entry) {
   const auto start = std::chrono::steady_clock::now();
   // The front-end the CLI picks (tools/convbridge/cli.cpp run_translate): Keras for text that names a Keras layer,
   // tf.nn for a tf.nn call, else PyTorch.
-  if (entry.filters_shape && !names_tf_nn_call(entry.layer)) {
+  if (names_op_layer(entry.layer)) {
+    expect_op_layer_rejection(entry);
+  } else if (entry.filters_shape && !names_tf_nn_call(entry.layer)) {
     // The CLI's own check, before it parses the layer (its message, with the invalid_argument code).
     ASSERT_EQ(entry.stage, "filters-shape") << "filters_shape is for tf.nn calls";
     expect_clear_message(entry, Error{ErrorCode::invalid_argument,
@@ -305,6 +355,25 @@ TEST(HostileCatalogueFile, CoversEveryArgumentOfEveryLayer) {
     bool covered = false;
     for (const HostileEntry& entry : catalogue()) covered = covered || entry.fragment.find(argument) != std::string::npos;
     EXPECT_TRUE(covered) << argument;
+  }
+}
+
+// The same for the op set (pooling, normalization, resizing, padding, pixel shuffle, activations): every parameter
+// of every class and function, in the fragment of an entry whose text names that class (with any usual prefix).
+TEST(HostileCatalogueFile, CoversEveryArgumentOfEveryOpLayer) {
+  for (const OpLayerClassInfo& cls : op_layer_classes()) {
+    const std::string bare = cls.name.substr(cls.name.rfind('.') + 1);
+    const std::string module = cls.name.substr(0, cls.name.rfind('.') + 1);  // "nn.", "keras.layers.", "tf.nn."
+    for (const std::string& parameter : cls.parameters) {
+      if (parameter == "input" || parameter == "x" || parameter == "images" || parameter == "tensor") continue;
+      bool covered = false;
+      for (const HostileEntry& entry : catalogue()) {
+        covered = covered || ((names_class(entry.layer, bare, {"", module, "torch." + module, "tf.keras.layers.",
+                                                               "layers.", "F.", "torch.nn.functional."})) &&
+                              entry.fragment.find(parameter) != std::string::npos);
+      }
+      EXPECT_TRUE(covered) << cls.name << " " << parameter;
+    }
   }
 }
 

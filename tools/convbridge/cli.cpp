@@ -36,6 +36,10 @@ constexpr const char* kExamples = R"TXT(Examples:
   convbridge translate "layers.SeparableConv2D(32, 3, padding='same')" --input-shape 1,64,64,8 --emit torch
   convbridge translate "tf.nn.conv2d(x, w, strides=2, padding='SAME')" --filters-shape 3,3,16,32
   convbridge translate "tf.nn.conv2d(x, w, 1, [[0, 0], [1, 2], [0, 1], [0, 0]])" --filters-shape 3,3,8,8 --input-shape 1,32,32,8
+  convbridge translate "nn.MaxPool2d(3, 2, 1, ceil_mode=True)" --input-shape 1,64,55,55
+  convbridge translate "nn.Upsample(scale_factor=2, mode='bilinear', align_corners=True)" --emit keras
+  convbridge translate "keras.layers.AveragePooling2D(3, 1, padding='same')" --input-shape None,None,None,8
+  convbridge translate "keras.layers.BatchNormalization()" --emit torch
 
 Exit status: 0 success, 1 the reference engine found a mismatch (a convbridge bug: please report it),
 2 invalid layer text, input shape or arguments.)TXT";
@@ -322,7 +326,9 @@ CliResult run(const std::vector<std::string>& arguments) {
 
   TranslateOptions options;
   CLI::App* translate = app.add_subcommand(
-      "translate", "Translate a PyTorch convolution layer to TensorFlow/Keras, or a Keras layer or tf.nn call to PyTorch");
+      "translate",
+      "Translate a PyTorch layer (convolution, pooling, normalization, resizing, padding, pixel shuffle, activation) "
+      "to TensorFlow/Keras, or a Keras layer or TensorFlow call to PyTorch");
   translate->add_option("layer", options.layer_text,
                         "The layer exactly as written in code, e.g. \"nn.Conv2d(3, 16, 3, stride=2)\", "
                         "\"keras.layers.Conv2D(16, 3, strides=2, padding='same')\" or "
@@ -330,8 +336,10 @@ CliResult run(const std::vector<std::string>& arguments) {
       ->required();
   translate->add_option("--input-shape", options.input_shape_text,
                         "The input shape the source layer sees: PyTorch N,C,<spatial> (e.g. 1,3,224,224; optional: "
-                        "without it the plan is exact for every size), Keras N,<spatial>,C (required for the "
-                        "channel count; None for sizes that vary, e.g. None,None,None,3), tf.nn N,<spatial>,C (optional)")
+                        "without it the plan is exact for every size), Keras N,<spatial>,C (required for Keras "
+                        "convolutions, which do not record their input channels; None for sizes that vary, e.g. "
+                        "None,None,None,3), tf.nn N,<spatial>,C (optional). Pooling, normalization, resizing, padding, "
+                        "pixel shuffle and activation layers take it optionally in either framework, None allowed")
       ->type_name("SHAPE");
   translate->add_option("--filters-shape", options.filters_shape_text,
                         "For tf.nn calls (required): the shape of the filters tensor, e.g. 3,3,16,32 for tf.nn.conv2d "
