@@ -167,14 +167,18 @@ def build_keras(plan, source_weights, channels=0):
         channels = int(source_weights[0].shape[0])
     targets = plan.target_weights(source_weights) if source_weights is not None else None
     shape = described["channels_first_input"]
-    rank = len(shape) - 2 if shape else 2
+    # Without a shape, the rank the source layer demands (nn.BatchNorm3d: 3): Keras layers fix their input rank
+    # when built.
+    rank = len(shape) - 2 if shape else (described["source"].get("rank") or 2)
     exact_everywhere = described["exact_for"] == "every_input_size"
     spatial = (None,) * rank if exact_everywhere else tuple(shape[2:])
     layers = []
     for index, step in enumerate(described["steps"]):
         layer = _call(step["call"], {"keras.layers": keras.layers}, keras_layers, channels)
         if step["weights"]:
-            layer.build((None,) + (None,) * rank + (channels,))
+            # The plan's spatial sizes when it is for one size: LayerNormalization over spatial axes builds gamma
+            # from them.
+            layer.build((None,) + spatial + (channels,))
             if targets is not None:
                 layer.set_weights(list(targets[index]))
         layers.append(layer)

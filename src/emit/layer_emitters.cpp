@@ -414,7 +414,8 @@ std::string emit_json(const LayerPlan& plan, const VerificationReport* verificat
                                                                   : "tensorflow"},
         {"class", plan.source.class_name},
         {"text", plan.source.text},
-        {"computes", describe_op(plan.source.op)}}},
+        {"computes", describe_op(plan.source.op)},
+        {"rank", op_rank(plan.source.op)}}},  // the spatial rank the layer demands, 0 any
       {"input_shape", plan.input_shape ? json(*plan.input_shape) : json(nullptr)},
       {"channels_first_input", plan.channels_first_input},
       {"exact_for", plan.exact_for_every_input_size ? "every_input_size" : "input_shape"},
