@@ -272,7 +272,7 @@ std::string explain_plan(const LayerPlan& plan) {
 // keras.Input shape of channels_last tensors: the known sizes, None elsewhere, the channels or `channels`.
 std::string keras_input_shape(const LayerPlan& plan) {
   const auto& in = plan.channels_first_input;
-  const int rank = in.empty() ? std::max(op_rank(plan.source.op), 2) : static_cast<int>(in.size()) - 2;
+  const int rank = in.empty() ? (op_rank(plan.source.op) > 0 ? op_rank(plan.source.op) : 2) : static_cast<int>(in.size()) - 2;
   std::vector<std::string> entries;
   for (int i = 0; i < rank; ++i) {
     const int64_t size = in.empty() ? -1 : in[static_cast<size_t>(i) + 2];
@@ -294,7 +294,8 @@ std::string emit_keras(const LayerPlan& plan) {
   std::string channels = channels_line(plan, "    ");
   const bool needs_channels = plan_uses_channels_name(plan) || std::any_of(plan.steps.begin(), plan.steps.end(),
       [](const TargetStep& step) { return !step.weights.empty(); });
-  if (channels.empty() && needs_channels && !plan.channels_first_input.empty() && plan.channels_first_input[1] <= 0 &&
+  // The channel count for keras.Input/build, from the weights when the plan has no input shape (or no channels).
+  if (channels.empty() && needs_channels && (plan.channels_first_input.empty() || plan.channels_first_input[1] <= 0) &&
       !plan.source_weights.empty()) {
     channels = fmt::format("    channels = int(np.asarray({}).shape[0])\n", plan.source_weights.front().name);
   }

@@ -1,9 +1,9 @@
 // PyTorch front-end for the normalization layers, with the checks PyTorch itself makes (2.x):
 //   BatchNorm1d/2d/3d(num_features, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True, device=None,
-//                     dtype=None)                                   torch/nn/modules/batchnorm.py (_NormBase)
+//                     dtype=None, *, bias=True)                                   torch/nn/modules/batchnorm.py (_NormBase)
 //   InstanceNorm1d/2d/3d(num_features, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False, device=None,
-//                        dtype=None)                                torch/nn/modules/instancenorm.py
-//   GroupNorm(num_groups, num_channels, eps=1e-05, affine=True, device=None, dtype=None)
+//                        dtype=None, *, bias=True)                  torch/nn/modules/instancenorm.py
+//   GroupNorm(num_groups, num_channels, eps=1e-05, affine=True, device=None, dtype=None, *, bias=True)
 //       GroupNorm.__init__ raises "num_channels must be divisible by num_groups"  torch/nn/modules/normalization.py
 //   LayerNorm(normalized_shape, eps=1e-05, elementwise_affine=True, bias=True, device=None, dtype=None)
 //       normalized_shape: an int or a sequence of ints               torch/nn/modules/normalization.py
@@ -24,10 +24,12 @@
 namespace convbridge::frontends {
 namespace {
 
-constexpr std::array<std::string_view, 7> kBatchNormParameters = {
-    "num_features", "eps", "momentum", "affine", "track_running_stats", "device", "dtype"};
-constexpr std::array<std::string_view, 6> kGroupNormParameters = {"num_groups", "num_channels", "eps",
-                                                                  "affine",     "device",       "dtype"};
+// The last parameter, bias, is keyword-only (PyTorch 2.13: `*, bias=True`; with affine=True and bias=False the
+// layer has a weight and no bias).
+constexpr std::array<std::string_view, 8> kBatchNormParameters = {
+    "num_features", "eps", "momentum", "affine", "track_running_stats", "device", "dtype", "bias"};
+constexpr std::array<std::string_view, 7> kGroupNormParameters = {"num_groups", "num_channels", "eps",   "affine",
+                                                                  "device",     "dtype",        "bias"};
 constexpr std::array<std::string_view, 6> kLayerNormParameters = {"normalized_shape", "eps",    "elementwise_affine",
                                                                   "bias",             "device", "dtype"};
 
@@ -93,6 +95,17 @@ Status check_device_and_dtype(const BoundArguments& bound, OpLayer& layer) {
   return Ok{};
 }
 
+// Python's own error for a keyword-only parameter passed positionally.
+Status check_positional_count(const PyCall& call, std::string_view class_name, size_t positional) {
+  size_t count = 0;
+  for (const PyArgument& a : call.arguments) count += a.keyword ? 0 : 1;
+  if (count > positional) {
+    return invalid_argument(fmt::format("{} takes at most {} positional arguments ({} given; bias is keyword-only)",
+                                        class_name, positional, count));
+  }
+  return Ok{};
+}
+
 // momentum: a float or None (cumulative moving average, _BatchNorm.forward: exponential_average_factor = 1 /
 // num_batches_tracked).
 Status read_momentum(const BoundArguments& bound, BatchNormOp& op) {
@@ -109,10 +122,11 @@ Status read_momentum(const BoundArguments& bound, BatchNormOp& op) {
 template <int Rank>
 Status parse_batch_norm(const PyCall& call, OpLayer& layer) {
   const std::string name = fmt::format("BatchNorm{}d", Rank);
+  CONVBRIDGE_CHECK(check_positional_count(call, name, kBatchNormParameters.size() - 1));
   CONVBRIDGE_TRY(BoundArguments bound,
                  BoundArguments::bind(call, name, kBatchNormParameters, 1,
                                       "num_features, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True, "
-                                      "device=None, dtype=None",
+                                      "device=None, dtype=None, *, bias=True",
                                       keyword_hint));
   BatchNormOp op;
   op.rank = Rank;
@@ -121,7 +135,9 @@ Status parse_batch_norm(const PyCall& call, OpLayer& layer) {
   CONVBRIDGE_CHECK(read_momentum(bound, op));
   CONVBRIDGE_TRY(const bool affine, flag_argument(bound.get("affine", "True"), "affine"));
   CONVBRIDGE_TRY(const bool track, flag_argument(bound.get("track_running_stats", "True"), "track_running_stats"));
-  op.scale = op.center = affine;
+  CONVBRIDGE_TRY(const bool bias, flag_argument(bound.get("bias", "True"), "bias"));
+  op.scale = affine;
+  op.center = affine && bias;
   op.use_batch_statistics = !track;
   CONVBRIDGE_CHECK(check_device_and_dtype(bound, layer));
   layer.op = op;
@@ -131,15 +147,17 @@ Status parse_batch_norm(const PyCall& call, OpLayer& layer) {
 template <int Rank>
 Status parse_instance_norm(const PyCall& call, OpLayer& layer) {
   const std::string name = fmt::format("InstanceNorm{}d", Rank);
+  CONVBRIDGE_CHECK(check_positional_count(call, name, kBatchNormParameters.size() - 1));
   CONVBRIDGE_TRY(BoundArguments bound,
                  BoundArguments::bind(call, name, kBatchNormParameters, 1,
                                       "num_features, eps=1e-05, momentum=0.1, affine=False, "
-                                      "track_running_stats=False, device=None, dtype=None",
+                                      "track_running_stats=False, device=None, dtype=None, *, bias=True",
                                       keyword_hint));
   CONVBRIDGE_TRY(const int64_t channels, positive_count(bound.get("num_features", "None"), "num_features"));
   CONVBRIDGE_TRY(const double eps, float_argument(bound.get("eps", "1e-05"), "eps"));
   CONVBRIDGE_TRY(const bool affine, flag_argument(bound.get("affine", "False"), "affine"));
   CONVBRIDGE_TRY(const bool track, flag_argument(bound.get("track_running_stats", "False"), "track_running_stats"));
+  CONVBRIDGE_TRY(const bool bias, flag_argument(bound.get("bias", "True"), "bias"));
   CONVBRIDGE_CHECK(check_device_and_dtype(bound, layer));
   if (track) {
     // Eval mode normalizes with the running statistics per channel: a batch norm.
@@ -147,7 +165,8 @@ Status parse_instance_norm(const PyCall& call, OpLayer& layer) {
     op.rank = Rank;
     op.channels = channels;
     op.epsilon = eps;
-    op.scale = op.center = affine;
+    op.scale = affine;
+    op.center = affine && bias;
     CONVBRIDGE_CHECK(read_momentum(bound, op));
     layer.op = op;
     layer.notes.push_back(fmt::format("{} with track_running_stats=True normalizes with its running statistics in "
@@ -166,16 +185,19 @@ Status parse_instance_norm(const PyCall& call, OpLayer& layer) {
   op.channels = channels;
   op.groups = 0;  // one group per channel
   op.epsilon = eps;
-  op.scale = op.center = affine;
+  op.scale = affine;
+  op.center = affine && bias;
   op.rank = Rank;
   layer.op = op;
   return Ok{};
 }
 
 Status parse_group_norm(const PyCall& call, OpLayer& layer) {
+  CONVBRIDGE_CHECK(check_positional_count(call, "GroupNorm", kGroupNormParameters.size() - 1));
   CONVBRIDGE_TRY(BoundArguments bound,
                  BoundArguments::bind(call, "GroupNorm", kGroupNormParameters, 2,
-                                      "num_groups, num_channels, eps=1e-05, affine=True, device=None, dtype=None",
+                                      "num_groups, num_channels, eps=1e-05, affine=True, device=None, dtype=None, *, "
+                                      "bias=True",
                                       keyword_hint));
   NormOp op;
   op.axes = NormAxes::group;
@@ -188,7 +210,9 @@ Status parse_group_norm(const PyCall& call, OpLayer& layer) {
   }
   CONVBRIDGE_TRY(op.epsilon, float_argument(bound.get("eps", "1e-05"), "eps"));
   CONVBRIDGE_TRY(const bool affine, flag_argument(bound.get("affine", "True"), "affine"));
-  op.scale = op.center = affine;
+  CONVBRIDGE_TRY(const bool bias, flag_argument(bound.get("bias", "True"), "bias"));
+  op.scale = affine;
+  op.center = affine && bias;
   CONVBRIDGE_CHECK(check_device_and_dtype(bound, layer));
   layer.op = op;
   return Ok{};

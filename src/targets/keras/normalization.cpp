@@ -157,6 +157,16 @@ Result<TargetPlan> plan_keras(const BatchNormOp& op, const TargetInput& input) {
 
 Result<TargetPlan> plan_keras(const NormOp& op, const TargetInput& input) {
   TargetPlan plan;
+  // With the rank and channels known but sizes not, the channel checks (groups vs channels) still apply: the
+  // planner runs the source's shape checks only when every size is known.
+  if (input.shape.size() >= 2 && input.shape[1] > 0 && !input.sizes_known()) {
+    std::vector<int64_t> probe = input.shape;
+    for (int64_t& size : probe) size = size > 0 ? size : 2;
+    if (op.axes != NormAxes::trailing) {
+      CONVBRIDGE_TRY(auto checked, output_shape(op, probe));
+      (void)checked;
+    }
+  }
   const CallValue eps = number(op.epsilon);
   switch (op.axes) {
     case NormAxes::group: {

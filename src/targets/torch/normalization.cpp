@@ -104,8 +104,9 @@ Result<TargetPlan> plan_torch(const BatchNormOp& op, const TargetInput& input) {
   }
   const int64_t channels = channels_of(op.channels, input);
   const bool affine = op.scale || op.center;
+  // PyTorch's weight exists whenever affine; its bias can be left out (bias=False), its weight cannot.
   BatchNormOp computed = op;
-  computed.scale = computed.center = affine;
+  computed.scale = affine;
   computed.rank = rank == 0 ? 1 : rank;
   const double torch_momentum = op.momentum_torch;
   TargetStep step = torch_step(
@@ -117,12 +118,14 @@ Result<TargetPlan> plan_torch(const BatchNormOp& op, const TargetInput& input) {
                   "BatchNormalization in inference; eps={} is copied (PyTorch's default is 1e-5) and momentum is 1 - "
                   "the Keras momentum",
                   rank == 0 ? 1 : rank, python_literal(CallValue::of(op.epsilon))));
+  // bias=False (keyword-only, PyTorch 2.x) only where it says something: a Keras layer with gamma but no beta.
+  if (op.scale && !op.center) step.call.arguments.push_back(arg("bias", CallValue::flag(false)));
   const NeutralIndices index = indices_of(op.scale, op.center, true);
-  affine_weights(op.scale, op.center, /*with_bias=*/true, index, {channels}, step.weights);
+  affine_weights(op.scale, op.center, op.center, index, {channels}, step.weights);
   step.weights.push_back(per_channel_weight("running_mean", "running_mean", index.running_mean, channels));
   step.weights.push_back(per_channel_weight("running_var", "running_var", index.running_var, channels));
   plan.steps.push_back(std::move(step));
-  if (std::string note = frozen_note(op.scale, op.center); !note.empty()) plan.notes.push_back(note);
+  if (op.center && !op.scale) plan.notes.push_back(frozen_note(op.scale, op.center));
   plan.notes.push_back("training: Keras moves moving_variance towards the batch's biased variance (divided by n), "
                        "PyTorch moves running_var towards the unbiased one (divided by n - 1); inference is exact");
   return plan;
@@ -130,17 +133,40 @@ Result<TargetPlan> plan_torch(const BatchNormOp& op, const TargetInput& input) {
 
 Result<TargetPlan> plan_torch(const NormOp& op, const TargetInput& input) {
   TargetPlan plan;
+  // With the rank and channels known but sizes not, the channel checks (groups vs channels) still apply: the
+  // planner runs the source's shape checks only when every size is known.
+  if (input.shape.size() >= 2 && input.shape[1] > 0 && !input.sizes_known()) {
+    std::vector<int64_t> probe = input.shape;
+    for (int64_t& size : probe) size = size > 0 ? size : 2;
+    if (op.axes != NormAxes::trailing) {
+      CONVBRIDGE_TRY(auto checked, output_shape(op, probe));
+      (void)checked;
+    }
+  }
   const int64_t channels = channels_of(op.channels, input);
   const bool affine = op.scale || op.center;
   // What the PyTorch layer computes: GroupNorm's affine has both parameters; LayerNorm's bias is separate.
   NormOp computed = op;
   computed.scale = affine;
-  computed.center = op.axes == NormAxes::group ? affine : op.center;
+  computed.center = op.center;
   const NeutralIndices index = indices_of(op.scale, op.center, false);
   const CallValue eps = CallValue::of(op.epsilon);
   switch (op.axes) {
     case NormAxes::group: {
       const bool instance = op.groups == 0;
+      // F.group_norm checks every call, eval included, that a group holds more than one value ("Expected more than
+      // 1 value per channel when training", torch/nn/functional.py _verify_batch_size); Keras normalizes such a
+      // group to beta. With the sizes known, say so now.
+      if (input.sizes_known()) {
+        int64_t per_group = instance ? 1 : input.shape[1] / op.groups;
+        for (size_t i = 2; i < input.shape.size(); ++i) per_group *= input.shape[i];
+        if (per_group == 1) {
+          return make_error(ErrorCode::input_shape,
+                            "each group holds a single value at this input size: nn.GroupNorm rejects that even in "
+                            "eval (\"Expected more than 1 value per channel\"), while Keras GroupNormalization "
+                            "outputs beta; give more channels per group or a larger input");
+        }
+      }
       const CallValue groups = instance ? CallValue::channels_or_name(channels) : CallValue::of(op.groups);
       TargetStep step = torch_step(
           computed, "nn.GroupNorm",
@@ -150,7 +176,8 @@ Result<TargetPlan> plan_torch(const NormOp& op, const TargetInput& input) {
                      "as channels (per-channel gamma/beta, which nn.InstanceNorm also has only with affine=True)"
                    : "nn.GroupNorm splits the channels into the same contiguous groups as Keras GroupNormalization "
                      "and takes the same per-sample statistics; eps is copied (PyTorch's default is 1e-5)");
-      affine_weights(op.scale, op.center, /*with_bias=*/true, index, {channels}, step.weights);
+      if (op.scale && !op.center) step.call.arguments.push_back(arg("bias", CallValue::flag(false)));
+      affine_weights(op.scale, op.center, op.center, index, {channels}, step.weights);
       plan.steps.push_back(std::move(step));
       break;
     }
@@ -180,8 +207,8 @@ Result<TargetPlan> plan_torch(const NormOp& op, const TargetInput& input) {
       break;
     }
   }
-  // LayerNorm has bias=False for a Keras layer without beta; only a missing gamma needs a frozen constant there.
-  const bool needs_constant = op.axes == NormAxes::group ? op.scale != op.center : op.center && !op.scale;
+  // bias=False covers a Keras layer without beta; only a missing gamma needs a frozen constant.
+  const bool needs_constant = op.center && !op.scale;
   if (needs_constant) plan.notes.push_back(frozen_note(op.scale, op.center));
   return plan;
 }
