@@ -175,7 +175,9 @@ def build_keras(plan, source_weights, channels=0):
     for index, step in enumerate(described["steps"]):
         layer = _call(step["call"], {"keras.layers": keras.layers}, keras_layers, channels)
         if step["weights"]:
-            layer.build((None,) + (None,) * rank + (channels,))
+            # The plan's spatial sizes when it is for one size: LayerNormalization over spatial axes builds gamma
+            # from them.
+            layer.build((None,) + spatial + (channels,))
             if targets is not None:
                 layer.set_weights(list(targets[index]))
         layers.append(layer)

@@ -649,3 +649,45 @@ class TanhGelu(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+# ---- normalization family ----
+
+
+# convbridge-section: BatchStatisticsNormalization
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class BatchStatisticsNormalization(keras.layers.Layer):
+    """Batch normalization with the batch's own statistics at every call, on channels_last tensors.
+
+    PyTorch's BatchNorm with track_running_stats=False does this in eval mode too (torch/nn/modules/batchnorm.py,
+    _BatchNorm.forward: no running buffers, so bn_training is True); Keras' BatchNormalization only does it when
+    called with training=True, which also moves its moving statistics. Mean and biased variance over every axis but
+    the last, then (x - mean) / sqrt(var + epsilon) * gamma + beta; gamma/beta exist with scale/center.
+    """
+
+    def __init__(self, epsilon=1e-5, center=True, scale=True, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError("BatchStatisticsNormalization needs the channel count (the last axis) at build time")
+        self.gamma = self.add_weight(shape=(channels,), name="gamma", initializer="ones") if self.scale else None
+        self.beta = self.add_weight(shape=(channels,), name="beta", initializer="zeros") if self.center else None
+
+    def call(self, x):
+        axes = list(range(len(x.shape) - 1))
+        mean, variance = keras.ops.moments(x, axes=axes)
+        return keras.ops.batch_normalization(x, mean, variance, axis=-1, offset=self.beta, scale=self.gamma,
+                                             epsilon=self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale}

@@ -434,3 +434,32 @@ class TFSpaceToDepth(nn.Module):
 
     def extra_repr(self):
         return f"block_size={self.block_size}"
+
+
+# ---- normalization family ----
+
+
+# convbridge-section: ChannelsLayerNorm
+
+
+class ChannelsLayerNorm(nn.Module):
+    """Layer normalization over the channel axis alone, at each position of a channels_first tensor (N, C, *spatial).
+
+    Keras' LayerNormalization(axis=-1) on channels_last tensors; nn.LayerNorm normalizes trailing axes only, so
+    this moves C last, applies F.layer_norm over it and moves it back, the way ConvNeXt's LayerNorm does for
+    channels_first input (facebookresearch/ConvNeXt models/convnext.py, LayerNorm). `weight` and `bias` are (C).
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True):
+        super().__init__()
+        self.channels = int(channels)
+        self.eps = float(eps)
+        self.weight = nn.Parameter(torch.ones(self.channels)) if elementwise_affine else None
+        self.bias = nn.Parameter(torch.zeros(self.channels)) if elementwise_affine and bias else None
+
+    def forward(self, x):
+        y = F.layer_norm(torch.movedim(x, 1, -1), [self.channels], self.weight, self.bias, self.eps)
+        return torch.movedim(y, -1, 1)
+
+    def extra_repr(self):
+        return f"{self.channels}, eps={self.eps}, elementwise_affine={self.weight is not None}"

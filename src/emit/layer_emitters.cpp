@@ -302,7 +302,8 @@ std::string emit_keras(const LayerPlan& plan) {
   std::string channels = channels_line(plan, "    ");
   const bool needs_channels = plan_uses_channels_name(plan) || std::any_of(plan.steps.begin(), plan.steps.end(),
       [](const TargetStep& step) { return !step.weights.empty(); });
-  if (channels.empty() && needs_channels && !plan.channels_first_input.empty() && plan.channels_first_input[1] <= 0 &&
+  // The channel count for keras.Input/build, from the weights when the plan has no input shape (or no channels).
+  if (channels.empty() && needs_channels && (plan.channels_first_input.empty() || plan.channels_first_input[1] <= 0) &&
       !plan.source_weights.empty()) {
     channels = fmt::format("    channels = int(np.asarray({}).shape[0])\n", plan.source_weights.front().name);
   }

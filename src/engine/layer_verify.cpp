@@ -36,6 +36,13 @@ int64_t sample_channels(const Op& op, int rank) {
     shape[1] = channels;
     if (op_output_shape(op, shape).ok()) return channels;
   }
+  // A layer that fixes its channel count (nn.GroupNorm(2, 6)) takes only that one.
+  for (int64_t channels = 1; channels <= 64; ++channels) {
+    std::vector<int64_t> shape(static_cast<size_t>(rank) + 2, 16);
+    shape[0] = 1;
+    shape[1] = channels;
+    if (op_output_shape(op, shape).ok()) return channels;
+  }
   return 4;
 }
 

@@ -87,7 +87,8 @@ PyValue BoundArguments::get(std::string_view name, std::string_view default_sour
   if (it != names_.end()) {
     if (const PyValue* value = values_[static_cast<size_t>(it - names_.begin())]) return *value;
   }
-  auto parsed = parse_python_call(fmt::format("f({})", default_source));
+  // Defaults may be floats (eps=1e-05): parse them the way the op-set front-ends parse the call itself.
+  auto parsed = parse_python_call(fmt::format("f({})", default_source), nullptr, /*accept_floats=*/true);
   return parsed->arguments.front().value;
 }
 

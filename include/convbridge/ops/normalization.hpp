@@ -27,8 +27,14 @@ struct BatchNormOp {
   bool use_batch_statistics = false;
   double momentum_torch = 0.1;
   bool cumulative_average = false;
-  int rank = 0;          // spatial rank the layer demands (BatchNorm2d: 2 -> 4-D input), 0 any
+  int rank = 0;          // spatial rank the layer demands (BatchNorm2d: 2 -> 4-D input), 0 any; BatchNorm1d (1)
+                         // also takes (N, C)
 };
+
+// 1 - momentum as the decimal a user would write: Keras momentum 0.99 -> PyTorch momentum 0.01, not the double
+// 1 - 0.99 = 0.010000000000000009 (which differs by 9e-18 and only in training). The exact difference is kept
+// when no 15-digit decimal is within 2 ulps of it.
+double momentum_complement(double momentum);
 
 Status validate(const BatchNormOp& op);
 Result<std::vector<int64_t>> output_shape(const BatchNormOp& op, std::span<const int64_t> input_shape);
@@ -47,7 +53,7 @@ enum class NormAxes { group, trailing, channel };
 struct NormOp {
   NormAxes axes = NormAxes::group;
   int64_t channels = 0;       // group / channel: C (0: from the input shape)
-  int64_t groups = 1;         // group
+  int64_t groups = 1;         // group; 0: one group per channel (instance norm, Keras groups=-1)
   std::vector<int64_t> normalized_shape;  // trailing: sizes of the normalized axes, channels_first order
   double epsilon = 1e-5;
   bool scale = true;          // has gamma
@@ -58,7 +64,8 @@ struct NormOp {
 Status validate(const NormOp& op);
 Result<std::vector<int64_t>> output_shape(const NormOp& op, std::span<const int64_t> input_shape);
 
-// Neutral shape of gamma and beta for an input shape (N, C, *spatial).
+// Neutral shape of gamma and beta for an input shape (N, C, *spatial); -1 (kUnknownSize) for a channel count
+// neither the op nor the shape says.
 std::vector<int64_t> norm_parameter_shape(const NormOp& op, std::span<const int64_t> input_shape);
 
 }  // namespace convbridge
