@@ -57,7 +57,7 @@ LAYER_ROWS = [
     ("tf.nn.depth_to_space(x, 2)", (None, None, None, 8)),
     ("nn.LeakyReLU()", None),
     ("nn.GELU(approximate='tanh')", None),
-    ("nn.PReLU(16)", None),
+    ("nn.PReLU(16)", (None, 16, None, None)),
     ("nn.Softmax(dim=1)", None),
     ("keras.layers.LeakyReLU()", (None, None, None, 8)),
     ("keras.layers.ReLU(max_value=6.0)", (None, None, None, 8)),

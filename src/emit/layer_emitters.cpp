@@ -354,17 +354,25 @@ std::string emit_tf_nn(const LayerPlan& plan) {
                        "spatial size {} only\")\n",
                        emit::py_tuple(guard_sizes(plan)), emit::py_tuple(guard_sizes(plan)));
   }
-  for (const TargetStep& step : plan.steps) {
-    for (const FrameworkWeight& w : step.weights) {
-      out += fmt::format("    {} = tf.constant({})\n", w.name, target_weight_expression(plan, w));
-    }
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    const TargetStep& step = plan.steps[i];
     if (step.function) {
+      for (const FrameworkWeight& w : step.weights) {
+        out += fmt::format("    {} = tf.constant({})\n", w.name, target_weight_expression(plan, w));
+      }
       out += fmt::format("    x = {}\n", call_text(*step.function));
-    } else if (step.call.callee.starts_with("convbridge.")) {  // a layer of ours, embedded above
-      out += fmt::format("    x = {}(x)\n", call_text(step.call));
-    } else {
-      out += fmt::format("    x = keras.layers.{}(x)\n", call_text(step.call).substr(13));
+      continue;
     }
+    // No tf form: the Keras layer itself (native, or one of ours embedded above), built for x and given the
+    // converted weights when it has any.
+    const std::string layer = fmt::format("layer{}", i + 1);
+    out += fmt::format("    {} = {}\n", layer, call_text(step.call));
+    if (!step.weights.empty()) {
+      const std::string given = first_weight_check(plan);
+      out += fmt::format("    if {}:\n        {}.build(x.shape)\n        {}.set_weights({})\n",
+                         given.empty() ? "True" : given, layer, layer, weight_list(plan, step));
+    }
+    out += fmt::format("    x = {}(x)\n", layer);
   }
   out += "    return x\n";
   return out;
