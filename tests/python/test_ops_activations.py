@@ -354,7 +354,7 @@ def test_fact_gelu_approximations():
     assert_close(np.asarray(keras.activations.gelu(X)), exact, X, "keras gelu default = erf form")
     assert_close(np.asarray(keras.activations.gelu(X, approximate=True)), tanh, X, "keras gelu(approximate=True)")
     gap = np.abs(exact - tanh).max()
-    assert 1e-4 < gap < 1e-3  # measured 4.7e-4 (near |x| = 2): small, but 2000x the tolerance
+    assert 1e-4 < gap < 1e-3  # measured 4.73e-4 at x = -2.7: small, but ~65x the tolerance there (7.1e-6)
     assert_close(keras_of(nn.GELU(approximate="tanh")), tanh, X, "to_keras(GELU('tanh'))")
     assert np.abs(np.asarray(keras.layers.Activation("gelu")(X)) - tanh).max() > 1e-4  # the naive 'gelu' string
     assert_close(keras_of(nn.GELU()), exact, X, "to_keras(GELU())")
@@ -366,7 +366,7 @@ def test_fact_keras3_hard_sigmoid_is_relu6_form():
     keras2_form = np.clip(0.2 * X.astype(np.float64) + 0.5, 0.0, 1.0)
     for got in (keras.activations.hard_sigmoid(X), keras.ops.hard_sigmoid(X), torch_out(nn.Hardsigmoid())):
         assert_close(got, relu6_form, X, "hard_sigmoid = relu6(x + 3) / 6")
-    assert np.abs(relu6_form - keras2_form).max() > 0.06  # 0.0667 at x = +-1.5 (0.9 vs 0.833 at x = 2)
+    assert np.abs(relu6_form - keras2_form).max() > 0.08  # measured 0.0833 at x = -2.5 (0 vs 1/12)
     assert_close(keras_of(nn.Hardsigmoid()), relu6_form, X, "to_keras(Hardsigmoid())")
     assert_close(torch_of(keras.layers.Activation("hard_sigmoid")), relu6_form, X, "to_torch(hard_sigmoid)")
 
