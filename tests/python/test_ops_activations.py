@@ -20,9 +20,9 @@ ELU alpha (>= 0.1), hard_sigmoid 0.2x+0.5 vs relu6(x+3)/6 (0.033 at x=1), GELU t
 softmax over the wrong axis (O(1/n)).
 
 Cases: CONVBRIDGE_OPS_CASES (a multiplier, default 1): 440 PyTorch -> Keras and 360 Keras -> PyTorch generated
-cases (800), each seeded by its index; a failure message carries the layer text and input shape. About 60 of the
+cases (800), each seeded by its index; a failure message carries the layer text and input shape. 65 of the
 PyTorch cases are configurations convbridge refuses by name (CELU alpha != 1, Hardshrink/Softshrink lambd != 0.5,
-LogSoftmax over a non-channel dim: see docs/layers/activations.md); about 740 are translated and compared.
+LogSoftmax over a non-channel dim: see docs/layers/activations.md); 735 are translated and compared.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import convbridge  # noqa: E402
 
 MULTIPLIER = max(1, int(os.environ.get("CONVBRIDGE_OPS_CASES", "1")))
 CHUNKS = 8
-TORCH_CASES_PER_CHUNK = 55 * MULTIPLIER  # 440 PyTorch -> Keras (about 60 of them refusals)
+TORCH_CASES_PER_CHUNK = 55 * MULTIPLIER  # 440 PyTorch -> Keras (65 of them refusals)
 KERAS_CASES_PER_CHUNK = 45 * MULTIPLIER  # 360 Keras -> PyTorch
 EMITTED_EVERY = 5
 EPS32 = 2.0 ** -23
