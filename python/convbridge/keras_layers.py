@@ -152,6 +152,8 @@ class ExpectInputSize(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "spatial_size": self.spatial_size}
+
+
 # ---- pooling family ----
 # convbridge-section: NegInfPadding
 
@@ -354,6 +356,35 @@ class TorchAdaptivePool(keras.layers.Layer):
         super().__init__(**kwargs)
         self.kind = str(kind)
         self.output_size = tuple(None if v is None else int(v) for v in output_size)
+
+    def call(self, x):
+        import tensorflow as tf
+
+        reduce = tf.reduce_max if self.kind == "max" else tf.reduce_mean
+        for i, out in enumerate(self.output_size):
+            if out is None:
+                continue
+            axis = 1 + i
+            n = tf.shape(x)[axis]
+            pieces = []
+            for j in range(out):
+                start = (j * n) // out
+                end = ((j + 1) * n + out - 1) // out
+                pieces.append(reduce(tf.gather(x, tf.range(start, end), axis=axis), axis=axis, keepdims=True))
+            x = tf.concat(pieces, axis=axis)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        for i, out in enumerate(self.output_size):
+            if out is not None:
+                shape[1 + i] = out
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "output_size": self.output_size}
+
+
 # ---- resizing family ----
 # convbridge-section: SeparableResize
 
@@ -499,18 +530,6 @@ class SeparableResize(keras.layers.Layer):
     def call(self, x):
         import tensorflow as tf
 
-        reduce = tf.reduce_max if self.kind == "max" else tf.reduce_mean
-        for i, out in enumerate(self.output_size):
-            if out is None:
-                continue
-            axis = 1 + i
-            n = tf.shape(x)[axis]
-            pieces = []
-            for j in range(out):
-                start = (j * n) // out
-                end = ((j + 1) * n + out - 1) // out
-                pieces.append(reduce(tf.gather(x, tf.range(start, end), axis=axis), axis=axis, keepdims=True))
-            x = tf.concat(pieces, axis=axis)
         rank = self._rank()
         letters = "dhw"[3 - rank:]
         for axis in range(rank):
@@ -527,13 +546,6 @@ class SeparableResize(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)
-        for i, out in enumerate(self.output_size):
-            if out is not None:
-                shape[1 + i] = out
-        return tuple(shape)
-
-    def get_config(self):
-        return {**super().get_config(), "kind": self.kind, "output_size": self.output_size}
         for axis in range(self._rank()):
             if self.size is not None:
                 shape[1 + axis] = self.size[axis]
@@ -546,6 +558,48 @@ class SeparableResize(keras.layers.Layer):
                 "rounding": self.rounding, "cubic_a": self.cubic_a, "cubic_edges": self.cubic_edges,
                 "cubic_table_steps": self.cubic_table_steps, "antialias": self.antialias, "size": self.size,
                 "scale_factor": self.scale_factor, "use_given_scale": self.use_given_scale}
+
+
+# ---- normalization family ----
+
+
+# convbridge-section: BatchStatisticsNormalization
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class BatchStatisticsNormalization(keras.layers.Layer):
+    """Batch normalization with the batch's own statistics at every call, on channels_last tensors.
+
+    PyTorch's BatchNorm with track_running_stats=False does this in eval mode too (torch/nn/modules/batchnorm.py,
+    _BatchNorm.forward: no running buffers, so bn_training is True); Keras' BatchNormalization only does it when
+    called with training=True, which also moves its moving statistics. Mean and biased variance over every axis but
+    the last, then (x - mean) / sqrt(var + epsilon) * gamma + beta; gamma/beta exist with scale/center.
+    """
+
+    def __init__(self, epsilon=1e-5, center=True, scale=True, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError("BatchStatisticsNormalization needs the channel count (the last axis) at build time")
+        self.gamma = self.add_weight(shape=(channels,), name="gamma", initializer="ones") if self.scale else None
+        self.beta = self.add_weight(shape=(channels,), name="beta", initializer="zeros") if self.center else None
+
+    def call(self, x):
+        axes = list(range(len(x.shape) - 1))
+        mean, variance = keras.ops.moments(x, axes=axes)
+        return keras.ops.batch_normalization(x, mean, variance, axis=-1, offset=self.beta, scale=self.gamma,
+                                             epsilon=self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
 
 
 # ---- padding family ----
@@ -649,45 +703,3 @@ class TanhGelu(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-
-# ---- normalization family ----
-
-
-# convbridge-section: BatchStatisticsNormalization
-
-
-@keras.saving.register_keras_serializable(package="convbridge")
-class BatchStatisticsNormalization(keras.layers.Layer):
-    """Batch normalization with the batch's own statistics at every call, on channels_last tensors.
-
-    PyTorch's BatchNorm with track_running_stats=False does this in eval mode too (torch/nn/modules/batchnorm.py,
-    _BatchNorm.forward: no running buffers, so bn_training is True); Keras' BatchNormalization only does it when
-    called with training=True, which also moves its moving statistics. Mean and biased variance over every axis but
-    the last, then (x - mean) / sqrt(var + epsilon) * gamma + beta; gamma/beta exist with scale/center.
-    """
-
-    def __init__(self, epsilon=1e-5, center=True, scale=True, **kwargs):
-        super().__init__(**kwargs)
-        self.epsilon = float(epsilon)
-        self.center = bool(center)
-        self.scale = bool(scale)
-
-    def build(self, input_shape):
-        channels = input_shape[-1]
-        if channels is None:
-            raise ValueError("BatchStatisticsNormalization needs the channel count (the last axis) at build time")
-        self.gamma = self.add_weight(shape=(channels,), name="gamma", initializer="ones") if self.scale else None
-        self.beta = self.add_weight(shape=(channels,), name="beta", initializer="zeros") if self.center else None
-
-    def call(self, x):
-        axes = list(range(len(x.shape) - 1))
-        mean, variance = keras.ops.moments(x, axes=axes)
-        return keras.ops.batch_normalization(x, mean, variance, axis=-1, offset=self.beta, scale=self.gamma,
-                                             epsilon=self.epsilon)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale}

@@ -123,6 +123,8 @@ class ExpectInputSize(nn.Module):
 
     def extra_repr(self):
         return f"spatial_size={tuple(self.spatial_size)}"
+
+
 # ---- pooling family ----
 # convbridge-section: TFSamePool
 
@@ -177,6 +179,8 @@ class TFSamePool(nn.Module):
     def extra_repr(self):
         return (f"kind={self.kind!r}, kernel_size={tuple(self.kernel_size)}, stride={tuple(self.stride)}, "
                 f"dilation={tuple(self.dilation)}")
+
+
 # ---- resizing family ----
 # convbridge-section: Interpolate
 from typing import List, Optional  # noqa: E402  (for TorchScript's attribute types)
@@ -362,6 +366,35 @@ class SeparableResize(nn.Module):
                 f"scale_factor={self.scale_factor}, use_given_scale={self.use_given_scale}")
 
 
+# ---- normalization family ----
+
+
+# convbridge-section: ChannelsLayerNorm
+
+
+class ChannelsLayerNorm(nn.Module):
+    """Layer normalization over the channel axis alone, at each position of a channels_first tensor (N, C, *spatial).
+
+    Keras' LayerNormalization(axis=-1) on channels_last tensors; nn.LayerNorm normalizes trailing axes only, so
+    this moves C last, applies F.layer_norm over it and moves it back, the way ConvNeXt's LayerNorm does for
+    channels_first input (facebookresearch/ConvNeXt models/convnext.py, LayerNorm). `weight` and `bias` are (C).
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True):
+        super().__init__()
+        self.channels = int(channels)
+        self.eps = float(eps)
+        self.weight = nn.Parameter(torch.ones(self.channels)) if elementwise_affine else None
+        self.bias = nn.Parameter(torch.zeros(self.channels)) if elementwise_affine and bias else None
+
+    def forward(self, x):
+        y = F.layer_norm(torch.movedim(x, 1, -1), [self.channels], self.weight, self.bias, self.eps)
+        return torch.movedim(y, -1, 1)
+
+    def extra_repr(self):
+        return f"{self.channels}, eps={self.eps}, elementwise_affine={self.weight is not None}"
+
+
 # ---- padding family ----
 # convbridge-section: SymmetricPad
 
@@ -434,32 +467,3 @@ class TFSpaceToDepth(nn.Module):
 
     def extra_repr(self):
         return f"block_size={self.block_size}"
-
-
-# ---- normalization family ----
-
-
-# convbridge-section: ChannelsLayerNorm
-
-
-class ChannelsLayerNorm(nn.Module):
-    """Layer normalization over the channel axis alone, at each position of a channels_first tensor (N, C, *spatial).
-
-    Keras' LayerNormalization(axis=-1) on channels_last tensors; nn.LayerNorm normalizes trailing axes only, so
-    this moves C last, applies F.layer_norm over it and moves it back, the way ConvNeXt's LayerNorm does for
-    channels_first input (facebookresearch/ConvNeXt models/convnext.py, LayerNorm). `weight` and `bias` are (C).
-    """
-
-    def __init__(self, channels: int, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True):
-        super().__init__()
-        self.channels = int(channels)
-        self.eps = float(eps)
-        self.weight = nn.Parameter(torch.ones(self.channels)) if elementwise_affine else None
-        self.bias = nn.Parameter(torch.zeros(self.channels)) if elementwise_affine and bias else None
-
-    def forward(self, x):
-        y = F.layer_norm(torch.movedim(x, 1, -1), [self.channels], self.weight, self.bias, self.eps)
-        return torch.movedim(y, -1, 1)
-
-    def extra_repr(self):
-        return f"{self.channels}, eps={self.eps}, elementwise_affine={self.weight is not None}"

@@ -14,6 +14,7 @@ plumbing they share.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def test_issue_command_prints_plan_code_and_passing_verification(text, shape):
     args = ["translate", text] + ([] if shape is None else ["--input-shape", shape])
     proc = run_cli(*args)
     assert proc.returncode == 0, proc.stderr
-    assert "Verification: PASS" in proc.stdout, proc.stdout
+    assert re.search(r"^Verification \(reference engine, float64, seed 0\): PASS", proc.stdout, re.M), proc.stdout
     code_marker = "Keras code:" if text.startswith("nn.") else "PyTorch code:"
     assert code_marker in proc.stdout, proc.stdout
     assert ("def make_layer(" if text.startswith("nn.") else "def make_module(") in proc.stdout
