@@ -9,6 +9,7 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "cli.hpp"
@@ -125,7 +126,13 @@ std::vector<std::vector<OutputArray<T>>> layer_target_weights(const LayerPlan& p
   std::vector<std::vector<double>> neutral(plan.weights.size());
   for (size_t i = 0; i < source.size(); ++i) {
     const FrameworkWeight& w = plan.source_weights[i];
-    if (shape_of(source[i]) != w.from_neutral.to_shape) {
+    const auto& expected = w.from_neutral.to_shape;
+    if (std::any_of(expected.begin(), expected.end(), [](int64_t v) { return v <= 0; })) {
+      throw nb::value_error(("the plan does not know the channel count of weight '" + w.name +
+                             "': translate with input_shape giving the channels, or a built layer")
+                                .c_str());
+    }
+    if (shape_of(source[i]) != expected) {
       throw nb::value_error(("weight '" + w.name + "' has shape " + shape_text(shape_of(source[i])) +
                              "; expected " + shape_text(w.from_neutral.to_shape))
                                 .c_str());

@@ -86,8 +86,12 @@ def _channels_first_shape(plan, shape):
     """A concrete PyTorch-layout input for a plan: its own sizes where known, else small odd ones."""
     described = json.loads(plan.to_json())
     known = described["channels_first_input"]
-    rank = len(known) - 2 if known else 2
-    concrete = [2, 8] + [7 + i for i in range(rank)]
+    rank = len(known) - 2 if known else (described["source"].get("rank") or 2)
+    # The channel count the layer fixes (nn.BatchNorm2d(64): its weights are (64,)), else any.
+    weights = described["source_weights"]
+    channels = weights[0]["shape"][0] if weights and plan.source_framework == "PyTorch" else 8
+    channels = channels if channels > 0 else 8
+    concrete = [2, channels] + [7 + i for i in range(rank)]
     for i, value in enumerate(known):
         if value > 0:
             concrete[i] = value
@@ -113,7 +117,7 @@ def test_emitted_code_and_live_object_agree(text, shape, tmp_path):
     x_last = np.moveaxis(x, 1, -1)
     namespace = {}
     if plan.target_framework == "Keras":
-        built = convbridge.to_keras(text, input_shape=shape)
+        built = None if plan.source_weight_names else convbridge.to_keras(text, input_shape=shape)
         exec(compile(plan.keras_code(), str(tmp_path / "layer.py"), "exec"), namespace)
         names = plan.source_weight_names
         source = _source_weights(plan, rng)
@@ -122,14 +126,16 @@ def test_emitted_code_and_live_object_agree(text, shape, tmp_path):
             built = convbridge._op_layers.build_keras(plan, source)
         np.testing.assert_allclose(np.asarray(emitted(x_last)), np.asarray(built(x_last)), rtol=0, atol=1e-6)
     else:
-        built = convbridge.to_torch(text, input_shape=shape)
+        built = None if plan.source_weight_names else convbridge.to_torch(text, input_shape=shape)
         exec(compile(plan.torch_code(), str(tmp_path / "module.py"), "exec"), namespace)
         names = plan.source_weight_names
         channels = nchw[1]
         source = _source_weights(plan, rng, channels)
         emitted = namespace["make_module"](*source) if names else namespace["make_module"]()
-        if names:
-            built = convbridge._op_layers.build_torch(plan, source, channels)
+        if names:  # the channel count from the weights, as to_torch takes it from a built layer
+            sized = convbridge._impl.plan_op_layer(text, None if shape is None else list(
+                -1 if v is None else v for v in shape), channels)
+            built = convbridge._op_layers.build_torch(sized, source, channels)
         with torch.no_grad():
             np.testing.assert_allclose(emitted(torch.from_numpy(x)).numpy(), built(torch.from_numpy(x)).numpy(),
                                        rtol=0, atol=1e-6)
