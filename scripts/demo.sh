@@ -22,3 +22,9 @@ printf '\ntf.nn code (HWIO kernel):\n\n'
 
 section "The article's TensorFlow side, back to PyTorch: Keras 'same' at stride 2 depends on the input size"
 "$bin" translate "tf.keras.layers.Conv2D(16, (3, 3), strides=2, padding='same')" --input-shape None,None,None,3
+
+section "One layer later, the same kind of trap: ceil_mode max pooling (SqueezeNet, GoogLeNet) has no Keras argument"
+"$bin" translate "nn.MaxPool2d(3, 2, 1, ceil_mode=True)" --input-shape 1,64,55,55
+
+section "BatchNorm: Keras' eps and momentum conventions differ from PyTorch's (momentum 0.99 is PyTorch's 0.01)"
+"$bin" translate "keras.layers.BatchNormalization()"

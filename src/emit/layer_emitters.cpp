@@ -25,6 +25,13 @@ std::string shape_text(std::span<const int64_t> shape) {
   return fmt::format("({})", fmt::join(entries, ", "));
 }
 
+// A weight's shape, with C for a channel count the plan does not know yet: (C,), (1, 1, C).
+std::string weight_shape_text(std::span<const int64_t> shape) {
+  std::vector<std::string> entries;
+  for (const int64_t v : shape) entries.push_back(v <= 0 ? "C" : std::to_string(v));
+  return fmt::format("({}{})", fmt::join(entries, ", "), entries.size() == 1 ? "," : "");
+}
+
 // (N, C, *spatial) -> (N, *spatial, C)
 std::vector<int64_t> to_channels_last(std::vector<int64_t> shape) {
   if (shape.size() > 2) std::rotate(shape.begin() + 1, shape.begin() + 2, shape.end());
@@ -260,10 +267,10 @@ std::string explain_plan(const LayerPlan& plan) {
         std::string from = "constant " + python_literal(CallValue::of(w.fill));
         for (const FrameworkWeight& s : plan.source_weights) {
           if (s.neutral_index == w.neutral_index && w.neutral_index >= 0) {
-            from = fmt::format("{} {}", s.name, shape_text(s.from_neutral.to_shape));
+            from = fmt::format("{} {}", s.name, weight_shape_text(s.from_neutral.to_shape));
           }
         }
-        out += fmt::format("  {} {} <- {}\n", w.name, shape_text(w.from_neutral.to_shape), from);
+        out += fmt::format("  {} {} <- {}\n", w.name, weight_shape_text(w.from_neutral.to_shape), from);
       }
     }
   }
