@@ -54,5 +54,10 @@ FrameworkWeight per_channel_weight(std::string name, std::string role, int neutr
 TargetStep keras_step(Op op, std::string callee, std::vector<CallArgument> arguments, std::string why);
 TargetStep torch_step(Op op, std::string callee, std::vector<CallArgument> arguments, std::string why);
 CallArgument arg(std::string keyword, CallValue value);
+CallValue float_tuple(const std::vector<double>& values);  // (1.5, 2.0)
+
+// convbridge.SeparableResize's arguments (its Keras layer and torch module take the same): only those the mode
+// reads; src/targets/separable_resize.cpp.
+std::vector<CallArgument> separable_resize_arguments(const ResizeOp& op);
 
 }  // namespace convbridge::targets
