@@ -386,6 +386,14 @@ ErrorCode code_named(const std::string& name) {
   return ErrorCode::syntax;
 }
 
+// Found by fuzz_op_layer: epsilon=0 over one channel is 0/0 = NaN in the source and in the target alike; the
+// reference engine must count equal NaNs as agreement, not as an infinite difference.
+TEST(NormalizationPlans, EpsilonZeroOverOneChannelIsNanOnBothSidesAndVerifies) {
+  const LayerPlan plan = plan_of("keras.layers.LayerNormalization(epsilon=0e-6)",
+                                 std::vector<int64_t>{kUnknownSize, kUnknownSize, kUnknownSize, 1});
+  expect_verified(plan);
+}
+
 TEST(NormalizationCatalogue, EveryEntryIsRejectedAsItSays) {
   std::ifstream file(CONVBRIDGE_NORMALIZATION_CATALOGUE);
   ASSERT_TRUE(file) << CONVBRIDGE_NORMALIZATION_CATALOGUE;
