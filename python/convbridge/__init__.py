@@ -13,6 +13,7 @@ Neither torch nor tensorflow is needed to import convbridge; each is imported on
 """
 
 import reprlib
+import sys
 import warnings
 
 from convbridge._impl import LayerPlan, Plan, TorchPlan, __version__
@@ -20,10 +21,12 @@ from convbridge._impl import plan_keras_layer as _plan_keras_layer
 from convbridge._impl import plan_pytorch_layer as _plan_pytorch_layer
 from convbridge._impl import plan_tf_nn_call as _plan_tf_nn_call
 from convbridge import _impl, _keras_registration, _keras_source, _op_layers, _torch
+from convbridge._model import ConversionError
 
 _keras_registration.install()  # saved models with convbridge's Keras layers load after `import convbridge`
 
-__all__ = ["Plan", "TorchPlan", "LayerPlan", "translate", "to_keras", "to_torch", "convert_weights", "__version__"]
+__all__ = ["Plan", "TorchPlan", "LayerPlan", "ConversionError", "translate", "to_keras", "to_torch", "convert",
+           "convert_weights", "__version__"]
 
 
 def _input_shape(input_shape, allow_unknown=False):
@@ -197,13 +200,53 @@ def convert_weights(module) -> dict:
     return {"kernel": kernel, "bias": bias}
 
 
-def to_keras(module, input_shape=None):
+def _is_torch_model(obj):
+    """A torch nn.Module that is not one layer translate() plans on its own (conv or op-set layer)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(obj, torch.nn.Module):
+        return False
+    if _is_op_layer(obj):
+        return False
+    return not any(isinstance(obj, getattr(torch.nn, name)) for name in _torch._CONV_CLASSES)
+
+
+def convert(model, input_shape, verify=True):
+    """Converts a whole PyTorch model (nn.Module, eval mode) to Keras 3 for inputs of input_shape (N, C, *spatial),
+    or a list of such shapes for a model with several inputs.
+
+    Returns a ModelConversion: .keras_model (a functional keras.Model, weights loaded, channels_last in and out),
+    .explain() (per node: module path, source line, target layers, why), .keras_source() (model.py),
+    .save(directory) (model.py and weights.npz; model.py runs without convbridge), .report() (per node: max
+    relative difference against PyTorch), .runtime_transposes. With verify (the default) the converted model is run
+    against PyTorch on a random input and every node's output compared; a mismatch raises ConversionError naming
+    the first node that diverges. Raises ConversionError for ops convbridge does not convert (naming the op, the
+    module and the source line) and for a model in training mode. Needs torch and keras.
+
+        conversion = convbridge.convert(resnet.eval(), (1, 3, 224, 224))
+        print(conversion.explain())
+        conversion.save("resnet_keras")     # resnet_keras/model.py: load_model()
+    """
+    from convbridge import _model
+
+    return _model.ModelConversion(model, input_shape, verify=verify)
+
+
+def to_keras(module, input_shape=None, verify=True):
     """A Keras layer (or small keras.Sequential) with the module's weights loaded, such that
     to_keras(m)(x_channels_last) equals m(x) moved to channels_last, within float32 round-off: for every input size
     when input_shape is None, for that size otherwise (the layer then refuses other sizes).
 
     `module` may also be a PyTorch constructor's text ("nn.Conv2d(3, 16, 3)"): the layer is then built with Keras'
-    default initialisation. Needs keras (with the TensorFlow backend)."""
+    default initialisation. Needs keras (with the TensorFlow backend).
+
+    A whole model (any other nn.Module, in eval mode) needs input_shape (N, C, *spatial): the result is a functional
+    keras.Model with the weights loaded, verified against PyTorch node by node unless verify=False (see convert).
+    """
+    if _is_torch_model(module):
+        if input_shape is None:
+            raise ValueError(f"to_keras of a whole model ({type(module).__name__}) needs input_shape, PyTorch's "
+                             f"(N, C, *spatial), e.g. input_shape=(1, 3, 224, 224)")
+        return convert(module, input_shape, verify=verify).keras_model
     if _keras_source.is_keras_layer(module) or (isinstance(module, str) and _is_keras_text(module)):
         raise ValueError("this is a Keras layer: to_keras converts PyTorch modules; use convbridge.to_torch(layer) "
                          "for Keras -> PyTorch")

@@ -703,3 +703,34 @@ class TanhGelu(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+# ---- model family ----
+# convbridge-section: ElementwiseWeight
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class ElementwiseWeight(keras.layers.Layer):
+    """x (op) w for a PyTorch parameter w used in arithmetic (a layer scale, a learned offset), held as this layer's
+    trainable weight in the target layout; `operation` is a keras.ops name ("add", "subtract", "multiply",
+    "divide"), weight_first puts w on the left (w - x, w / x)."""
+
+    def __init__(self, shape, operation, weight_first=False, **kwargs):
+        super().__init__(**kwargs)
+        self.weight_shape = tuple(int(v) for v in shape)
+        self.operation = operation
+        self.weight_first = bool(weight_first)
+
+    def build(self, input_shape):
+        self.w = self.add_weight(name="w", shape=self.weight_shape, initializer="ones")
+
+    def call(self, x):
+        function = getattr(keras.ops, self.operation)
+        return function(self.w, x) if self.weight_first else function(x, self.w)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "shape": self.weight_shape, "operation": self.operation,
+                "weight_first": self.weight_first}

@@ -10,6 +10,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
 
 #include "cli.hpp"
@@ -17,6 +18,8 @@
 #include "convbridge/engine.hpp"
 #include "convbridge/frontends.hpp"
 #include "convbridge/layer_plan.hpp"
+#include "convbridge/model/graph.hpp"
+#include "convbridge/model/keras_model.hpp"
 #include "convbridge/planner.hpp"
 
 namespace nb = nanobind;
@@ -165,6 +168,85 @@ std::string layer_plan_repr(const LayerPlan& plan) {
          (plan.exact_for_every_input_size ? ", exact for every input size>" : ", exact for its input shape>");
 }
 
+
+// ---- whole models ----
+
+// {"<layer name>/<index>": float32 array} for every target weight, from {parameter name: array} (float32/64).
+nb::dict model_target_weights(const model::KerasModelPlan& plan, const nb::dict& parameters) {
+  std::map<std::string, std::vector<double>> values;
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& [key, value] : parameters) {
+    const std::string name = nb::cast<std::string>(key);
+    if (nb::isinstance<InputArray<double>>(value)) {
+      const auto array = nb::cast<InputArray<double>>(value);
+      values[name].assign(array.data(), array.data() + array.size());
+      shapes[name] = shape_of(array);
+    } else {
+      const auto array = nb::cast<InputArray<float>>(value);
+      values[name].assign(array.data(), array.data() + array.size());
+      shapes[name] = shape_of(array);
+    }
+  }
+  nb::dict out;
+  for (const model::TargetLine& line : plan.lines) {
+    for (size_t i = 0; i < line.weights.size(); ++i) {
+      const model::TargetWeight& weight = line.weights[i];
+      std::vector<double> converted;
+      std::vector<int64_t> shape;
+      if (weight.constant) {
+        converted = model::convert_target_weight(plan, weight, {});
+        shape = weight.shape;
+      } else {
+        const auto it = values.find(weight.parameter);
+        if (it == values.end()) throw nb::value_error(("no value for parameter " + weight.parameter).c_str());
+        if (weight.layer_plan < 0) {
+          if (shapes[weight.parameter] != weight.change.from_shape) {
+            throw nb::value_error(("parameter " + weight.parameter + " has shape " +
+                                   shape_text(shapes[weight.parameter]) + "; expected " +
+                                   shape_text(weight.change.from_shape)).c_str());
+          }
+          shape = weight.change.to_shape.empty() ? weight.change.from_shape : weight.change.to_shape;
+        } else {
+          shape = weight.shape;
+        }
+        converted = model::convert_target_weight(plan, weight, it->second);
+      }
+      std::vector<float> narrowed(converted.begin(), converted.end());
+      out[nb::str((line.layer_name + "/" + std::to_string(i)).c_str())] = to_numpy(std::move(narrowed), shape);
+    }
+  }
+  return out;
+}
+
+nb::list model_tensors(const model::KerasModelPlan& plan) {
+  nb::list out;
+  for (const model::TensorPlacement& t : plan.tensors) {
+    nb::dict item;
+    item["tensor"] = t.tensor;
+    item["variable"] = t.variable;
+    item["source_shape"] = t.source_shape;
+    item["perm"] = t.layout.perm;
+    item["view_shape"] = t.layout.view_shape;
+    out.append(item);
+  }
+  return out;
+}
+
+nb::list model_nodes(const model::KerasModelPlan& plan) {
+  nb::list out;
+  for (const model::NodeReport& n : plan.nodes) {
+    nb::dict item;
+    item["node"] = n.node;
+    item["source_op"] = n.source_op;
+    item["origin"] = n.origin;
+    item["target"] = n.target;
+    item["why"] = n.why;
+    item["outputs"] = n.outputs;
+    out.append(item);
+  }
+  return out;
+}
+
 }  // namespace
 }  // namespace convbridge
 
@@ -253,6 +335,27 @@ NB_MODULE(_impl, m) {
         return "<convbridge.TorchPlan " + plan.source.text +
                (plan.exact_for_every_input_size ? ", exact for every input size>" : ", exact for its input shape>");
       });
+
+  nb::class_<model::KerasModelPlan>(m, "KerasModelPlan",
+                                    "A whole PyTorch model planned for Keras 3 (channels_last end to end).")
+      .def_ro("model_name", &model::KerasModelPlan::model_name)
+      .def_ro("runtime_transposes", &model::KerasModelPlan::runtime_transposes,
+              "Transposes the Keras model runs (only where the source moves data across axes).")
+      .def_ro("output_tensors", &model::KerasModelPlan::output_tensors)
+      .def_ro("output_variables", &model::KerasModelPlan::output_variables)
+      .def("explain", &model::explain_keras_model, "Per node: source op, module and line, what it became, why.")
+      .def("keras_source", &model::emit_keras_model_source, "model.py: build_model(), load_weights(), load_model().")
+      .def("target_weights", &model_target_weights, "parameters"_a,
+           "{parameter name: array} -> {'<layer name>/<index>': float32 array} in the Keras layouts.")
+      .def("tensors", &model_tensors, "Every source tensor's variable in the source and its target layout.")
+      .def("nodes", &model_nodes, "Per node: what it became and why.");
+  m.def(
+      "plan_torch_model",
+      [](const std::string& graph_json) {
+        const model::ModelGraph graph = unwrap(model::parse_torch_export_graph(graph_json));
+        return unwrap(model::plan_keras_model(graph));
+      },
+      "graph_json"_a, "Plans a captured PyTorch model (convbridge._capture's JSON) for Keras 3.");
 
   nb::class_<LayerPlan>(m, "LayerPlan",
                         "An exact translation plan for a pooling, normalization, resizing, padding, pixel shuffle or "

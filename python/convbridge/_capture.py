@@ -1,0 +1,197 @@
+"""PyTorch capture: torch.export of an nn.Module in eval mode -> the graph JSON the C++ model front-end parses
+(src/frontends/pytorch/export_graph.cpp), plus the parameter values. This is the only torch-specific part of whole
+model conversion: it records what torch.export says (each ATen call with every schema argument named, defaults
+filled in, the output shapes, the module path and source line) and decides nothing about the conversion.
+
+Graph JSON (format "convbridge.torch_export/1"):
+  inputs:     [{"name", "shape"}]                      the user inputs, PyTorch layout
+  parameters: [{"name", "target", "shape", "kind"}]    parameters, buffers and lifted constants
+  nodes:      [{"name", "op", "args": {schema name: value}, "shapes": [[...]] (one per output),
+                "module", "module_class", "source"}]
+  outputs:    a structure of {"ref": node} in {"tuple"|"list": [...]} / {"dict": [[key, ...], ...]}
+Values: JSON ints, floats, bools, null, strings, lists, and {"ref": name} for a tensor or node.
+"""
+
+import json
+import operator
+import os
+
+import torch
+
+FORMAT = "convbridge.torch_export/1"
+
+
+class CaptureError(ValueError):
+    """The model cannot be captured (training mode, torch.export failure); names the cause."""
+
+
+def _value(value):
+    if isinstance(value, torch.fx.Node):
+        return {"ref": value.name}
+    if isinstance(value, (list, tuple)):
+        return [_value(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return {"float": repr(value)} if value != value or value in (float("inf"), float("-inf")) else value
+    if isinstance(value, torch.dtype):
+        return str(value)
+    if isinstance(value, (torch.device, torch.memory_format, torch.layout)):
+        return str(value)
+    raise CaptureError(f"cannot record argument {value!r} of type {type(value).__name__}")
+
+
+def _named_arguments(node):
+    """{schema argument name: value} with defaults filled, so the front-end never guesses positions."""
+    target = node.target
+    if target is operator.getitem:
+        return {"self": _value(node.args[0]), "index": _value(node.args[1])}
+    schema = getattr(target, "_schema", None)
+    if schema is None:
+        return {f"arg{i}": _value(a) for i, a in enumerate(node.args)} | {k: _value(v) for k, v in node.kwargs.items()}
+    named = {}
+    for index, argument in enumerate(schema.arguments):
+        if index < len(node.args):
+            value = node.args[index]
+        elif argument.name in node.kwargs:
+            value = node.kwargs[argument.name]
+        elif argument.has_default_value():
+            value = argument.default_value
+        else:
+            continue
+        named[argument.name] = _value(value)
+    return named
+
+
+def _op_name(target):
+    if target is operator.getitem:
+        return "getitem"
+    name = getattr(target, "_name", None) or getattr(target, "__name__", str(target))
+    overload = getattr(target, "_overloadname", None)
+    if name.startswith("aten::"):
+        name = "aten." + name[len("aten::"):]
+        if overload:
+            name += "." + overload
+    return name
+
+
+def _shapes(value):
+    if isinstance(value, torch.Tensor):
+        return [[int(s) for s in value.shape]]
+    if isinstance(value, (list, tuple)):
+        return [[int(s) for s in v.shape] if isinstance(v, torch.Tensor) else None for v in value]
+    return []
+
+
+def _module(node):
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return "", ""
+    path, cls = list(stack.values())[-1]
+    # torch.export writes paths as L['self'].layer1[0].conv1 in some versions: keep the dotted attribute path.
+    path = path.replace("L['self'].", "").replace("L['self']", "")
+    path = path.replace("[", ".").replace("]", "").replace("'", "")
+    return path, cls if isinstance(cls, str) else f"{cls.__module__}.{cls.__qualname__}"
+
+
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
+
+
+def _source(node):
+    """file:line: code of the innermost frame in the user's code (not in torch itself)."""
+    trace = (node.meta.get("stack_trace") or "").strip().splitlines()
+    for index in range(len(trace) - 1, -1, -1):
+        line = trace[index].strip()
+        if line.startswith("File ") and not line[len("File "):].strip('"').startswith(_TORCH_DIR):
+            code = trace[index + 1].strip() if index + 1 < len(trace) else ""
+            parts = line.split(",")
+            where = parts[0][len("File "):].strip('"') + ":" + parts[1].strip().removeprefix("line ")
+            return f"{where}: {code}" if code else where
+    return ""
+
+
+def _outputs(value):
+    if isinstance(value, torch.fx.Node):
+        return {"ref": value.name}
+    if isinstance(value, tuple):
+        return {"tuple": [_outputs(v) for v in value]}
+    if isinstance(value, list):
+        return {"list": [_outputs(v) for v in value]}
+    if isinstance(value, dict):
+        return {"dict": [[str(k), _outputs(v)] for k, v in value.items()]}
+    if value is None:
+        return None
+    raise CaptureError(f"the model returns a {type(value).__name__}; convbridge converts tensor outputs "
+                       f"(in tuples, lists and dicts)")
+
+
+def export(model, example_inputs):
+    """torch.export.export of the model in eval mode, with errors that say what to do."""
+    if model.training:
+        raise CaptureError(f"the {type(model).__name__} is in training mode: call model.eval() first (convbridge "
+                           f"converts inference: BatchNorm running statistics, Dropout off)")
+    try:
+        with torch.no_grad():
+            return torch.export.export(model, tuple(example_inputs))
+    except Exception as error:  # torch.export raises many types; keep its message, say where it came from
+        raise CaptureError(f"torch.export could not capture the {type(model).__name__}: "
+                           f"{type(error).__name__}: {str(error).strip().splitlines()[0]}") from error
+
+
+def capture(model, example_inputs):
+    """(graph JSON text, {parameter name: numpy array}, exported program) for the model on these inputs."""
+    program = export(model, example_inputs)
+    signature = program.graph_signature
+    state = program.state_dict
+    constants = getattr(program, "constants", {})
+    kinds = {}
+    for spec in signature.input_specs:
+        kinds[spec.arg.name] = (spec.kind.name.lower(), spec.target)
+    inputs, parameters, nodes, values = [], [], [], {}
+    for node in program.graph.nodes:
+        if node.op == "placeholder":
+            kind, target = kinds.get(node.name, ("user_input", None))
+            value = node.meta.get("val")
+            if kind == "user_input":
+                if not isinstance(value, torch.Tensor):
+                    raise CaptureError(f"input {node.name!r} is not a tensor; convbridge converts tensor inputs")
+                inputs.append({"name": node.name, "shape": [int(s) for s in value.shape]})
+                continue
+            tensor = state.get(target) if target in state else constants.get(target)
+            if tensor is None:
+                raise CaptureError(f"no value for the model's {kind} {target!r}")
+            tensor = tensor.detach().cpu()
+            if tensor.dtype in (torch.float16, torch.bfloat16):
+                tensor = tensor.float()
+            values[node.name] = tensor.contiguous().numpy() if tensor.dtype.is_floating_point else \
+                tensor.to(torch.float64).numpy()
+            parameters.append({"name": node.name, "target": target, "kind": kind,
+                               "shape": [int(s) for s in tensor.shape]})
+        elif node.op == "call_function":
+            module, module_class = _module(node)
+            nodes.append({"name": node.name, "op": _op_name(node.target), "args": _named_arguments(node),
+                          "shapes": _shapes(node.meta.get("val")), "module": module, "module_class": module_class,
+                          "source": _source(node)})
+        elif node.op == "output":
+            outputs = node.args[0]
+            structure = _outputs(outputs[0] if len(outputs) == 1 else tuple(outputs))
+    graph = {"format": FORMAT, "model": type(model).__name__, "inputs": inputs, "parameters": parameters,
+             "nodes": nodes, "outputs": structure}
+    return json.dumps(graph), values, program
+
+
+def node_outputs(program, example_inputs):
+    """{node name: output tensor (or tuple)} of every call in the exported graph, for per-node verification."""
+    module = program.module()
+    recorded = {}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, node):
+            result = super().run_node(node)
+            if node.op == "call_function":
+                recorded[node.name] = result
+            return result
+
+    with torch.no_grad():
+        Recorder(module).run(*example_inputs)
+    return recorded

@@ -1,0 +1,196 @@
+"""Whole PyTorch models -> Keras 3. The capture (convbridge._capture, torch.export) and the live objects are here;
+the planning is C++ (convbridge._impl.plan_torch_model). The Keras model is built by running the generated model.py
+source itself, so what `keras_source()` and `save()` hand the user is exactly what `to_keras` returns.
+"""
+
+import os
+import sys
+import tempfile
+import types
+
+import numpy as np
+
+from convbridge import _impl
+
+# float32 on both sides: the converted model agrees with PyTorch to this relative difference (max |diff| over the
+# node's output / max |PyTorch output|) at every node.
+RELATIVE_TOLERANCE = 1e-4
+
+
+class ConversionError(ValueError):
+    """A model convbridge cannot convert exactly: the message names the op, the module path and the source line."""
+
+
+def _example_inputs(input_shape, seed):
+    import torch
+
+    shapes = input_shape if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
+    generator = torch.Generator().manual_seed(seed)
+    inputs = []
+    for shape in shapes:
+        if shape is None or isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+            raise ConversionError(f"input_shape={shape!r} must be PyTorch's (N, C, *spatial), e.g. (1, 3, 224, 224)")
+        if any(size is None for size in shape):
+            raise ConversionError(
+                f"input_shape={tuple(shape)!r} has None sizes: whole-model conversion plans for one input size "
+                f"for now; convert at the size you will run (each op's plan is exact there)")
+        if any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in shape):
+            raise ConversionError(f"input_shape={tuple(shape)!r} must hold positive ints")
+        inputs.append(torch.randn(*shape, generator=generator))
+    return inputs
+
+
+def _to_target_layout(array, placement):
+    perm = placement["perm"]
+    if placement["view_shape"]:
+        viewed = array.reshape(placement["view_shape"]).transpose(perm)
+        return viewed.reshape(viewed.shape[0], -1)
+    return array.transpose(perm) if perm else array
+
+
+def _run_generated(source, name):
+    module = types.ModuleType(f"convbridge_generated_{name}")
+    module.__file__ = f"<convbridge model.py for {name}>"
+    exec(compile(source, module.__file__, "exec"), module.__dict__)  # our own generated source, nothing else
+    return module
+
+
+def _build_recording_locals(module):
+    """module.build_model() and the local variables of its frame when it returns (every intermediate tensor)."""
+    recorded = {}
+    code = module.build_model.__code__
+
+    def profiler(frame, event, arg):
+        if event == "return" and frame.f_code is code:
+            recorded.update(frame.f_locals)
+
+    previous = sys.getprofile()
+    sys.setprofile(profiler)
+    try:
+        model = module.build_model()
+    finally:
+        sys.setprofile(previous)
+    return model, recorded
+
+
+class ModelConversion:
+    """A PyTorch model converted to Keras 3: explain(), keras_source(), save(directory), keras_model, report()."""
+
+    def __init__(self, torch_model, input_shape, verify=True, seed=0):
+        from convbridge import _capture
+
+        self._inputs = _example_inputs(input_shape, seed)
+        try:
+            graph, self._parameters, self._program = _capture.capture(torch_model, self._inputs)
+        except _capture.CaptureError as error:
+            raise ConversionError(str(error)) from None
+        try:
+            self._plan = _impl.plan_torch_model(graph)
+        except ValueError as error:
+            raise ConversionError(str(error)) from None
+        self._source = self._plan.keras_source()
+        self._weights = self._plan.target_weights(self._parameters)
+        self._module = _run_generated(self._source, self._plan.model_name)
+        self._model, self._locals = _build_recording_locals(self._module)
+        self._module.load_weights(self._model, self._weights)
+        self._report = None
+        if verify:
+            self._verify()
+
+    # ---- what the user reads ----
+    @property
+    def keras_model(self):
+        return self._model
+
+    @property
+    def runtime_transposes(self):
+        """Transposes the Keras model runs; 0 unless the PyTorch model moves data across the channel axis."""
+        return self._plan.runtime_transposes
+
+    def explain(self):
+        return self._plan.explain()
+
+    def keras_source(self):
+        return self._source
+
+    def nodes(self):
+        return self._plan.nodes()
+
+    def save(self, directory):
+        """Writes model.py and weights.npz into directory (created if missing); nothing is left half-written."""
+        os.makedirs(directory, exist_ok=True)
+        targets = {"model.py": None, "weights.npz": None}
+        try:
+            with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".py.partial", delete=False) as f:
+                f.write(self._source)
+                targets["model.py"] = f.name
+            with tempfile.NamedTemporaryFile("wb", dir=directory, suffix=".npz.partial", delete=False) as f:
+                np.savez(f, **self._weights)
+                targets["weights.npz"] = f.name
+            for final, partial in targets.items():
+                os.replace(partial, os.path.join(directory, final))
+        finally:
+            for partial in targets.values():
+                if partial and os.path.exists(partial):
+                    os.remove(partial)
+        return os.path.join(directory, "model.py")
+
+    # ---- verification ----
+    def report(self):
+        """Per node: its max relative difference against PyTorch and the tolerance (verify=True)."""
+        if self._report is None:
+            self._verify()
+        return self._report
+
+    def _verify(self):
+        import keras
+        import torch
+
+        from convbridge import _capture
+
+        expected = _capture.node_outputs(self._program, self._inputs)
+        placements = [p for p in self._plan.tensors() if p["variable"] in self._locals]
+        keras_tensors = [self._locals[p["variable"]] for p in placements]
+        probe = keras.Model(self._model.inputs, keras_tensors)
+        feeds = [np.ascontiguousarray(x.numpy().transpose([0] + list(range(2, x.ndim)) + [1]) if x.ndim >= 3
+                                      else x.numpy()) for x in self._inputs]
+        actual = probe(feeds)
+        if not isinstance(actual, (list, tuple)):
+            actual = [actual]
+        by_tensor = {}
+        for placement, value in zip(placements, actual):
+            source = expected.get(placement["tensor"])
+            if source is None:  # a model input
+                index = [p["tensor"] for p in self._plan.tensors()].index(placement["tensor"])
+                source = self._inputs[index] if index < len(self._inputs) else None
+            if not isinstance(source, torch.Tensor):
+                continue
+            want = _to_target_layout(source.detach().numpy().astype(np.float64), placement)
+            got = np.asarray(value, dtype=np.float64)
+            if got.shape != want.shape:
+                difference = float("inf")
+            else:
+                scale = max(float(np.max(np.abs(want))) if want.size else 0.0, 1e-30)
+                difference = float(np.max(np.abs(got - want))) / scale if want.size else 0.0
+            by_tensor[placement["tensor"]] = (difference, tuple(want.shape), tuple(got.shape))
+        report = []
+        first_failure = None
+        for node in self._plan.nodes():
+            for tensor in node["outputs"]:
+                if tensor not in by_tensor:
+                    continue
+                difference, want_shape, got_shape = by_tensor[tensor]
+                ok = difference <= RELATIVE_TOLERANCE
+                report.append({"node": node["node"], "origin": node["origin"], "target": node["target"],
+                               "tensor": tensor, "max_relative_difference": difference,
+                               "tolerance": RELATIVE_TOLERANCE, "ok": ok, "shape": want_shape})
+                if not ok and first_failure is None:
+                    first_failure = (node, difference, want_shape, got_shape)
+        self._report = report
+        if first_failure is not None:
+            node, difference, want_shape, got_shape = first_failure
+            raise ConversionError(
+                f"verification failed: the first node that diverges is {node['node']} [{node['source_op']}] "
+                f"{node['origin']} -> {node['target']}: max relative difference {difference:.3g} > "
+                f"{RELATIVE_TOLERANCE:g} (shapes: PyTorch {want_shape}, Keras {got_shape}). This is a convbridge "
+                f"bug; please report it with the model")
