@@ -69,9 +69,9 @@ def _op_name(target):
     name = getattr(target, "_name", None) or getattr(target, "__name__", str(target))
     overload = getattr(target, "_overloadname", None)
     if name.startswith("aten::"):
-        name = "aten." + name[len("aten::"):]
-        if overload:
-            name += "." + overload
+        name = "aten." + name[len("aten::"):]  # "aten::transpose.int": the overload is already in _name
+        if "." not in name[len("aten."):]:
+            name += "." + (overload or "default")
     return name
 
 

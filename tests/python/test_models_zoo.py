@@ -1,0 +1,141 @@
+"""Whole PyTorch models -> Keras 3, proven on the zoo (tests/python/zoo: 17 architectures written here from their
+papers). Each model, in eval mode with random BatchNorm statistics, is converted with convbridge.convert at two
+input sizes (the second odd) and compared end to end against real PyTorch, independently of convbridge's own
+per-node verification: max relative difference <= 1e-4 in float32. Every model that does not itself move data
+across the channel axis converts with zero runtime transposes; each model's model.py runs in a fresh interpreter
+where convbridge cannot be imported.
+
+Profiles: CONVBRIDGE_ZOO_PROFILE=ci (the default: reduced width and resolution, what CI runs) or full (published
+width, 224x224 and 199x199: a developer's run of an hour or more).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+keras = pytest.importorskip("keras")
+
+import convbridge  # noqa: E402
+from zoo import ZOO, build_eval  # noqa: E402
+
+PROFILE = os.environ.get("CONVBRIDGE_ZOO_PROFILE", "ci")
+if PROFILE not in ("ci", "full"):
+    raise ValueError(f"CONVBRIDGE_ZOO_PROFILE={PROFILE!r}: use 'ci' or 'full'")
+TOLERANCE = 1e-4
+
+_models = {}
+_conversions = {}
+
+
+def _inputs(entry):
+    return entry.ci_inputs if PROFILE == "ci" else entry.full_inputs
+
+
+def _model(name):
+    if name not in _models:
+        _models[name] = build_eval(name, PROFILE)
+    return _models[name]
+
+
+def _conversion(name, shape):
+    key = (name, tuple(shape))
+    if key not in _conversions:
+        _conversions[key] = convbridge.convert(_model(name), shape)
+    return _conversions[key]
+
+
+def _channels_last(array):
+    return array.transpose([0] + list(range(2, array.ndim)) + [1]) if array.ndim >= 3 else array
+
+
+def _relative_difference(actual, expected):
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    return float(np.max(np.abs(actual.astype(np.float64) - expected))) / max(float(np.max(np.abs(expected))), 1e-30)
+
+
+CASES = [(name, index) for name in ZOO for index in range(2)]
+
+
+@pytest.mark.parametrize("name,index", CASES, ids=[f"{n}-{'odd' if i else 'even'}" for n, i in CASES])
+def test_zoo_model_matches_pytorch_end_to_end(name, index):
+    entry = ZOO[name]
+    shape = _inputs(entry)[index]
+    model = _model(name)
+    conversion = _conversion(name, shape)
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1234 + index))
+    with torch.no_grad():
+        expected = model(x).double().numpy()
+    actual = np.asarray(conversion.keras_model(_channels_last(x.numpy())))
+    difference = _relative_difference(actual, _channels_last(expected))
+    assert difference <= TOLERANCE, f"{name} at {shape}: max relative difference {difference:.3g}"
+    # convbridge's own per-node report agrees: every node within tolerance.
+    report = conversion.report()
+    assert report and all(row["ok"] for row in report)
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_zoo_model_runs_no_transpose_unless_it_moves_channels(name):
+    entry = ZOO[name]
+    conversion = _conversion(name, _inputs(entry)[0])
+    if entry.moves_channels:
+        # ShuffleNetV2's channel shuffle moves data across the channel axis: one transpose per shuffle, no more.
+        shuffles = sum(1 for node in conversion.nodes() if node["source_op"] == "aten.transpose.int")
+        assert 0 < conversion.runtime_transposes <= shuffles
+    else:
+        assert conversion.runtime_transposes == 0, conversion.explain()
+
+
+def test_every_zoo_model_py_runs_in_a_fresh_interpreter_without_convbridge(tmp_path):
+    """model.py + weights.npz of each zoo model, loaded by load_model() in one fresh interpreter where
+    `import convbridge` fails, reproduce PyTorch's output."""
+    expected = {}
+    for name, entry in ZOO.items():
+        shape = _inputs(entry)[0]
+        directory = tmp_path / name
+        _conversion(name, shape).save(str(directory))
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(7))
+        with torch.no_grad():
+            expected[name] = _channels_last(_model(name)(x).double().numpy())
+        np.save(directory / "input.npy", _channels_last(x.numpy()))
+    script = textwrap.dedent(f"""
+        import importlib.util, json, sys
+        sys.modules["convbridge"] = None  # model.py must not need convbridge
+        import numpy as np
+        results = {{}}
+        for name in {list(ZOO)!r}:
+            directory = {str(tmp_path)!r} + "/" + name
+            spec = importlib.util.spec_from_file_location("model_" + name, directory + "/model.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            model = module.load_model()
+            np.save(directory + "/output.npy", np.asarray(model(np.load(directory + "/input.npy"))))
+            results[name] = "ok"
+        print(json.dumps(results))
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=1800,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {name: "ok" for name in ZOO}
+    for name in ZOO:
+        actual = np.load(tmp_path / name / "output.npy")
+        difference = _relative_difference(actual, expected[name])
+        assert difference <= TOLERANCE, f"{name}: model.py output differs by {difference:.3g}"
+
+
+def test_to_keras_on_every_zoo_model_as_a_new_user_calls_it():
+    """convbridge.to_keras(model, input_shape=(1, 3, 224, 224)) on the zoo's image classifiers, at the CI width
+    (the full profile converts them at published width through the tests above)."""
+    for name, entry in ZOO.items():
+        shape = _inputs(entry)[0]
+        if len(shape) != 4 or shape[1] != 3 or name in ("unet", "seg_head"):
+            continue
+        model = _model(name)
+        keras_model = convbridge.to_keras(model, input_shape=(1, 3, 224, 224))
+        assert isinstance(keras_model, keras.Model)
+        assert tuple(keras_model.inputs[0].shape) == (None, 224, 224, 3)
