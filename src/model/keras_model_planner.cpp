@@ -258,14 +258,26 @@ class Planner {
     // A torch.nn layer's call takes its module path; a functional call in a model's forward gets its node name
     // under the module whose forward made it.
     const bool layer_module = node.module_class.rfind("torch.nn.modules.", 0) == 0;
-    std::string base = node.module.empty() ? node.name : layer_module ? node.module : node.module + "." + node.name;
+    std::string base = node.module.empty() ? "forward." + node.name
+                       : layer_module      ? node.module
+                                           : node.module + "." + node.name;
     if (!suffix.empty()) base += "." + suffix;
+    // keras.ops calls are named by Keras after their op ("add", "matmul_1"); a name of ours never lacks a dot
+    // unless it is a root module's, which only collides if the module is called like a Keras op.
+    static const std::set<std::string> keras_op_names = {"add", "subtract", "multiply", "divide", "matmul",
+                                                         "split", "mean", "sum", "max", "min", "transpose",
+                                                         "stack", "get_item", "log_softmax", "reshape"};
+    if (base.find('.') == std::string::npos) {
+      const std::string stem = base.substr(0, base.find_last_not_of("0123456789_") + 1);
+      if (keras_op_names.count(stem)) base += ".layer";
+    }
     std::string candidate = base;
     for (int k = 1; layer_names_.count(candidate); ++k) candidate = fmt::format("{}_{}", base, k);
     layer_names_.insert(candidate);
     return candidate;
   }
   void place(const std::string& tensor, const Placed& placed) {
+    if (tensor.empty()) return;  // an output of a multi-output op that nothing reads
     tensors_[tensor] = placed;
     plan_.tensors.push_back(TensorPlacement{tensor, placed.variable, placed.shape, placed.layout});
   }
@@ -548,6 +560,21 @@ class Planner {
     TargetWeight kernel = direct_weight(parameter_of(node, "weight"), {});
     kernel.change.from_shape = {linear.out_features, linear.in_features};
     kernel.change.to_shape = {linear.in_features, linear.out_features};
+    if (linear.weight_in_out) {  // x @ W: W already is Dense's (in, out) kernel
+      if (!in.layout.view_shape.empty() || position(in.layout, last) != last) {
+        CONVBRIDGE_TRY(in, materialise(in, identity_perm(in.shape.size()), "matmul reads the last axis"));
+      }
+      kernel.change = identity_change({linear.in_features, linear.out_features});
+      const std::string base = layer_name(node);
+      const std::string out = unique_variable(base);
+      TargetLine& t = emit({out}, fmt::format("layers.Dense({}, use_bias=False, name=\"{}\")({})",
+                                              linear.out_features, base, in.variable));
+      t.layer_name = base;
+      t.weights.push_back(kernel);
+      target("Dense", "x @ W over the last axis is a Dense layer whose kernel is W.");
+      place(node.outputs[0], Placed{out, in.layout, node.output_shapes[0]});
+      return Ok{};
+    }
     std::string why;
     if (!in.layout.view_shape.empty()) {
       // Flatten folded: the kernel's rows follow the target's order of the flattened axes.
@@ -576,6 +603,25 @@ class Planner {
     if (linear.bias) t.weights.push_back(direct_weight(parameter_of(node, "bias"), identity_change({linear.out_features})));
     target("Dense", why);
     place(node.outputs[0], Placed{out, in.layout, node.output_shapes[0]});
+    return Ok{};
+  }
+
+  Status plan_node(const GraphNode& node, const MatmulNode&) {
+    CONVBRIDGE_TRY(Placed a, input(node, 0));
+    CONVBRIDGE_TRY(Placed b, input(node, 1));
+    const size_t rank = a.shape.size();
+    // Batched over the leading axes, contracting the last two: both in source order where they are not already.
+    std::vector<int> order = identity_perm(rank);
+    if (a.layout.view_shape.empty() && a.layout.perm[rank - 2] == static_cast<int>(rank) - 2 &&
+        a.layout.perm[rank - 1] == static_cast<int>(rank) - 1 && a.layout == b.layout) {
+      order = a.layout.perm;
+    }
+    CONVBRIDGE_TRY(a, materialise(a, order, "matmul contracts the last two axes"));
+    CONVBRIDGE_TRY(b, materialise(b, order, "matmul contracts the last two axes"));
+    const std::string out = unique_variable(layer_name(node));
+    emit({out}, fmt::format("ops.matmul({}, {})", a.variable, b.variable));
+    target("keras.ops.matmul", "");
+    place(node.outputs[0], Placed{out, Layout{order, {}}, node.output_shapes[0]});
     return Ok{};
   }
 
@@ -681,9 +727,23 @@ class Planner {
       CONVBRIDGE_TRY(Placed moved, materialise(tensors_.at(operand.name), layout.perm, "cat inputs share a layout"));
       variables.push_back(moved.variable);
     }
-    const int axis = position(layout, concat.dim);
     const std::string base = layer_name(node);
     const std::string out = unique_variable(base);
+    if (concat.new_axis) {
+      // torch.stack: the new axis goes right after where the axis before it sits in the target.
+      const int axis = position(layout, concat.dim - 1) + 1;
+      Layout stacked;
+      for (size_t i = 0; i < layout.perm.size(); ++i) {
+        if (static_cast<int>(i) == axis) stacked.perm.push_back(concat.dim);
+        stacked.perm.push_back(layout.perm[i] >= concat.dim ? layout.perm[i] + 1 : layout.perm[i]);
+      }
+      if (axis == static_cast<int>(layout.perm.size())) stacked.perm.push_back(concat.dim);
+      emit({out}, fmt::format("ops.stack([{}], axis={})", fmt::join(variables, ", "), axis));
+      target("keras.ops.stack", fmt::format("The new axis {} is axis {} of the target tensor.", concat.dim, axis));
+      place(node.outputs[0], Placed{out, stacked, node.output_shapes[0]});
+      return Ok{};
+    }
+    const int axis = position(layout, concat.dim);
     emit({out}, fmt::format("layers.Concatenate(axis={}, name=\"{}\")([{}])", axis, base, fmt::join(variables, ", ")));
     target("Concatenate", fmt::format("PyTorch's dim {} is axis {} of the channels_last tensor.", concat.dim, axis));
     place(node.outputs[0], Placed{out, layout, node.output_shapes[0]});

@@ -27,12 +27,16 @@ struct ConvNode {
 struct LayerNode {
   OpLayer layer;
 };
-// y = x W^T + b over the last axis; reads "weight" (out, in) and "bias".
+// y = x W^T + b over the last axis; reads "weight" (out, in) and "bias". x @ W (matmul with a parameter) is the
+// same with weight_in_out: W is (in, out) and there is no bias.
 struct LinearNode {
   int64_t in_features = 0;
   int64_t out_features = 0;
   bool bias = true;
+  bool weight_in_out = false;
 };
+// a @ b of two activations over their last two axes (batched).
+struct MatmulNode {};
 // Layer normalization over the last normalized_shape.size() axes; reads "weight" and "bias" when affine.
 struct LayerNormNode {
   std::vector<int64_t> normalized_shape;
@@ -46,8 +50,10 @@ std::string_view arithmetic_name(Arithmetic op);  // "add", "subtract", "multipl
 struct ArithmeticNode {
   Arithmetic op = Arithmetic::add;
 };
+// torch.cat along dim; with new_axis, torch.stack (the inputs gain an axis at dim).
 struct ConcatNode {
   int dim = 0;
+  bool new_axis = false;
 };
 // Splits along dim into pieces of these sizes (chunk, split, split_with_sizes, unbind); one output per piece.
 struct SplitNode {
@@ -86,7 +92,7 @@ struct SoftmaxNode {
 // Dropout and stochastic depth in eval, contiguous, clone, alias: the output is the input.
 struct IdentityNode {};
 
-using NodeOp = std::variant<ConvNode, LayerNode, LinearNode, LayerNormNode, ArithmeticNode, ConcatNode, SplitNode,
+using NodeOp = std::variant<ConvNode, LayerNode, LinearNode, MatmulNode, LayerNormNode, ArithmeticNode, ConcatNode, SplitNode,
                             SliceNode, SelectNode, PermuteNode, ReshapeNode, ReduceNode, SoftmaxNode, IdentityNode>;
 
 // One input of a node: a tensor (a graph input or a node's output), a parameter, or a number.

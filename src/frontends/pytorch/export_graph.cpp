@@ -126,7 +126,21 @@ class Call {
 struct Context {
   std::map<std::string, std::vector<int64_t>> tensor_shapes;     // every tensor so far
   std::map<std::string, std::vector<int64_t>> parameter_shapes;  // every parameter
+  // Outputs convbridge does not convert (pooling indices, batch statistics): an error only if something reads them.
+  std::map<std::string, std::string> unconvertible;
 };
+
+// The error for reading a tensor that is not there (or not convertible).
+Error missing_tensor(const Context& context, const std::string& tensor, const GraphNode& node) {
+  if (const auto it = context.unconvertible.find(tensor); it != context.unconvertible.end()) {
+    return unsupported(fmt::format("{} reads {}", node.name, it->second));
+  }
+  if (context.parameter_shapes.count(tensor)) {
+    return unsupported(fmt::format("{} on a parameter ({}) is not supported: convbridge converts ops on "
+                                   "activations", node.source_op, describe_node_origin(node)));
+  }
+  return invalid(fmt::format("{} reads {}, which no earlier node produced", node.name, tensor));
+}
 
 Result<int> normalized_dim(int64_t dim, size_t rank, const GraphNode& node) {
   const auto r = static_cast<int64_t>(rank);
@@ -142,13 +156,7 @@ Result<std::vector<int64_t>> add_tensor_input(const Call& call, const std::strin
                                               const Context& context) {
   CONVBRIDGE_TRY(std::string tensor, call.ref(name));
   const auto it = context.tensor_shapes.find(tensor);
-  if (it == context.tensor_shapes.end()) {
-    if (context.parameter_shapes.count(tensor)) {
-      return unsupported(fmt::format("{} on a parameter ({}) is not supported: convbridge converts ops on "
-                                     "activations", node.source_op, describe_node_origin(node)));
-    }
-    return invalid(fmt::format("{} reads {}, which no earlier node produced", node.name, tensor));
-  }
+  if (it == context.tensor_shapes.end()) return missing_tensor(context, tensor, node);
   node.inputs.push_back(Operand{Operand::Kind::tensor, tensor, 0.0});
   return it->second;
 }
@@ -396,7 +404,7 @@ Status parse_arithmetic(const Call& call, const std::string& name, GraphNode& no
     CONVBRIDGE_TRY(std::string ref, call.ref(argument));
     if (context.tensor_shapes.count(ref)) return Operand{Operand::Kind::tensor, ref, 0.0};
     if (context.parameter_shapes.count(ref)) return Operand{Operand::Kind::parameter, ref, 0.0};
-    return invalid(fmt::format("{} reads {}, which no earlier node produced", node.name, ref));
+    return missing_tensor(context, ref, node);
   };
   CONVBRIDGE_TRY(Operand a, operand("self"));
   CONVBRIDGE_TRY(Operand b, operand("other"));
@@ -501,7 +509,7 @@ Status parse_node(const json& entry, GraphNode& node, const Context& context) {
   }
   {
     const auto input_it = call.find("self") ? "self" : "input";
-    if (call.find(input_it) && (name != "cat" && name != "stack")) {
+    if (call.find(input_it) && (name != "cat" && name != "stack" && name != "max" && name != "min")) {
       // Op-set layers with one tensor input.
       CONVBRIDGE_TRY(auto text, activation_text(call, name));
       std::optional<std::string> layer = text;
@@ -532,7 +540,30 @@ Status parse_node(const json& entry, GraphNode& node, const Context& context) {
       name == "div" || name == "true_divide") {
     return parse_arithmetic(call, name, node, context);
   }
-  if (name == "cat" || name == "concat") {
+  if (name == "matmul" || name == "mm" || name == "bmm") {
+    CONVBRIDGE_TRY(auto input, add_tensor_input(call, "self", node, context));
+    CONVBRIDGE_TRY(std::string other, call.ref(name == "matmul" ? "other" : "mat2"));
+    if (const auto p = context.parameter_shapes.find(other); p != context.parameter_shapes.end()) {
+      if (p->second.size() != 2 || input.empty() || input.back() != p->second[0]) {
+        return unsupported(fmt::format("{} of {} by a parameter of shape {}: convbridge converts x @ W with a 2-D W "
+                                       "over the last axis ({})", node.source_op, tuple_text(input),
+                                       tuple_text(p->second), describe_node_origin(node)));
+      }
+      node.parameters.emplace_back("weight", other);
+      node.op = LinearNode{p->second[0], p->second[1], false, true};
+      return Ok{};
+    }
+    const auto t = context.tensor_shapes.find(other);
+    if (t == context.tensor_shapes.end()) return missing_tensor(context, other, node);
+    if (input.size() < 2 || t->second.size() != input.size()) {
+      return unsupported(fmt::format("{} of ranks {} and {}: convbridge converts batched matmuls of equal rank ({})",
+                                     node.source_op, input.size(), t->second.size(), describe_node_origin(node)));
+    }
+    node.inputs.push_back(Operand{Operand::Kind::tensor, other, 0.0});
+    node.op = MatmulNode{};
+    return Ok{};
+  }
+  if (name == "cat" || name == "concat" || name == "stack") {
     const json* tensors = call.find("tensors");
     if (tensors == nullptr || !tensors->is_array() || tensors->empty()) return call.bad("tensors", "a list of tensors");
     size_t rank = 0;
@@ -540,16 +571,18 @@ Status parse_node(const json& entry, GraphNode& node, const Context& context) {
       if (!t.is_object() || !t.contains("ref") || !t.at("ref").is_string()) return call.bad("tensors", "tensors");
       const std::string ref = t.at("ref").get<std::string>();
       const auto it = context.tensor_shapes.find(ref);
-      if (it == context.tensor_shapes.end()) {
-        return unsupported(fmt::format("{} of {}, which is not an activation ({})", node.source_op, ref,
-                                       describe_node_origin(node)));
-      }
+      if (it == context.tensor_shapes.end()) return missing_tensor(context, ref, node);
       rank = it->second.size();
       node.inputs.push_back(Operand{Operand::Kind::tensor, ref, 0.0});
     }
     CONVBRIDGE_TRY(int64_t dim, call.integer("dim"));
-    CONVBRIDGE_TRY(int d, normalized_dim(dim, rank, node));
-    node.op = ConcatNode{d};
+    const bool stack = name == "stack";
+    CONVBRIDGE_TRY(int d, normalized_dim(dim, rank + (stack ? 1 : 0), node));
+    if (stack && d == 0) {
+      return unsupported(fmt::format("{} on the batch axis ({}): convbridge keeps axis 0 the batch", node.source_op,
+                                     describe_node_origin(node)));
+    }
+    node.op = ConcatNode{d, stack};
     return Ok{};
   }
   if (name == "chunk" || name == "split" || name == "split_with_sizes" || name == "unsafe_split" ||
@@ -629,11 +662,13 @@ Status parse_node(const json& entry, GraphNode& node, const Context& context) {
     node.op = ReshapeNode{};
     return Ok{};
   }
-  if (name == "mean" || name == "sum" || name == "amax" || name == "amin") {
+  if (name == "mean" || name == "sum" || name == "amax" || name == "amin" ||
+      ((name == "max" || name == "min") && overload == "dim")) {
+    // max.dim / min.dim return (values, indices); only the values convert (getitem refuses the indices).
     CONVBRIDGE_TRY(auto input, add_tensor_input(call, "self", node, context));
     ReduceNode reduce;
     reduce.reduction = name == "mean" ? Reduction::mean : name == "sum" ? Reduction::sum
-                       : name == "amax" ? Reduction::max : Reduction::min;
+                       : (name == "amax" || name == "max") ? Reduction::max : Reduction::min;
     std::vector<int64_t> dims;
     if (call.has("dim")) {
       CONVBRIDGE_TRY(dims, call.ints("dim"));
@@ -771,9 +806,10 @@ Result<ModelGraph> parse_torch_export_graph(std::string_view json_text) {
           return invalid(fmt::format("{} indexes output {} of {}", node.name, index, parent));
         }
         if (index > 0 && !std::holds_alternative<SplitNode>(owner.op)) {
-          return unsupported(fmt::format("{} uses output {} of {} (pooling indices, batch statistics): convbridge "
-                                         "converts the op's main output only ({})", node.name, index,
-                                         owner.source_op, describe_node_origin(owner)));
+          context.unconvertible[node.name] =
+              fmt::format("output {} of {} (the indices or statistics it also returns): convbridge converts the "
+                          "op's main output only ({})", index, owner.source_op, describe_node_origin(owner));
+          continue;
         }
         owner.outputs[static_cast<size_t>(index)] = node.name;
         context.tensor_shapes[node.name] = node.output_shapes[0];
@@ -797,6 +833,9 @@ Result<ModelGraph> parse_torch_export_graph(std::string_view json_text) {
       if (value->contains("ref")) {
         const std::string ref = value->at("ref").get<std::string>();
         if (!context.tensor_shapes.count(ref)) {
+          if (const auto it = context.unconvertible.find(ref); it != context.unconvertible.end()) {
+            return unsupported(fmt::format("the model returns {}", it->second));
+          }
           return unsupported(fmt::format("the model returns {}, which is not an activation", ref));
         }
         graph.outputs.push_back(ref);
