@@ -210,9 +210,13 @@ def _is_torch_model(obj):
     return not any(isinstance(obj, getattr(torch.nn, name)) for name in _torch._CONV_CLASSES)
 
 
-def convert(model, input_shape, verify=True):
+def convert(model, input_shape, verify=True, example_shape=None):
     """Converts a whole PyTorch model (nn.Module, eval mode) to Keras 3 for inputs of input_shape (N, C, *spatial),
     or a list of such shapes for a model with several inputs.
+
+    None spatial sizes (input_shape=(1, 3, None, None)) make the Keras model exact for every size where each op's
+    plan allows it (else ConversionError names the op and the size it needs); the model is captured and verified
+    at example_shape (default: 64 for each None) and at one above it.
 
     Returns a ModelConversion: .keras_model (a functional keras.Model, weights loaded, channels_last in and out),
     .explain() (per node: module path, source line, target layers, why), .keras_source() (model.py),
@@ -228,10 +232,10 @@ def convert(model, input_shape, verify=True):
     """
     from convbridge import _model
 
-    return _model.ModelConversion(model, input_shape, verify=verify)
+    return _model.ModelConversion(model, input_shape, verify=verify, example_shape=example_shape)
 
 
-def to_keras(module, input_shape=None, verify=True):
+def to_keras(module, input_shape=None, verify=True, example_shape=None):
     """A Keras layer (or small keras.Sequential) with the module's weights loaded, such that
     to_keras(m)(x_channels_last) equals m(x) moved to channels_last, within float32 round-off: for every input size
     when input_shape is None, for that size otherwise (the layer then refuses other sizes).
@@ -246,7 +250,7 @@ def to_keras(module, input_shape=None, verify=True):
         if input_shape is None:
             raise ValueError(f"to_keras of a whole model ({type(module).__name__}) needs input_shape, PyTorch's "
                              f"(N, C, *spatial), e.g. input_shape=(1, 3, 224, 224)")
-        return convert(module, input_shape, verify=verify).keras_model
+        return convert(module, input_shape, verify=verify, example_shape=example_shape).keras_model
     if _keras_source.is_keras_layer(module) or (isinstance(module, str) and _is_keras_text(module)):
         raise ValueError("this is a Keras layer: to_keras converts PyTorch modules; use convbridge.to_torch(layer) "
                          "for Keras -> PyTorch")

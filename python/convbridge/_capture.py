@@ -9,7 +9,9 @@ Graph JSON (format "convbridge.torch_export/1"):
   nodes:      [{"name", "op", "args": {schema name: value}, "shapes": [[...]] (one per output),
                 "module", "module_class", "source"}]
   outputs:    a structure of {"ref": node} in {"tuple"|"list": [...]} / {"dict": [[key, ...], ...]}
-Values: JSON ints, floats, bools, null, strings, lists, and {"ref": name} for a tensor or node.
+Values: JSON ints, floats, bools, null, strings, lists, and {"ref": name} for a tensor or node. A size that depends
+on the input size (None in input_shape) is its symbolic expression as a string in shapes, and {"size": expr} or a
+{"ref"} to a node of op "size" (torch.export's size arithmetic) in arguments.
 """
 
 import json
@@ -34,6 +36,8 @@ def _value(value):
         return value
     if isinstance(value, float):
         return {"float": repr(value)} if value != value or value in (float("inf"), float("-inf")) else value
+    if isinstance(value, (torch.SymInt, torch.SymFloat)):
+        return {"size": _size(value)}
     if isinstance(value, torch.dtype):
         return str(value)
     if isinstance(value, (torch.device, torch.memory_format, torch.layout)):
@@ -75,12 +79,34 @@ def _op_name(target):
     return name
 
 
+def _size(size):
+    """An int, or for a size that depends on the input size (torch.export's symbolic size) its expression, e.g.
+    "s53" or "((s53//2)) + 1": equal strings are equal sizes, and that is all the front-end relies on."""
+    if isinstance(size, int):
+        return size
+    expression = size.node.expr
+    return int(expression) if getattr(expression, "is_number", False) else str(expression)
+
+
+def _shape(tensor):
+    return [_size(s) for s in tensor.shape]
+
+
 def _shapes(value):
     if isinstance(value, torch.Tensor):
-        return [[int(s) for s in value.shape]]
+        return [_shape(value)]
     if isinstance(value, (list, tuple)):
-        return [[int(s) for s in v.shape] if isinstance(v, torch.Tensor) else None for v in value]
+        return [_shape(v) if isinstance(v, torch.Tensor) else None for v in value]
     return []
+
+
+def _is_size_computation(node):
+    """sym_size, arithmetic on sizes and the asserts torch.export adds about them: not tensor ops."""
+    value = node.meta.get("val")
+    if isinstance(value, (torch.SymInt, torch.SymFloat, torch.SymBool, int, float, bool)):
+        return True
+    name = _op_name(node.target)
+    return value is None and ("assert" in name or "sym_constrain" in name)
 
 
 def _module(node):
@@ -125,22 +151,26 @@ def _outputs(value):
                        f"(in tuples, lists and dicts)")
 
 
-def export(model, example_inputs):
-    """torch.export.export of the model in eval mode, with errors that say what to do."""
+def export(model, example_inputs, dynamic_dims=None):
+    """torch.export.export of the model in eval mode, with errors that say what to do. dynamic_dims: per input,
+    the axes whose size may vary (the None entries of the user's input_shape)."""
     if model.training:
         raise CaptureError(f"the {type(model).__name__} is in training mode: call model.eval() first (convbridge "
                            f"converts inference: BatchNorm running statistics, Dropout off)")
+    dynamic_shapes = None
+    if dynamic_dims and any(dynamic_dims):
+        dynamic_shapes = tuple({axis: torch.export.Dim.AUTO for axis in axes} or None for axes in dynamic_dims)
     try:
         with torch.no_grad():
-            return torch.export.export(model, tuple(example_inputs))
+            return torch.export.export(model, tuple(example_inputs), dynamic_shapes=dynamic_shapes)
     except Exception as error:  # torch.export raises many types; keep its message, say where it came from
         raise CaptureError(f"torch.export could not capture the {type(model).__name__}: "
                            f"{type(error).__name__}: {str(error).strip().splitlines()[0]}") from error
 
 
-def capture(model, example_inputs):
+def capture(model, example_inputs, dynamic_dims=None):
     """(graph JSON text, {parameter name: numpy array}, exported program) for the model on these inputs."""
-    program = export(model, example_inputs)
+    program = export(model, example_inputs, dynamic_dims)
     signature = program.graph_signature
     state = program.state_dict
     constants = getattr(program, "constants", {})
@@ -155,7 +185,14 @@ def capture(model, example_inputs):
             if kind == "user_input":
                 if not isinstance(value, torch.Tensor):
                     raise CaptureError(f"input {node.name!r} is not a tensor; convbridge converts tensor inputs")
-                inputs.append({"name": node.name, "shape": [int(s) for s in value.shape]})
+                shape = _shape(value)
+                for axis in (dynamic_dims[len(inputs)] if dynamic_dims else ()):
+                    if isinstance(shape[axis], int):
+                        raise CaptureError(
+                            f"input {node.name!r}: the model's forward fixes axis {axis} to {shape[axis]} "
+                            f"(torch.export specialised it), so it converts for that size only: give it in "
+                            f"input_shape instead of None")
+                inputs.append({"name": node.name, "shape": shape})
                 continue
             tensor = state.get(target) if target in state else constants.get(target)
             if tensor is None:
@@ -167,6 +204,9 @@ def capture(model, example_inputs):
                 tensor.to(torch.float64).numpy()
             parameters.append({"name": node.name, "target": target, "kind": kind,
                                "shape": [int(s) for s in tensor.shape]})
+        elif node.op == "call_function" and _is_size_computation(node):
+            nodes.append({"name": node.name, "op": "size", "args": {}, "shapes": [], "module": "",
+                          "module_class": "", "source": ""})
         elif node.op == "call_function":
             module, module_class = _module(node)
             nodes.append({"name": node.name, "op": _op_name(node.target), "args": _named_arguments(node),

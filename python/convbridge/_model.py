@@ -21,23 +21,48 @@ class ConversionError(ValueError):
     """A model convbridge cannot convert exactly: the message names the op, the module path and the source line."""
 
 
-def _example_inputs(input_shape, seed):
+# A None size of input_shape is captured at this size (example_shape overrides it) and verified there and one
+# above it (an odd and an even size).
+EXAMPLE_SIZE = 64
+
+
+def _shapes(input_shape, what="input_shape"):
+    if input_shape is None or isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+        raise ConversionError(f"{what}={input_shape!r} must be PyTorch's (N, C, *spatial), e.g. (1, 3, 224, 224)")
+    shapes = list(input_shape) if input_shape and isinstance(list(input_shape)[0], (tuple, list)) else [input_shape]
+    for shape in shapes:
+        if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__") or len(tuple(shape)) < 2:
+            raise ConversionError(f"{what}={input_shape!r} must be PyTorch's (N, C, *spatial), e.g. (1, 3, 224, 224)")
+        for axis, size in enumerate(shape):
+            if size is None and axis >= 2:
+                continue
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                where = "the batch and channel sizes" if size is None else "sizes"
+                raise ConversionError(f"{what}={tuple(shape)!r}: {where} must be positive ints (None is for spatial "
+                                      f"sizes that may vary)")
+    return [tuple(shape) for shape in shapes]
+
+
+def _example_shapes(input_shape, example_shape):
+    """(concrete shapes to capture at, the None axes of each input)."""
+    shapes = _shapes(input_shape)
+    dynamic = [[axis for axis, size in enumerate(shape) if size is None] for shape in shapes]
+    if example_shape is None:
+        return [tuple(EXAMPLE_SIZE if s is None else s for s in shape) for shape in shapes], dynamic
+    examples = _shapes(example_shape, "example_shape")
+    if len(examples) != len(shapes) or any(
+            len(e) != len(s) or any(a is None or (b is not None and a != b) for a, b in zip(e, s))
+            for e, s in zip(examples, shapes)):
+        raise ConversionError(f"example_shape={example_shape!r} must fill the None sizes of input_shape="
+                              f"{input_shape!r} with ints and repeat its other sizes")
+    return examples, dynamic
+
+
+def _random_inputs(shapes, seed):
     import torch
 
-    shapes = input_shape if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
     generator = torch.Generator().manual_seed(seed)
-    inputs = []
-    for shape in shapes:
-        if shape is None or isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
-            raise ConversionError(f"input_shape={shape!r} must be PyTorch's (N, C, *spatial), e.g. (1, 3, 224, 224)")
-        if any(size is None for size in shape):
-            raise ConversionError(
-                f"input_shape={tuple(shape)!r} has None sizes: whole-model conversion plans for one input size "
-                f"for now; convert at the size you will run (each op's plan is exact there)")
-        if any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in shape):
-            raise ConversionError(f"input_shape={tuple(shape)!r} must hold positive ints")
-        inputs.append(torch.randn(*shape, generator=generator))
-    return inputs
+    return [torch.randn(*shape, generator=generator) for shape in shapes]
 
 
 def _to_target_layout(array, placement):
@@ -76,12 +101,19 @@ def _build_recording_locals(module):
 class ModelConversion:
     """A PyTorch model converted to Keras 3: explain(), keras_source(), save(directory), keras_model, report()."""
 
-    def __init__(self, torch_model, input_shape, verify=True, seed=0):
+    def __init__(self, torch_model, input_shape, verify=True, seed=0, example_shape=None):
         from convbridge import _capture
 
-        self._inputs = _example_inputs(input_shape, seed)
+        shapes, self._dynamic = _example_shapes(input_shape, example_shape)
+        self._inputs = _random_inputs(shapes, seed)
+        # Verified at the example size and, where sizes vary, one above it too.
+        self._verify_inputs = [self._inputs]
+        if any(self._dynamic):
+            grown = [tuple(size + 1 if axis in axes else size for axis, size in enumerate(shape))
+                     for shape, axes in zip(shapes, self._dynamic)]
+            self._verify_inputs.append(_random_inputs(grown, seed + 1))
         try:
-            graph, self._parameters, self._program = _capture.capture(torch_model, self._inputs)
+            graph, self._parameters, self._program = _capture.capture(torch_model, self._inputs, self._dynamic)
         except _capture.CaptureError as error:
             raise ConversionError(str(error)) from None
         try:
@@ -94,8 +126,27 @@ class ModelConversion:
         self._model, self._locals = _build_recording_locals(self._module)
         self._module.load_weights(self._model, self._weights)
         self._report = None
+        if len(self._verify_inputs) > 1:
+            self._check_same_forward_at_other_sizes()
         if verify:
             self._verify()
+
+    def _check_same_forward_at_other_sizes(self):
+        """With None sizes the Keras model takes any size, so the PyTorch forward must be the same computation at
+        every size: torch.export records the conditions it assumed (guards); running the exported program at
+        another size trips them."""
+        from convbridge import _capture
+
+        try:
+            _capture.node_outputs(self._program, self._verify_inputs[1])
+        except Exception as error:  # torch raises AssertionError or RuntimeError for a failed guard
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            shapes = [tuple(x.shape) for x in self._verify_inputs[1]]
+            raise ConversionError(
+                f"input_shape has None sizes, but the model's forward is not the same computation at every size: at "
+                f"{shapes[0] if len(shapes) == 1 else shapes} it fails the condition torch.export recorded at the "
+                f"example size ({message}). Give the sizes in input_shape (or an example_shape where the forward "
+                f"holds for the sizes you need)") from None
 
     # ---- what the user reads ----
     @property
@@ -144,25 +195,34 @@ class ModelConversion:
 
     def _verify(self):
         import keras
+
+        placements = [p for p in self._plan.tensors() if p["variable"] in self._locals]
+        probe = keras.Model(self._model.inputs, [self._locals[p["variable"]] for p in placements])
+        by_tensor = {}
+        for inputs in self._verify_inputs:
+            for tensor, result in self._compare(probe, placements, inputs).items():
+                if tensor not in by_tensor or result[0] > by_tensor[tensor][0]:
+                    by_tensor[tensor] = result
+        self._report_from(by_tensor)
+
+    def _compare(self, probe, placements, inputs):
+        """{tensor: (max relative difference, PyTorch shape, Keras shape)} for one set of inputs."""
         import torch
 
         from convbridge import _capture
 
-        expected = _capture.node_outputs(self._program, self._inputs)
-        placements = [p for p in self._plan.tensors() if p["variable"] in self._locals]
-        keras_tensors = [self._locals[p["variable"]] for p in placements]
-        probe = keras.Model(self._model.inputs, keras_tensors)
+        expected = _capture.node_outputs(self._program, inputs)
         feeds = [np.ascontiguousarray(x.numpy().transpose([0] + list(range(2, x.ndim)) + [1]) if x.ndim >= 3
-                                      else x.numpy()) for x in self._inputs]
+                                      else x.numpy()) for x in inputs]
         actual = probe(feeds)
         if not isinstance(actual, (list, tuple)):
             actual = [actual]
         by_tensor = {}
+        input_names = [p["tensor"] for p in self._plan.tensors()][:len(inputs)]
         for placement, value in zip(placements, actual):
             source = expected.get(placement["tensor"])
-            if source is None:  # a model input
-                index = [p["tensor"] for p in self._plan.tensors()].index(placement["tensor"])
-                source = self._inputs[index] if index < len(self._inputs) else None
+            if source is None and placement["tensor"] in input_names:
+                source = inputs[input_names.index(placement["tensor"])]
             if not isinstance(source, torch.Tensor):
                 continue
             want = _to_target_layout(source.detach().numpy().astype(np.float64), placement)
@@ -173,6 +233,9 @@ class ModelConversion:
                 scale = max(float(np.max(np.abs(want))) if want.size else 0.0, 1e-30)
                 difference = float(np.max(np.abs(got - want))) / scale if want.size else 0.0
             by_tensor[placement["tensor"]] = (difference, tuple(want.shape), tuple(got.shape))
+        return by_tensor
+
+    def _report_from(self, by_tensor):
         report = []
         first_failure = None
         for node in self._plan.nodes():

@@ -734,3 +734,29 @@ class ElementwiseWeight(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "shape": self.weight_shape, "operation": self.operation,
                 "weight_first": self.weight_first}
+
+
+# convbridge-section: ReshapeKeepingSizes
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class ReshapeKeepingSizes(keras.layers.Layer):
+    """keras.layers.Reshape for targets with several sizes that vary with the input (Reshape infers only one):
+    each entry of target_shape is an int, or "axis k" for the size of input axis k; the batch axis is kept."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(target_shape)
+
+    def _sizes(self, shape):
+        return tuple(shape[int(entry[len("axis "):])] if isinstance(entry, str) else entry
+                     for entry in self.target_shape)
+
+    def call(self, x):
+        return keras.ops.reshape(x, (keras.ops.shape(x)[0],) + self._sizes(keras.ops.shape(x)))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self._sizes(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": self.target_shape}

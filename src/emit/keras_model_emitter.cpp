@@ -12,9 +12,12 @@
 namespace convbridge::model {
 namespace {
 
+// (1, 3, 224, 224); sizes that vary with the input are None.
 std::string shape_text(const std::vector<int64_t>& shape) {
-  if (shape.size() == 1) return fmt::format("({},)", shape[0]);
-  return fmt::format("({})", fmt::join(shape, ", "));
+  std::vector<std::string> sizes;
+  for (const int64_t size : shape) sizes.push_back(size == kUnknownSize ? "None" : std::to_string(size));
+  if (sizes.size() == 1) return fmt::format("({},)", sizes[0]);
+  return fmt::format("({})", fmt::join(sizes, ", "));
 }
 
 // The outputs' nesting as Python: tuples, lists and dicts of the output variables, in the graph's order.
@@ -40,7 +43,7 @@ std::string outputs_expression(const nlohmann::json& value, const std::vector<st
 std::string emit_keras_model_source(const KerasModelPlan& plan) {
   std::string out = fmt::format(
       R"PY("""{name} for Keras 3, converted from PyTorch by convbridge: channels_last in and out, exact to float32
-round-off for the input size it was converted at ({inputs}). {transposes}
+round-off for inputs of shape {inputs} (None: any size). {transposes}
 
     model = load_model()            # weights from weights.npz beside this file
     model = build_model()           # Keras' initial weights, e.g. to train from scratch

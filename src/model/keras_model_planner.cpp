@@ -85,15 +85,25 @@ bool only_unit_axes_move(const std::vector<int64_t>& shape, const std::vector<in
 struct Placed {
   std::string variable;
   Layout layout;
-  std::vector<int64_t> shape;  // source shape
+  std::vector<int64_t> shape;  // source shape; kUnknownSize where it varies with the input size
 };
+
+bool any_unknown(const std::vector<int64_t>& shape) {
+  return std::find(shape.begin(), shape.end(), kUnknownSize) != shape.end();
+}
 
 // Groups of a reshape: source axes (longer than 1) whose product equals that of a run of target axes.
 struct ReshapeGroup {
   std::vector<int> from, to;
 };
 
-std::optional<std::vector<ReshapeGroup>> reshape_groups(const std::vector<int64_t>& in, const std::vector<int64_t>& out) {
+// Sizes that vary with the input (kUnknownSize) form groups of their own, matched by equal symbolic expressions.
+std::optional<std::vector<ReshapeGroup>> reshape_groups(const std::vector<int64_t>& in, const std::vector<int64_t>& out,
+                                                        const std::vector<std::string>& in_symbols = {},
+                                                        const std::vector<std::string>& out_symbols = {}) {
+  const auto symbol = [](const std::vector<std::string>& symbols, int axis) {
+    return static_cast<size_t>(axis) < symbols.size() ? symbols[static_cast<size_t>(axis)] : std::string();
+  };
   std::vector<int> a, b;
   for (size_t i = 1; i < in.size(); ++i) {
     if (in[i] != 1) a.push_back(static_cast<int>(i));
@@ -107,9 +117,21 @@ std::optional<std::vector<ReshapeGroup>> reshape_groups(const std::vector<int64_
     if (i >= a.size() || j >= b.size()) return std::nullopt;
     ReshapeGroup group;
     int64_t pa = in[static_cast<size_t>(a[i])], pb = out[static_cast<size_t>(b[j])];
+    if (pa == kUnknownSize || pb == kUnknownSize) {
+      const std::string sa = symbol(in_symbols, a[i]);
+      if (pa != pb || sa.empty() || sa != symbol(out_symbols, b[j])) return std::nullopt;
+      group.from.push_back(a[i++]);
+      group.to.push_back(b[j++]);
+      groups.push_back(std::move(group));
+      continue;
+    }
     group.from.push_back(a[i++]);
     group.to.push_back(b[j++]);
     while (pa != pb) {
+      if ((i < a.size() && in[static_cast<size_t>(a[i])] == kUnknownSize && pa < pb) ||
+          (j < b.size() && out[static_cast<size_t>(b[j])] == kUnknownSize && pb < pa)) {
+        return std::nullopt;
+      }
       if (pa < pb) {
         if (i >= a.size()) return std::nullopt;
         pa *= in[static_cast<size_t>(a[i])];
@@ -128,9 +150,11 @@ std::optional<std::vector<ReshapeGroup>> reshape_groups(const std::vector<int64_
 // The target layout after reshaping a tensor laid out as `perm` from `in` to `out` in place (no data movement),
 // if each group's source axes are adjacent and in order in the target; batch (axis 0) stays axis 0.
 std::optional<std::vector<int>> reshape_in_place(const std::vector<int64_t>& in, const std::vector<int>& perm,
-                                                 const std::vector<int64_t>& out) {
+                                                 const std::vector<int64_t>& out,
+                                                 const std::vector<std::string>& in_symbols = {},
+                                                 const std::vector<std::string>& out_symbols = {}) {
   if (perm.empty() || perm[0] != 0) return std::nullopt;
-  const auto groups = reshape_groups(in, out);
+  const auto groups = reshape_groups(in, out, in_symbols, out_symbols);
   if (!groups) return std::nullopt;
   // Rank of each axis longer than 1 in target order.
   std::map<int, int> order;
@@ -160,8 +184,10 @@ std::optional<std::vector<int>> reshape_in_place(const std::vector<int64_t>& in,
 // A target order for the source axes that makes every reshape group adjacent and in order, moving as little as it
 // can: each group's axes take the positions they hold now, in source order.
 std::optional<std::vector<int>> order_for_reshape(const std::vector<int64_t>& in, const std::vector<int>& perm,
-                                                  const std::vector<int64_t>& out) {
-  const auto groups = reshape_groups(in, out);
+                                                  const std::vector<int64_t>& out,
+                                                  const std::vector<std::string>& in_symbols,
+                                                  const std::vector<std::string>& out_symbols) {
+  const auto groups = reshape_groups(in, out, in_symbols, out_symbols);
   if (!groups) return std::nullopt;
   std::vector<int> result = perm;
   for (const ReshapeGroup& group : *groups) {
@@ -174,7 +200,7 @@ std::optional<std::vector<int>> order_for_reshape(const std::vector<int64_t>& in
     std::sort(slots.begin(), slots.end());
     for (size_t k = 0; k < slots.size(); ++k) result[static_cast<size_t>(slots[k])] = group.from[k];
   }
-  if (reshape_in_place(in, result, out)) return result;
+  if (reshape_in_place(in, result, out, in_symbols, out_symbols)) return result;
   return identity_perm(in.size());
 }
 
@@ -205,6 +231,12 @@ class Planner {
       }
     }
     for (const std::string& output : graph.outputs) returned_.insert(output);
+    for (const GraphTensor& input : graph.inputs) symbols_[input.name] = input.symbols;
+    for (const GraphNode& node : graph.nodes) {
+      for (size_t i = 0; i < node.outputs.size() && i < node.output_symbols.size(); ++i) {
+        symbols_[node.outputs[i]] = node.output_symbols[i];
+      }
+    }
   }
 
   Result<KerasModelPlan> run() {
@@ -338,7 +370,10 @@ class Planner {
     std::vector<int> axes;
     for (const int dim : perm) axes.push_back(position(current.layout, dim));
     const std::string variable = unique_variable(current.variable + "_t");
-    if (only_unit_axes_move(current.shape, current.layout.perm, perm)) {
+    if (only_unit_axes_move(current.shape, current.layout.perm, perm) && any_unknown(current.shape)) {
+      // Moves axes of length 1 only: no data moves, but Reshape cannot take several varying sizes.
+      emit({variable}, fmt::format("ops.transpose({}, {})", current.variable, py_ints(axes)));
+    } else if (only_unit_axes_move(current.shape, current.layout.perm, perm)) {
       const std::vector<int64_t> shape = permuted(current.shape, perm);
       emit({variable}, fmt::format("layers.Reshape({})({})",
                                    py_ints(std::vector<int64_t>(shape.begin() + 1, shape.end())), current.variable));
@@ -356,7 +391,9 @@ class Planner {
   Status plan_node(const GraphNode& node, const ConvNode& conv) {
     CONVBRIDGE_TRY(Placed in, input(node));
     CONVBRIDGE_TRY(in, materialise(in, channels_last_perm(in.shape.size()), "convolutions run channels_last"));
-    CONVBRIDGE_TRY(Plan plan, plan_torch_to_tf(conv.layer, in.shape));
+    // Sizes that vary: the plan exact for every size (it never depends on one).
+    CONVBRIDGE_TRY(Plan plan, plan_torch_to_tf(conv.layer, any_unknown(in.shape) ? std::nullopt
+                                                                                  : std::optional(in.shape)));
     const int rank = conv.layer.spec.rank;
     const std::string base = layer_name(node);
     const std::string out = unique_variable(base);
@@ -788,8 +825,9 @@ class Planner {
     }
     const int axis = position(in.layout, slice.dim);
     const std::string out = unique_variable(layer_name(node));
-    const std::string range = slice.step == 1 ? fmt::format("{}:{}", slice.start, slice.end)
-                                              : fmt::format("{}:{}:{}", slice.start, slice.end, slice.step);
+    const std::string end = slice.end == SliceNode::kToTheEnd ? "" : std::to_string(slice.end);
+    const std::string range = slice.step == 1 ? fmt::format("{}:{}", slice.start, end)
+                                              : fmt::format("{}:{}:{}", slice.start, end, slice.step);
     emit({out}, fmt::format("{}[{}]", in.variable, index_text(in.shape.size(), axis, range)));
     target("slice", fmt::format("PyTorch's dim {} is axis {} of the target tensor.", slice.dim, axis));
     place(node.outputs[0], Placed{out, in.layout, node.output_shapes[0]});
@@ -840,8 +878,10 @@ class Planner {
     if (!in.layout.view_shape.empty()) {
       CONVBRIDGE_TRY(in, materialise(in, identity_perm(in.shape.size()), "a reshape of a flattened tensor"));
     }
-    auto in_place = reshape_in_place(in.shape, in.layout.perm, out_shape);
-    if (!in_place && out_shape.size() == 2 && only_linear_reads(node.outputs[0])) {
+    const std::vector<std::string>& in_symbols = symbols_[node.inputs[0].name];
+    const std::vector<std::string>& out_symbols = node.output_symbols[0];
+    auto in_place = reshape_in_place(in.shape, in.layout.perm, out_shape, in_symbols, out_symbols);
+    if (!in_place && out_shape.size() == 2 && !any_unknown(in.shape) && only_linear_reads(node.outputs[0])) {
       const std::vector<int64_t> physical = permuted(in.shape, in.layout.perm);
       const std::string out = unique_variable(layer_name(node));
       emit({out}, fmt::format("layers.Flatten(name=\"{}\")({})", layer_name(node, "flatten"), in.variable));
@@ -851,14 +891,20 @@ class Planner {
       return Ok{};
     }
     if (!in_place) {
-      const auto order = order_for_reshape(in.shape, in.layout.perm, out_shape);
+      const auto order = order_for_reshape(in.shape, in.layout.perm, out_shape, in_symbols, out_symbols);
       if (!order) {
+        if (any_unknown(in.shape) || any_unknown(out_shape)) {
+          return make_error(ErrorCode::unsupported,
+                            fmt::format("a reshape from {} to {} merges or splits sizes that depend on the input "
+                                        "size (None in input_shape); give those sizes in input_shape",
+                                        py_ints(in.shape), py_ints(out_shape)));
+        }
         return make_error(ErrorCode::invalid_argument,
                           fmt::format("cannot reshape {} to {}", py_ints(in.shape), py_ints(out_shape)));
       }
       CONVBRIDGE_TRY(in, materialise(in, *order, "the reshape merges axes in an order the target layout does not "
                                                  "hold them in"));
-      in_place = reshape_in_place(in.shape, in.layout.perm, out_shape);
+      in_place = reshape_in_place(in.shape, in.layout.perm, out_shape, in_symbols, out_symbols);
       if (!in_place) return make_error(ErrorCode::invalid_argument, "internal: reshape order");
     }
     const std::vector<int64_t> before = permuted(in.shape, in.layout.perm);
@@ -870,8 +916,30 @@ class Planner {
     }
     const std::string base = layer_name(node);
     const std::string out = unique_variable(base);
-    emit({out}, fmt::format("layers.Reshape({}, name=\"{}\")({})",
-                            py_ints(std::vector<int64_t>(after.begin() + 1, after.end())), base, in.variable));
+    const std::vector<int64_t> target_shape(after.begin() + 1, after.end());
+    const auto unknown = std::count(target_shape.begin(), target_shape.end(), kUnknownSize);
+    if (unknown <= 1) {  // Reshape infers one size (-1)
+      emit({out}, fmt::format("layers.Reshape({}, name=\"{}\")({})", py_ints(target_shape), base, in.variable));
+    } else {
+      // Several sizes vary: each is kept from the input axis holding the same (one-to-one) group.
+      const auto groups = reshape_groups(in.shape, out_shape, in_symbols, out_symbols);
+      std::vector<std::string> entries;
+      for (size_t i = 1; i < in_place->size(); ++i) {
+        const int dim = (*in_place)[i];
+        if (out_shape[static_cast<size_t>(dim)] != kUnknownSize) {
+          entries.push_back(std::to_string(out_shape[static_cast<size_t>(dim)]));
+          continue;
+        }
+        for (const ReshapeGroup& group : *groups) {
+          if (group.to.size() == 1 && group.to[0] == dim) {
+            entries.push_back(fmt::format("\"axis {}\"", position(in.layout, group.from[0])));
+          }
+        }
+      }
+      use_helpers({"ReshapeKeepingSizes"});
+      emit({out}, fmt::format("ReshapeKeepingSizes(({}), name=\"{}\")({})", fmt::join(entries, ", "), base,
+                              in.variable));
+    }
     target("Reshape", "The merged or split axes sit together and in order in the target tensor, so the reshape "
                       "moves no data.");
     place(node.outputs[0], Placed{out, Layout{*in_place, {}}, out_shape});
@@ -942,6 +1010,7 @@ class Planner {
   std::map<std::string, Placed> tensors_;
   std::set<std::string> variables_;
   std::set<std::string> layer_names_;
+  std::map<std::string, std::vector<std::string>> symbols_;  // per tensor, GraphNode::output_symbols
 };
 
 }  // namespace

@@ -60,8 +60,9 @@ struct SplitNode {
   int dim = 0;
   std::vector<int64_t> sizes;
 };
-// x[..., start:end:step, ...] along dim (end already clamped to the size).
+// x[..., start:end:step, ...] along dim (end already clamped to the size, or kToTheEnd where the size varies).
 struct SliceNode {
+  static constexpr int64_t kToTheEnd = INT64_MAX;
   int dim = 0;
   int64_t start = 0;
   int64_t end = 0;
@@ -114,12 +115,16 @@ struct GraphNode {
   // The parameters it reads, by role ("weight", "bias", "running_mean", ...), in the role order of the op.
   std::vector<std::pair<std::string, std::string>> parameters;
   std::vector<std::string> outputs;                 // tensor names, one per output
-  std::vector<std::vector<int64_t>> output_shapes;  // source layout, batch included
+  std::vector<std::vector<int64_t>> output_shapes;  // source layout, batch included; kUnknownSize: varies
+  // Per output, per axis: for a size that varies with the input size, its symbolic expression ("s53",
+  // "((s53//2)) + 1"; equal text means equal size), else "".
+  std::vector<std::vector<std::string>> output_symbols;
 };
 
 struct GraphTensor {
   std::string name;
-  std::vector<int64_t> shape;  // source layout (PyTorch: (N, C, *spatial))
+  std::vector<int64_t> shape;  // source layout (PyTorch: (N, C, *spatial)); kUnknownSize where it varies
+  std::vector<std::string> symbols;  // as GraphNode::output_symbols
 };
 
 struct Parameter {

@@ -32,11 +32,20 @@ Error invalid(std::string message) { return make_error(ErrorCode::invalid_argume
 
 constexpr int64_t kMaxElements = int64_t{1} << 40;  // far beyond any model; keeps every product in 64 bits
 
-Result<std::vector<int64_t>> shape_of(const json& value, std::string_view what) {
+// A shape of ints, and strings for sizes that vary with the input size (kUnknownSize, the string in symbols).
+Result<std::vector<int64_t>> shape_of(const json& value, std::string_view what,
+                                      std::vector<std::string>* symbols = nullptr) {
   if (!value.is_array() || value.size() > 8) return invalid(fmt::format("{}: a shape must be a list of at most 8 sizes", what));
   std::vector<int64_t> shape;
   int64_t elements = 1;
+  if (symbols) symbols->clear();
   for (const json& size : value) {
+    if (size.is_string() && symbols != nullptr && !size.get<std::string>().empty()) {
+      shape.push_back(kUnknownSize);
+      symbols->push_back(size.get<std::string>());
+      continue;
+    }
+    if (symbols) symbols->emplace_back();
     if (!size.is_number_integer() || size.get<int64_t>() < 0 || size.get<int64_t>() > kMaxSizeArgument) {
       return invalid(fmt::format("{}: size {} is not a size in [0, 2^31]", what, size.dump()));
     }
@@ -83,6 +92,7 @@ class Call {
   }
   Result<int64_t> integer(const std::string& name) const {
     const json* value = find(name);
+    if (value != nullptr && is_size(*value)) return varies(name);
     if (value == nullptr || !value->is_number_integer()) return bad(name, "an int");
     return value->get<int64_t>();
   }
@@ -96,12 +106,21 @@ class Call {
     if (value == nullptr || !value->is_boolean()) return bad(name, "a bool");
     return value->get<bool>();
   }
+  // A size argument computed from the input size (None in input_shape): this op needs it known.
+  Error varies(const std::string& name) const {
+    return unsupported(fmt::format("{} argument {} depends on the input size ({}): convbridge plans this op for a "
+                                   "known size; give that size in input_shape instead of None",
+                                   origin_.source_op, name, describe_node_origin(origin_)));
+  }
+  static bool is_size(const json& v) { return v.is_object() && (v.contains("size") || v.contains("ref")); }
   Result<std::vector<int64_t>> ints(const std::string& name) const {
     const json* value = find(name);
     if (value != nullptr && value->is_number_integer()) return std::vector<int64_t>{value->get<int64_t>()};
+    if (value != nullptr && is_size(*value)) return varies(name);
     if (value == nullptr || !value->is_array() || value->size() > 8) return bad(name, "a list of ints");
     std::vector<int64_t> out;
     for (const json& v : *value) {
+      if (is_size(v)) return varies(name);
       if (!v.is_number_integer()) return bad(name, "a list of ints");
       out.push_back(v.get<int64_t>());
     }
@@ -128,6 +147,7 @@ struct Context {
   std::map<std::string, std::vector<int64_t>> parameter_shapes;  // every parameter
   // Outputs convbridge does not convert (pooling indices, batch statistics): an error only if something reads them.
   std::map<std::string, std::string> unconvertible;
+  std::set<std::string> sizes;  // nodes computing sizes (not tensors)
 };
 
 // The error for reading a tensor that is not there (or not convertible).
@@ -591,6 +611,10 @@ Status parse_node(const json& entry, GraphNode& node, const Context& context) {
     CONVBRIDGE_TRY(int64_t dim, call.integer("dim"));
     CONVBRIDGE_TRY(int d, normalized_dim(dim, input.size(), node));
     SplitNode split{d, {}};
+    if (input[static_cast<size_t>(d)] == kUnknownSize) {
+      return unsupported(fmt::format("{} along axis {}, whose size depends on the input size ({}): give that size "
+                                     "in input_shape", node.source_op, d, describe_node_origin(node)));
+    }
     for (const auto& shape : node.output_shapes) {
       if (shape.size() != input.size() - (name == "unbind" ? 1 : 0)) return invalid(fmt::format("{}: output shapes", node.name));
       split.sizes.push_back(name == "unbind" ? 1 : shape[static_cast<size_t>(d)]);
@@ -617,6 +641,16 @@ Status parse_node(const json& entry, GraphNode& node, const Context& context) {
       CONVBRIDGE_TRY(step, call.integer("step"));
     }
     if (step < 1) return call.bad("step", "a positive int");
+    if (size == kUnknownSize) {
+      // A size that varies: slices from a fixed start to the end (x[:, :, 1:]) stay exact; others need the size.
+      if (start < 0 || end < kMaxSizeArgument) {
+        return unsupported(fmt::format("{} of axis {} from {} to {}: that axis's size depends on the input size, "
+                                       "so give it in input_shape ({})", node.source_op, d, start, end,
+                                       describe_node_origin(node)));
+      }
+      node.op = SliceNode{d, start, SliceNode::kToTheEnd, step};
+      return Ok{};
+    }
     const auto clamp = [size](int64_t v) { return std::clamp(v < 0 ? v + size : v, int64_t{0}, size); };
     node.op = SliceNode{d, clamp(start), std::max(clamp(start), clamp(end)), step};
     return Ok{};
@@ -627,7 +661,11 @@ Status parse_node(const json& entry, GraphNode& node, const Context& context) {
     CONVBRIDGE_TRY(int d, normalized_dim(dim, input.size(), node));
     CONVBRIDGE_TRY(int64_t index, call.integer("index"));
     const int64_t size = input[static_cast<size_t>(d)];
-    if (index < -size || index >= size) return call.bad("index", "an index in range");
+    if (size == kUnknownSize) {
+      if (index < 0) return call.varies("index");
+    } else if (index < -size || index >= size) {
+      return call.bad("index", "an index in range");
+    }
     node.op = SelectNode{d, index < 0 ? index + size : index};
     return Ok{};
   }
@@ -764,8 +802,8 @@ Result<ModelGraph> parse_torch_export_graph(std::string_view json_text) {
     graph.model_name = root.value("model", "Model");
     Context context;
     for (const json& input : root.at("inputs")) {
-      GraphTensor tensor{input.at("name").get<std::string>(), {}};
-      CONVBRIDGE_TRY(tensor.shape, shape_of(input.at("shape"), "input " + tensor.name));
+      GraphTensor tensor{input.at("name").get<std::string>(), {}, {}};
+      CONVBRIDGE_TRY(tensor.shape, shape_of(input.at("shape"), "input " + tensor.name, &tensor.symbols));
       context.tensor_shapes[tensor.name] = tensor.shape;
       graph.inputs.push_back(std::move(tensor));
     }
@@ -787,13 +825,20 @@ Result<ModelGraph> parse_torch_export_graph(std::string_view json_text) {
       if (context.tensor_shapes.count(node.name) || node_index.count(node.name)) {
         return invalid(fmt::format("the captured graph names two values {}", node.name));
       }
+      if (node.source_op == "size") {  // torch.export's arithmetic on sizes: no tensor, nothing to convert
+        context.sizes.insert(node.name);
+        continue;
+      }
       for (const json& shape : entry.at("shapes")) {
+        std::vector<std::string> symbols;
         if (shape.is_null()) {
           node.output_shapes.emplace_back();
+          node.output_symbols.emplace_back();
           continue;
         }
-        CONVBRIDGE_TRY(auto s, shape_of(shape, "output of " + node.name));
+        CONVBRIDGE_TRY(auto s, shape_of(shape, "output of " + node.name, &symbols));
         node.output_shapes.push_back(std::move(s));
+        node.output_symbols.push_back(std::move(symbols));
       }
       if (node.source_op == "getitem") {
         const Call call(entry, node);
