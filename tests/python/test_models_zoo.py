@@ -139,3 +139,38 @@ def test_to_keras_on_every_zoo_model_as_a_new_user_calls_it():
         keras_model = convbridge.to_keras(model, input_shape=(1, 3, 224, 224))
         assert isinstance(keras_model, keras.Model)
         assert tuple(keras_model.inputs[0].shape) == (None, 224, 224, 3)
+
+
+# Models whose forward is not the same computation at every size, and why (the error must say so).
+NOT_SIZE_GENERIC = {
+    "unet": "not the same computation at every size",  # pads the up-sampled map only when a size is odd
+    "seg_head": "output_size depends on the input size",  # F.interpolate(size=x.shape[-2:])
+}
+
+
+# The CI profile checks None sizes on a spread of the zoo (a reshape-heavy net, permutes, 1-D, 3-D, ceil_mode,
+# cat, and both refusals); the full profile on every model.
+DYNAMIC_CI = ("resnet18", "shufflenet_v2", "convnext_tiny", "googlenet", "audio_cnn_1d", "video_cnn_3d", "unet",
+              "seg_head")
+
+
+@pytest.mark.parametrize("name", list(ZOO) if PROFILE == "full" else list(DYNAMIC_CI))
+def test_zoo_model_with_none_sizes_is_exact_at_another_size(name):
+    """input_shape with None spatial sizes: one Keras model, exact at the example size and at the zoo's other
+    (odd) size, or a ConversionError naming why the model cannot be size-generic."""
+    entry = ZOO[name]
+    example, other = _inputs(entry)
+    dynamic = tuple(example[:2]) + (None,) * (len(example) - 2)
+    model = _model(name)
+    if name in NOT_SIZE_GENERIC:
+        with pytest.raises(convbridge.ConversionError, match=NOT_SIZE_GENERIC[name]):
+            convbridge.convert(model, dynamic, example_shape=example)
+        return
+    conversion = convbridge.convert(model, dynamic, example_shape=example)
+    assert tuple(conversion.keras_model.inputs[0].shape) == (None,) * (len(example) - 1) + (example[1],)
+    x = torch.randn(*other, generator=torch.Generator().manual_seed(99))
+    with torch.no_grad():
+        expected = _channels_last(model(x).double().numpy())
+    actual = np.asarray(conversion.keras_model(_channels_last(x.numpy())))
+    difference = _relative_difference(actual, expected)
+    assert difference <= TOLERANCE, f"{name} at {other} (converted with None sizes): {difference:.3g}"
