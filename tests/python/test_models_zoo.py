@@ -129,16 +129,15 @@ def test_every_zoo_model_py_runs_in_a_fresh_interpreter_without_convbridge(tmp_p
 
 
 def test_to_keras_on_every_zoo_model_as_a_new_user_calls_it():
-    """convbridge.to_keras(model, input_shape=(1, 3, 224, 224)) on the zoo's image classifiers, at the CI width
-    (the full profile converts them at published width through the tests above)."""
+    """convbridge.to_keras(model, input_shape=(1, C, 224, 224)) on every 2-D zoo model (the 1-D and 3-D nets at
+    their own published input), at the CI width: the full profile converts them at published width above."""
     for name, entry in ZOO.items():
-        shape = _inputs(entry)[0]
-        if len(shape) != 4 or shape[1] != 3 or name in ("unet", "seg_head"):
-            continue
-        model = _model(name)
-        keras_model = convbridge.to_keras(model, input_shape=(1, 3, 224, 224))
+        shape = entry.full_inputs[0]
+        if len(shape) == 4:
+            shape = (1, shape[1], 224, 224)
+        keras_model = convbridge.to_keras(_model(name), input_shape=shape)
         assert isinstance(keras_model, keras.Model)
-        assert tuple(keras_model.inputs[0].shape) == (None, 224, 224, 3)
+        assert tuple(keras_model.inputs[0].shape) == (None,) + tuple(shape[2:]) + (shape[1],)
 
 
 # Models whose forward is not the same computation at every size, and why (the error must say so).
