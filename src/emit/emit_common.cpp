@@ -253,4 +253,37 @@ std::string_view source_framework(const KerasConvLayer& source) { return source.
 
 std::string_view source_noun(const KerasConvLayer& source) { return source.is_tf_nn ? "tf.nn call" : "Keras layer"; }
 
+std::string keras_conv_constructor(const ConvStep& conv, std::string_view prefix, std::string_view extra) {
+  const std::string padding = conv.padding == TfPadding::same ? "same" : "valid";
+  if (conv.kind == TfConvKind::depthwise) {
+    return fmt::format("{}DepthwiseConv{}D({}, strides={}, padding=\"{}\", depth_multiplier={}, "
+                       "dilation_rate={}, use_bias={}{})",
+                       prefix, conv.rank, py_tuple(conv.kernel), py_tuple(conv.strides), padding, conv.depth_multiplier,
+                       py_tuple(conv.dilation), conv.use_bias ? "True" : "False", extra);
+  }
+  return fmt::format("{}Conv{}D({}, {}, strides={}, padding=\"{}\", dilation_rate={}, groups={}, "
+                     "use_bias={}{})",
+                     prefix, conv.rank, conv.out_channels, py_tuple(conv.kernel), py_tuple(conv.strides), padding,
+                     py_tuple(conv.dilation), conv.groups, conv.use_bias ? "True" : "False", extra);
+}
+
+// Keras 3 has no groups on ConvNDTranspose: groups > 1 use TorchGroupedConvTranspose (keras_layers.py).
+std::string keras_transposed_constructor(const TransposedConvStep& conv, std::string_view prefix,
+                                         std::string_view extra) {
+  const bool same = conv.padding == TfPadding::same;
+  // 'same' must keep output_padding=None (in*stride outputs); 'valid' always gets it explicitly, because Keras'
+  // None means in*stride + max(k - stride, 0), not the full length, when stride > k (trap 4).
+  const std::string output_padding = same ? "None" : py_tuple(conv.extra);
+  if (conv.groups > 1) {
+    return fmt::format("TorchGroupedConvTranspose({}, {}, strides={}, groups={}, padding=\"{}\", output_padding={}, "
+                       "use_bias={}{})",
+                       conv.out_channels, py_tuple(conv.kernel), py_tuple(conv.strides), conv.groups,
+                       same ? "same" : "valid", output_padding, conv.use_bias ? "True" : "False", extra);
+  }
+  return fmt::format("{}Conv{}DTranspose({}, {}, strides={}, padding=\"{}\", output_padding={}, "
+                     "use_bias={}{})",
+                     prefix, conv.rank, conv.out_channels, py_tuple(conv.kernel), py_tuple(conv.strides),
+                     same ? "same" : "valid", output_padding, conv.use_bias ? "True" : "False", extra);
+}
+
 }  // namespace convbridge::emit

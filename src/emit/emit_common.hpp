@@ -55,6 +55,14 @@ std::string python_layout_expression_tf(const WeightLayoutChange& change, std::s
 std::string python_kernel_lines_tf(const WeightLayoutChange& change, const std::string& indent);
 std::string_view python_spread_taps_tf();
 
+// The Keras layer of a conv step: keras.layers.Conv2D(16, (3, 3), strides=..., use_bias=True) (DepthwiseConvND for
+// the depthwise kind; ConvNDTranspose, or TorchGroupedConvTranspose for groups > 1). prefix replaces
+// "keras.layers."; extra is appended to the arguments (", name=...").
+std::string keras_conv_constructor(const ConvStep& conv, std::string_view prefix = "keras.layers.",
+                                   std::string_view extra = "");
+std::string keras_transposed_constructor(const TransposedConvStep& conv, std::string_view prefix = "keras.layers.",
+                                         std::string_view extra = "");
+
 // The plan's transposed step, or nullptr for a forward plan.
 const TransposedConvStep* transposed_step(const Plan& plan);
 

@@ -26,38 +26,6 @@ std::string pads_literal(const std::vector<PadPair>& pads) {
   return fmt::format("({}{})", fmt::join(pairs, ", "), pairs.size() == 1 ? "," : "");
 }
 
-std::string conv_constructor(const ConvStep& conv) {
-  const std::string padding = conv.padding == TfPadding::same ? "same" : "valid";
-  if (conv.kind == TfConvKind::depthwise) {
-    return fmt::format("keras.layers.DepthwiseConv{}D({}, strides={}, padding=\"{}\", depth_multiplier={}, "
-                       "dilation_rate={}, use_bias={})",
-                       conv.rank, py_tuple(conv.kernel), py_tuple(conv.strides), padding, conv.depth_multiplier,
-                       py_tuple(conv.dilation), conv.use_bias ? "True" : "False");
-  }
-  return fmt::format("keras.layers.Conv{}D({}, {}, strides={}, padding=\"{}\", dilation_rate={}, groups={}, "
-                     "use_bias={})",
-                     conv.rank, conv.out_channels, py_tuple(conv.kernel), py_tuple(conv.strides), padding,
-                     py_tuple(conv.dilation), conv.groups, conv.use_bias ? "True" : "False");
-}
-
-// Keras 3 has no groups on ConvNDTranspose: groups > 1 use TorchGroupedConvTranspose (keras_layers.py).
-std::string transposed_constructor(const TransposedConvStep& conv) {
-  const bool same = conv.padding == TfPadding::same;
-  // 'same' must keep output_padding=None (in*stride outputs); 'valid' always gets it explicitly, because Keras'
-  // None means in*stride + max(k - stride, 0), not the full length, when stride > k (trap 4).
-  const std::string output_padding = same ? "None" : py_tuple(conv.extra);
-  if (conv.groups > 1) {
-    return fmt::format("TorchGroupedConvTranspose({}, {}, strides={}, groups={}, padding=\"{}\", output_padding={}, "
-                       "use_bias={})",
-                       conv.out_channels, py_tuple(conv.kernel), py_tuple(conv.strides), conv.groups,
-                       same ? "same" : "valid", output_padding, conv.use_bias ? "True" : "False");
-  }
-  return fmt::format("keras.layers.Conv{}DTranspose({}, {}, strides={}, padding=\"{}\", output_padding={}, "
-                     "use_bias={})",
-                     conv.rank, conv.out_channels, py_tuple(conv.kernel), py_tuple(conv.strides),
-                     same ? "same" : "valid", output_padding, conv.use_bias ? "True" : "False");
-}
-
 }  // namespace
 
 std::string emit_keras(const Plan& plan) {
@@ -98,10 +66,10 @@ std::string emit_keras(const Plan& plan) {
                                      emit::keras_padding_tuple(c->explicit_pads)));
       }
       layers.push_back("conv");
-      conv_expression = conv_constructor(*c);
+      conv_expression = emit::keras_conv_constructor(*c);
     } else if (const auto* t = std::get_if<TransposedConvStep>(&step.op)) {
       layers.push_back("conv");
-      conv_expression = transposed_constructor(*t);
+      conv_expression = emit::keras_transposed_constructor(*t);
       // y[x] = z[x + before]: Keras' 'valid' output starts at z[0], so crop `before` and whatever is past `out`.
       std::vector<PadPair> crops;
       bool any_crop = false;

@@ -14,6 +14,7 @@
 #include "convbridge/checked_math.hpp"
 #include "convbridge/model/keras_model.hpp"
 #include "convbridge/planner.hpp"
+#include "emit/emit_common.hpp"
 
 namespace convbridge::model {
 namespace {
@@ -442,40 +443,16 @@ class Planner {
           line(fmt::format("layers.ZeroPadding{}D({}, name=\"{}.pad\")", rank, pads_text(c->explicit_pads), base),
                false);
         }
-        const std::string padding = c->padding == TfPadding::same ? "same" : "valid";
-        std::string call;
-        if (c->kind == TfConvKind::depthwise) {
-          call = fmt::format("layers.DepthwiseConv{}D({}, strides={}, padding=\"{}\", depth_multiplier={}, "
-                             "dilation_rate={}, use_bias={}, name=\"{}\")",
-                             rank, py_ints(c->kernel), py_ints(c->strides), padding, c->depth_multiplier,
-                             py_ints(c->dilation), c->use_bias ? "True" : "False", base);
-        } else {
-          call = fmt::format("layers.Conv{}D({}, {}, strides={}, padding=\"{}\", dilation_rate={}, groups={}, "
-                             "use_bias={}, name=\"{}\")",
-                             rank, c->out_channels, py_ints(c->kernel), py_ints(c->strides), padding,
-                             py_ints(c->dilation), c->groups, c->use_bias ? "True" : "False", base);
-        }
+        const std::string call = emit::keras_conv_constructor(*c, "layers.", fmt::format(", name=\"{}\"", base));
         weights(line(call, last), c->use_bias);
         parts.push_back(c->kind == TfConvKind::depthwise ? fmt::format("DepthwiseConv{}D", rank)
                                                          : fmt::format("Conv{}D", rank));
       } else if (const auto* t = std::get_if<TransposedConvStep>(&step.op)) {
         const bool same = t->padding == TfPadding::same;
-        const std::string output_padding = same ? "None" : py_ints(t->extra);
         std::vector<PadPair> crops = same ? std::vector<PadPair>{} : t->pads;
         const bool crop = std::any_of(crops.begin(), crops.end(), [](const PadPair& p) { return p.before || p.after; });
-        std::string call;
-        if (t->groups > 1) {
-          use_helpers({"TorchGroupedConvTranspose"});
-          call = fmt::format("TorchGroupedConvTranspose({}, {}, strides={}, groups={}, padding=\"{}\", "
-                             "output_padding={}, use_bias={}, name=\"{}\")",
-                             t->out_channels, py_ints(t->kernel), py_ints(t->strides), t->groups,
-                             same ? "same" : "valid", output_padding, t->use_bias ? "True" : "False", base);
-        } else {
-          call = fmt::format("layers.Conv{}DTranspose({}, {}, strides={}, padding=\"{}\", output_padding={}, "
-                             "use_bias={}, name=\"{}\")",
-                             rank, t->out_channels, py_ints(t->kernel), py_ints(t->strides), same ? "same" : "valid",
-                             output_padding, t->use_bias ? "True" : "False", base);
-        }
+        if (t->groups > 1) use_helpers({"TorchGroupedConvTranspose"});
+        const std::string call = emit::keras_transposed_constructor(*t, "layers.", fmt::format(", name=\"{}\"", base));
         weights(line(call, last && !crop), t->use_bias);
         parts.push_back(fmt::format("Conv{}DTranspose", rank));
         if (crop) {
