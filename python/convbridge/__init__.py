@@ -248,8 +248,8 @@ def to_keras(module, input_shape=None, verify=True, example_shape=None):
     """
     if _is_torch_model(module):
         if input_shape is None:
-            raise ValueError(f"to_keras of a whole model ({type(module).__name__}) needs input_shape, PyTorch's "
-                             f"(N, C, *spatial), e.g. input_shape=(1, 3, 224, 224)")
+            raise ConversionError(f"to_keras of a whole model ({type(module).__name__}) needs input_shape, "
+                                  f"PyTorch's (N, C, *spatial), e.g. input_shape=(1, 3, 224, 224)")
         return convert(module, input_shape, verify=verify, example_shape=example_shape).keras_model
     if _keras_source.is_keras_layer(module) or (isinstance(module, str) and _is_keras_text(module)):
         raise ValueError("this is a Keras layer: to_keras converts PyTorch modules; use convbridge.to_torch(layer) "

@@ -136,6 +136,23 @@ def _source(node):
     return ""
 
 
+def _structure(spec, leaves):
+    """The model's output nesting from torch.export's out_spec (a pytree TreeSpec), its leaves the graph's flat
+    outputs in order: tuples, lists and dicts keep their shape (a 1-element tuple stays a tuple)."""
+    children = spec.children() if hasattr(spec, "children") else spec.children_specs
+    if spec.type is None or not children and spec.num_leaves == 1 and spec.type not in (tuple, list, dict):
+        return _outputs(next(leaves))
+    items = [_structure(child, leaves) for child in children]
+    if spec.type is dict:
+        return {"dict": [[str(key), item] for key, item in zip(spec.context, items)]}
+    if spec.type is list:
+        return {"list": items}
+    if spec.type is tuple or (isinstance(spec.type, type) and issubclass(spec.type, tuple)):
+        return {"tuple": items}  # namedtuples too
+    raise CaptureError(f"the model returns a {spec.type.__name__}; convbridge converts tensor outputs in tuples, "
+                       f"lists and dicts")
+
+
 def _outputs(value):
     if isinstance(value, torch.fx.Node):
         return {"ref": value.name}
@@ -154,9 +171,12 @@ def _outputs(value):
 def export(model, example_inputs, dynamic_dims=None):
     """torch.export.export of the model in eval mode, with errors that say what to do. dynamic_dims: per input,
     the axes whose size may vary (the None entries of the user's input_shape)."""
-    if model.training:
-        raise CaptureError(f"the {type(model).__name__} is in training mode: call model.eval() first (convbridge "
-                           f"converts inference: BatchNorm running statistics, Dropout off)")
+    training = [name for name, module in model.named_modules() if module.training]
+    if training:
+        which = f"the {type(model).__name__}" if training[0] == "" else \
+            f"{type(model).__name__}.{training[0]} ({type(model.get_submodule(training[0])).__name__})"
+        raise CaptureError(f"{which} is in training mode: call model.eval() first (convbridge converts inference: "
+                           f"BatchNorm running statistics, Dropout off)")
     dynamic_shapes = None
     if dynamic_dims and any(dynamic_dims):
         dynamic_shapes = tuple({axis: torch.export.Dim.AUTO for axis in axes} or None for axes in dynamic_dims)
@@ -213,8 +233,11 @@ def capture(model, example_inputs, dynamic_dims=None):
                           "shapes": _shapes(node.meta.get("val")), "module": module, "module_class": module_class,
                           "source": _source(node)})
         elif node.op == "output":
-            outputs = node.args[0]
-            structure = _outputs(outputs[0] if len(outputs) == 1 else tuple(outputs))
+            flat = list(node.args[0])
+            try:
+                structure = _structure(program.call_spec.out_spec, iter(flat))
+            except (AttributeError, StopIteration):  # no spec: the flat outputs
+                structure = _outputs(flat[0] if len(flat) == 1 else tuple(flat))
     graph = {"format": FORMAT, "model": type(model).__name__, "inputs": inputs, "parameters": parameters,
              "nodes": nodes, "outputs": structure}
     return json.dumps(graph), values, program

@@ -170,19 +170,21 @@ class ModelConversion:
     def save(self, directory):
         """Writes model.py and weights.npz into directory (created if missing); nothing is left half-written."""
         os.makedirs(directory, exist_ok=True)
-        targets = {"model.py": None, "weights.npz": None}
+        targets = {}
         try:
-            with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".py.partial", delete=False) as f:
-                f.write(self._source)
-                targets["model.py"] = f.name
-            with tempfile.NamedTemporaryFile("wb", dir=directory, suffix=".npz.partial", delete=False) as f:
-                np.savez(f, **self._weights)
-                targets["weights.npz"] = f.name
+            # Each file is written under a temporary name (recorded before anything is written), then renamed.
+            for final, suffix in (("model.py", ".py.partial"), ("weights.npz", ".npz.partial")):
+                descriptor, targets[final] = tempfile.mkstemp(dir=directory, suffix=suffix)
+                with os.fdopen(descriptor, "wb") as f:
+                    if final == "model.py":
+                        f.write(self._source.encode("utf-8"))
+                    else:
+                        np.savez(f, **self._weights)
             for final, partial in targets.items():
                 os.replace(partial, os.path.join(directory, final))
         finally:
             for partial in targets.values():
-                if partial and os.path.exists(partial):
+                if os.path.exists(partial):
                     os.remove(partial)
         return os.path.join(directory, "model.py")
 

@@ -209,9 +209,16 @@ std::string identifier(const std::string& text) {
   std::string out;
   for (const char c : text) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out = "t_" + out;
-  static const std::set<std::string> reserved = {"keras", "layers", "ops", "np", "model", "inputs", "outputs",
-                                                 "None", "True", "False", "def", "return", "import", "class", "in",
-                                                 "is", "not", "and", "or", "if", "else", "for", "while", "lambda"};
+  // Names model.py itself uses (modules, functions, Python keywords and constants); CamelCase names are left to
+  // the helper classes it embeds.
+  static const std::set<std::string> reserved = {
+      "keras",  "layers", "ops",    "np",       "os",     "build_model", "load_weights", "load_model", "model",
+      "inputs", "outputs", "None",  "True",     "False",  "and",         "as",           "assert",     "async",
+      "await",  "break",  "class",  "continue", "def",    "del",         "elif",         "else",       "except",
+      "finally", "for",   "from",   "global",   "if",     "import",      "in",           "is",         "lambda",
+      "nonlocal", "not",  "or",     "pass",     "raise",  "return",      "try",          "while",      "with",
+      "yield",  "print",  "len",    "range",    "super",  "object",      "type",         "tuple",      "list"};
+  if (std::isupper(static_cast<unsigned char>(out[0]))) out = "t_" + out;
   if (reserved.count(out)) out += "_";
   return out;
 }
@@ -320,6 +327,7 @@ class Planner {
   }
   void use_helpers(const std::vector<std::string>& names) {
     for (const std::string& name : names) {
+      if (name == "TorchEdgePad") plan_.needs_torch_padding = true;  // it calls torch_padding.py's torch_edge_pad
       if (std::find(plan_.helpers.begin(), plan_.helpers.end(), name) == plan_.helpers.end()) {
         plan_.helpers.push_back(name);
       }
@@ -967,6 +975,17 @@ class Planner {
     }
     target(softmax.log ? "keras.ops.log_softmax" : "Softmax",
            fmt::format("PyTorch's dim {} is axis {} of the target tensor.", softmax.dim, axis));
+    place(node.outputs[0], Placed{out, in.layout, node.output_shapes[0]});
+    return Ok{};
+  }
+
+  Status plan_node(const GraphNode& node, const ElementwiseNode& elementwise) {
+    CONVBRIDGE_TRY(Placed in, input(node));
+    std::vector<std::string> arguments = {in.variable};
+    for (const double value : elementwise.arguments) arguments.push_back(python_literal(CallValue::of(value)));
+    const std::string out = unique_variable(layer_name(node));
+    emit({out}, fmt::format("ops.{}({})", elementwise.function, fmt::join(arguments, ", ")));
+    target("keras.ops." + elementwise.function, "The same function of every element, in any layout.");
     place(node.outputs[0], Placed{out, in.layout, node.output_shapes[0]});
     return Ok{};
   }

@@ -90,11 +90,18 @@ struct SoftmaxNode {
   int dim = 0;
   bool log = false;
 };
+// An elementwise function of one tensor, named as keras.ops names it ("abs", "exp", "sqrt", "rsqrt", "power",
+// "clip", "maximum", "minimum"), with its number arguments (power's exponent, clip's bounds).
+struct ElementwiseNode {
+  std::string function;
+  std::vector<double> arguments;
+};
 // Dropout and stochastic depth in eval, contiguous, clone, alias: the output is the input.
 struct IdentityNode {};
 
 using NodeOp = std::variant<ConvNode, LayerNode, LinearNode, MatmulNode, LayerNormNode, ArithmeticNode, ConcatNode, SplitNode,
-                            SliceNode, SelectNode, PermuteNode, ReshapeNode, ReduceNode, SoftmaxNode, IdentityNode>;
+                            SliceNode, SelectNode, PermuteNode, ReshapeNode, ReduceNode, SoftmaxNode, ElementwiseNode,
+                            IdentityNode>;
 
 // One input of a node: a tensor (a graph input or a node's output), a parameter, or a number.
 struct Operand {

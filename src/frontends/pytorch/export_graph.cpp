@@ -560,6 +560,55 @@ Status parse_node(const json& entry, GraphNode& node, const Context& context) {
       name == "div" || name == "true_divide") {
     return parse_arithmetic(call, name, node, context);
   }
+  {
+    // Elementwise math: ATen name -> keras.ops name (the same formula on every element).
+    static const std::map<std::string, std::string> functions = {
+        {"abs", "abs"},   {"exp", "exp"},   {"log", "log"},     {"sqrt", "sqrt"},   {"rsqrt", "rsqrt"},
+        {"sin", "sin"},   {"cos", "cos"},   {"erf", "erf"},     {"floor", "floor"}, {"ceil", "ceil"},
+        {"sign", "sign"}, {"log1p", "log1p"}, {"expm1", "expm1"}, {"square", "square"}};
+    if (const auto it = functions.find(name); it != functions.end()) {
+      CONVBRIDGE_TRY(auto input, add_tensor_input(call, "self", node, context));
+      (void)input;
+      node.op = ElementwiseNode{it->second, {}};
+      return Ok{};
+    }
+    if (name == "pow" && overload == "Tensor_Scalar") {
+      CONVBRIDGE_TRY(auto input, add_tensor_input(call, "self", node, context));
+      (void)input;
+      CONVBRIDGE_TRY(double exponent, call.number("exponent"));
+      node.op = ElementwiseNode{"power", {exponent}};
+      return Ok{};
+    }
+    if (name == "clamp" || name == "clip" || name == "clamp_min" || name == "clamp_max") {
+      CONVBRIDGE_TRY(auto input, add_tensor_input(call, "self", node, context));
+      (void)input;
+      const bool low = call.has("min"), high = call.has("max");
+      double a = 0.0, b = 0.0;
+      if (low) {
+        CONVBRIDGE_TRY(a, call.number("min"));
+      }
+      if (high) {
+        CONVBRIDGE_TRY(b, call.number("max"));
+      }
+      if (low && high) {
+        node.op = ElementwiseNode{"clip", {a, b}};
+      } else if (low || high) {
+        node.op = ElementwiseNode{low ? "maximum" : "minimum", {low ? a : b}};
+      } else {
+        node.op = IdentityNode{};
+      }
+      return Ok{};
+    }
+  }
+  if (name == "reciprocal" || name == "neg") {  // 1 / x (Tensor.__rtruediv__ records 2 / x as 2 * (1 / x)), -x
+    CONVBRIDGE_TRY(auto input, add_tensor_input(call, "self", node, context));
+    (void)input;
+    const Operand tensor = node.inputs[0];
+    node.inputs = name == "neg" ? std::vector<Operand>{tensor, Operand{Operand::Kind::number, "", -1.0}}
+                                : std::vector<Operand>{Operand{Operand::Kind::number, "", 1.0}, tensor};
+    node.op = ArithmeticNode{name == "neg" ? Arithmetic::multiply : Arithmetic::divide};
+    return Ok{};
+  }
   if (name == "matmul" || name == "mm" || name == "bmm") {
     CONVBRIDGE_TRY(auto input, add_tensor_input(call, "self", node, context));
     CONVBRIDGE_TRY(std::string other, call.ref(name == "matmul" ? "other" : "mat2"));
