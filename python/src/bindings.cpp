@@ -207,6 +207,11 @@ nb::dict model_target_weights(const model::KerasModelPlan& plan, const nb::dict&
           }
           shape = weight.change.to_shape.empty() ? weight.change.from_shape : weight.change.to_shape;
         } else {
+          if (shapes[weight.parameter] != weight.change.from_shape) {
+            throw nb::value_error(("parameter " + weight.parameter + " has shape " +
+                                   shape_text(shapes[weight.parameter]) + "; the layer expects " +
+                                   shape_text(weight.change.from_shape)).c_str());
+          }
           shape = weight.shape;
         }
         converted = model::convert_target_weight(plan, weight, it->second);

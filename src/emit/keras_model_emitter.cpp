@@ -20,6 +20,30 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return fmt::format("({})", fmt::join(sizes, ", "));
 }
 
+// A Python string literal for any UTF-8 text (the JSON parser only accepts valid UTF-8): printable ASCII as is,
+// quotes and backslashes escaped, any other code point by its number (u and U escapes), so model.py stays ASCII.
+std::string python_string(const std::string& text) {
+  std::string out = "'";
+  for (size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const size_t length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+    uint32_t code = length == 1 ? byte : byte & (0x7fu >> length);  // the lead byte's payload
+    for (size_t k = 1; k < length && i + k < text.size(); ++k) {
+      code = (code << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3fu);
+    }
+    i += length;
+    if (code == '\\' || code == '\'') {
+      out += '\\';
+      out += static_cast<char>(code);
+    } else if (code >= 0x20 && code < 0x7f) {
+      out += static_cast<char>(code);
+    } else {
+      out += code <= 0xffff ? fmt::format("\\u{:04x}", code) : fmt::format("\\U{:08x}", code);
+    }
+  }
+  return out + "'";
+}
+
 // The outputs' nesting as Python: tuples, lists and dicts of the output variables, in the graph's order.
 std::string outputs_expression(const nlohmann::json& value, const std::vector<std::string>& variables, size_t& next) {
   if (value.is_null()) return "None";
@@ -27,7 +51,7 @@ std::string outputs_expression(const nlohmann::json& value, const std::vector<st
   std::vector<std::string> items;
   if (value.contains("dict")) {
     for (const auto& pair : value.at("dict")) {
-      items.push_back(fmt::format("{}: {}", python_literal(CallValue::str(pair.at(0).get<std::string>())),
+      items.push_back(fmt::format("{}: {}", python_string(pair.at(0).get<std::string>()),
                                   outputs_expression(pair.at(1), variables, next)));
     }
     return fmt::format("{{{}}}", fmt::join(items, ", "));
@@ -78,7 +102,7 @@ from keras import layers, ops
                      plan.model_name);
   for (size_t i = 0; i < plan.inputs.size(); ++i) {
     out += fmt::format("    {} = keras.Input(shape={}, name=\"{}\")\n", plan.inputs[i].variable,
-                       shape_text(plan.keras_input_shapes[i]), plan.inputs[i].tensor);
+                       shape_text(plan.keras_input_shapes[i]), keras_name(plan.inputs[i].tensor));
   }
   for (const TargetLine& line : plan.lines) {
     out += fmt::format("    {} = {}", fmt::join(line.outputs, ", "), line.expression);

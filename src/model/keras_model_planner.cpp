@@ -248,7 +248,7 @@ class Planner {
   }
 
   Result<KerasModelPlan> run() {
-    plan_.model_name = graph_.model_name;
+    plan_.model_name = keras_name(graph_.model_name);
     plan_.output_structure = graph_.output_structure;
     for (const GraphTensor& input : graph_.inputs) {
       if (input.shape.size() < 2) {
@@ -274,6 +274,7 @@ class Planner {
       if (plan_.lines.size() > first_line) plan_.lines.back().node = node.name;
       plan_.nodes.push_back(report_);
     }
+    CONVBRIDGE_CHECK(check_weights());
     for (const std::string& output : graph_.outputs) {
       const Placed& placed = tensors_.at(output);
       CONVBRIDGE_TRY(Placed out, materialise(placed, channels_last_perm(placed.shape.size()),
@@ -302,6 +303,7 @@ class Planner {
                        : layer_module      ? node.module
                                            : node.module + "." + node.name;
     if (!suffix.empty()) base += "." + suffix;
+    base = keras_name(base);
     // keras.ops calls are named by Keras after their op ("add", "matmul_1"); a name of ours never lacks a dot
     // unless it is a root module's, which only collides if the module is called like a Keras op.
     static const std::set<std::string> keras_op_names = {"add", "subtract", "multiply", "divide", "matmul",
@@ -535,6 +537,8 @@ class Planner {
               if (plan.source_weights[k].neutral_index == weight.neutral_index) {
                 target_weight.source_weight = static_cast<int>(k);
                 target_weight.parameter = parameter_of(node, plan.source_weights[k].name);
+                // the parameter's shape as the layer expects it (checked in check_weights)
+                target_weight.change.from_shape = plan.source_weights[k].from_neutral.to_shape;
               }
             }
             if (target_weight.parameter.empty()) {
@@ -562,18 +566,58 @@ class Planner {
   }
 
   // Every consumer of the tensor (through identities) is a Linear reading it: a Flatten before them can be folded.
+  // A worklist, not recursion: a chain of identities is as long as the graph.
   bool only_linear_reads(const std::string& tensor) const {
-    if (returned_.count(tensor)) return false;
-    const auto it = consumers_.find(tensor);
-    if (it == consumers_.end()) return false;
-    for (const GraphNode* consumer : it->second) {
-      if (std::holds_alternative<IdentityNode>(consumer->op)) {
-        if (!only_linear_reads(consumer->outputs[0])) return false;
-      } else if (!std::holds_alternative<LinearNode>(consumer->op)) {
-        return false;
+    std::vector<std::string> pending = {tensor};
+    while (!pending.empty()) {
+      const std::string current = std::move(pending.back());
+      pending.pop_back();
+      if (returned_.count(current)) return false;
+      const auto it = consumers_.find(current);
+      if (it == consumers_.end()) return false;
+      for (const GraphNode* consumer : it->second) {
+        if (std::holds_alternative<IdentityNode>(consumer->op)) {
+          pending.push_back(consumer->outputs[0]);
+        } else if (!std::holds_alternative<LinearNode>(consumer->op)) {
+          return false;
+        }
       }
     }
     return true;
+  }
+
+  // Every target weight reads a graph parameter of the shape its layout change (or its layer plan) expects, and
+  // each change is well-formed: convert_target_weight then moves exactly the parameter's elements.
+  Status check_weights() const {
+    for (const TargetLine& line : plan_.lines) {
+      for (const TargetWeight& weight : line.weights) {
+        if (weight.constant) continue;
+        const auto it = parameters_.find(weight.parameter);
+        if (it == parameters_.end()) {
+          return make_error(ErrorCode::invalid_argument,
+                            fmt::format("layer {} reads {}, which is not a parameter", line.layer_name,
+                                        weight.parameter));
+        }
+        const WeightLayoutChange& change = weight.change;
+        if (it->second->shape != change.from_shape) {
+          return make_error(ErrorCode::invalid_argument,
+                            fmt::format("parameter {} has shape {}; layer {} expects {}", it->second->target.empty()
+                                                                                              ? weight.parameter
+                                                                                              : it->second->target,
+                                        py_ints(it->second->shape), line.layer_name, py_ints(change.from_shape)));
+        }
+        if (weight.layer_plan >= 0) continue;  // the layer plan's own changes
+        const std::vector<int64_t>& read = change.reshape.empty() ? change.from_shape : change.reshape;
+        std::vector<int> sorted = change.permutation;
+        std::sort(sorted.begin(), sorted.end());
+        if (checked_product(read) != checked_product(change.from_shape) || sorted != identity_perm(read.size())) {
+          return make_error(ErrorCode::invalid_argument,
+                            fmt::format("internal: the layout change of {} for layer {} does not fit its shape",
+                                        weight.parameter, line.layer_name));
+        }
+      }
+    }
+    return Ok{};
   }
 
   Status plan_node(const GraphNode& node, const LinearNode& linear) {
@@ -1011,10 +1055,23 @@ class Planner {
 
 }  // namespace
 
+std::string keras_name(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const bool kept = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+    out += kept ? c : '_';
+  }
+  return out.empty() ? "_" : out;
+}
+
 Result<KerasModelPlan> plan_keras_model(const ModelGraph& graph) { return Planner(graph).run(); }
 
 std::vector<double> convert_target_weight(const KerasModelPlan& plan, const TargetWeight& weight,
                                           std::span<const double> parameter) {
+  if (!weight.constant) {  // values of another shape would be read out of bounds
+    const auto expected = checked_product(weight.change.from_shape);
+    if (!expected || static_cast<size_t>(*expected) != parameter.size()) return {};
+  }
   if (weight.layer_plan < 0) return apply_layout_change<double>(weight.change, parameter);
   const LayerPlan& layer = plan.layer_plans[static_cast<size_t>(weight.layer_plan)];
   const FrameworkWeight& target =

@@ -155,7 +155,9 @@ std::string describe_node_origin(const GraphNode& node);
 
 // Parses the graph JSON python/convbridge/_capture.py writes from torch.export ("convbridge.torch_export/1").
 // Each captured ATen call becomes a node; a call outside what convbridge converts is an `unsupported` error
-// naming the op, the module path and the source line. Checks every size and reference.
+// naming the op, the module path and the source line. Checks every size and reference, that each declared output
+// shape is what its op computes (the planner lays tensors out by them), the outputs' structure, and a nesting depth
+// of at most 64 levels.
 Result<ModelGraph> parse_torch_export_graph(std::string_view json_text);
 
 }  // namespace convbridge::model

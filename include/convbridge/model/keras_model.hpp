@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "convbridge/layer_plan.hpp"
@@ -27,7 +28,8 @@ struct Layout {
 // One weight of a target layer, computed from a source parameter by moving elements only.
 struct TargetWeight {
   std::string parameter;  // the graph parameter
-  // Direct route (convs, Linear, LayerNorm, arithmetic parameters): change applied to the parameter.
+  // Direct route (convs, Linear, LayerNorm, arithmetic parameters): change applied to the parameter. Both routes:
+  // change.from_shape is the parameter's shape (plan_keras_model checks it against the graph).
   WeightLayoutChange change;
   // Op-set route (layer_plan >= 0): the layer plan's source weight -> neutral -> this step weight.
   int layer_plan = -1;
@@ -92,8 +94,13 @@ std::string emit_keras_model_source(const KerasModelPlan& plan);
 // Per node: source op, module and line, what it became, why, shapes.
 std::string explain_keras_model(const KerasModelPlan& plan);
 
-// The target weight from its source parameter's values (row-major, the parameter's shape).
+// The target weight from its source parameter's values (row-major, the parameter's shape, weight.change.from_shape);
+// empty when the values are not of that shape.
 std::vector<double> convert_target_weight(const KerasModelPlan& plan, const TargetWeight& weight,
                                           std::span<const double> parameter);
+
+// A Keras layer or model name for a module path or class name: the characters of a module path are kept, any other
+// becomes '_', so that a name can neither end its string literal in model.py nor hold the '/' Keras refuses.
+std::string keras_name(std::string_view text);
 
 }  // namespace convbridge::model

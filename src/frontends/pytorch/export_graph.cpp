@@ -15,8 +15,10 @@
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "convbridge/checked_math.hpp"
@@ -31,6 +33,31 @@ Error unsupported(std::string message) { return make_error(ErrorCode::unsupporte
 Error invalid(std::string message) { return make_error(ErrorCode::invalid_argument, std::move(message)); }
 
 constexpr int64_t kMaxElements = int64_t{1} << 40;  // far beyond any model; keeps every product in 64 bits
+// How deep values may nest (the outputs' tuples/lists/dicts, argument lists): json::dump() and the model emitter
+// recurse per level, so a deeper document would overflow the stack; captured models nest a few levels.
+constexpr int kMaxNesting = 64;
+
+// The deepest nesting of arrays and objects in the document, counted without recursion.
+int nesting_depth(const json& root) {
+  int deepest = 0;
+  std::vector<std::pair<const json*, int>> pending = {{&root, 0}};
+  while (!pending.empty()) {
+    const auto [value, depth] = pending.back();
+    pending.pop_back();
+    if (!value->is_structured()) continue;
+    deepest = std::max(deepest, depth + 1);
+    if (deepest > kMaxNesting) return deepest;
+    for (const json& child : *value) pending.emplace_back(&child, depth + 1);
+  }
+  return deepest;
+}
+
+// A value quoted in a message: JSON, cut short (the message is one line).
+std::string quoted(const json& value) {
+  std::string text = value.dump();
+  if (text.size() > 120) text = text.substr(0, 117) + "...";
+  return text;
+}
 
 // A shape of ints, and strings for sizes that vary with the input size (kUnknownSize, the string in symbols).
 Result<std::vector<int64_t>> shape_of(const json& value, std::string_view what,
@@ -40,14 +67,17 @@ Result<std::vector<int64_t>> shape_of(const json& value, std::string_view what,
   int64_t elements = 1;
   if (symbols) symbols->clear();
   for (const json& size : value) {
-    if (size.is_string() && symbols != nullptr && !size.get<std::string>().empty()) {
+    // torch.export writes a varying size as an expression of its symbols (s53, ((s53//2)) + 1); a plain number is
+    // not one.
+    if (size.is_string() && symbols != nullptr && !size.get<std::string>().empty() &&
+        size.get<std::string>().find_first_not_of("0123456789 ") != std::string::npos) {
       shape.push_back(kUnknownSize);
       symbols->push_back(size.get<std::string>());
       continue;
     }
     if (symbols) symbols->emplace_back();
     if (!size.is_number_integer() || size.get<int64_t>() < 0 || size.get<int64_t>() > kMaxSizeArgument) {
-      return invalid(fmt::format("{}: size {} is not a size in [0, 2^31]", what, size.dump()));
+      return invalid(fmt::format("{}: size {} is not a size in [0, 2^31]", what, quoted(size)));
     }
     shape.push_back(size.get<int64_t>());
     const auto product = checked_mul(elements, shape.back());
@@ -81,7 +111,7 @@ class Call {
   Error bad(const std::string& name, std::string_view expected) const {
     const json* value = find(name);
     return invalid(fmt::format("{} argument {} = {} is not {} ({})", origin_.source_op, name,
-                               value ? value->dump() : "<missing>", expected, describe_node_origin(origin_)));
+                               value ? quoted(*value) : "<missing>", expected, describe_node_origin(origin_)));
   }
   Result<std::string> ref(const std::string& name) const {
     const json* value = find(name);
@@ -164,7 +194,7 @@ Error missing_tensor(const Context& context, const std::string& tensor, const Gr
 
 Result<int> normalized_dim(int64_t dim, size_t rank, const GraphNode& node) {
   const auto r = static_cast<int64_t>(rank);
-  if (dim < -r || dim >= std::max<int64_t>(r, 1)) {
+  if (dim < -r || dim >= r) {  // a rank-0 tensor has no dim to name
     return invalid(fmt::format("{}: dim {} is out of range for a rank-{} tensor ({})", node.source_op, dim, rank,
                                describe_node_origin(node)));
   }
@@ -803,6 +833,169 @@ Status parse_node(const json& entry, GraphNode& node, const Context& context) {
                                  node.source_op, describe_node_origin(node)));
 }
 
+std::string shape_text(const std::vector<int64_t>& shape) {
+  return shape.size() == 1 ? fmt::format("({},)", shape[0]) : fmt::format("({})", fmt::join(shape, ", "));
+}
+
+// numpy/PyTorch broadcasting of two shapes (aligned from the right), nullopt if they do not broadcast.
+std::optional<std::vector<int64_t>> broadcast(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  std::vector<int64_t> out(std::max(a.size(), b.size()), 1);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int64_t x = i < a.size() ? a[a.size() - 1 - i] : 1;
+    const int64_t y = i < b.size() ? b[b.size() - 1 - i] : 1;
+    if (x == kUnknownSize || y == kUnknownSize) {  // varies with the input: torch.export checked it
+      out[out.size() - 1 - i] = x == 1 ? y : y == 1 ? x : kUnknownSize;
+      continue;
+    }
+    if (x != y && x != 1 && y != 1) return std::nullopt;
+    out[out.size() - 1 - i] = x == 1 ? y : x;
+  }
+  return out;
+}
+
+// The planner lays tensors out by their declared shapes, so a declared output shape must be what the op computes
+// from its inputs (exactly where that is cheap to say, else its rank and batch): a graph that says otherwise is
+// malformed, not a model to plan.
+Status check_output_shapes(const GraphNode& node, const Context& context) {
+  const auto mismatch = [&](const std::string& expected) {
+    return invalid(fmt::format("{}: the captured output shape {} is not {} ({})", node.source_op,
+                               shape_text(node.output_shapes.at(0)), expected, describe_node_origin(node)));
+  };
+  const auto shape_of_operand = [&](const Operand& operand) -> std::vector<int64_t> {
+    if (operand.kind == Operand::Kind::number) return {};
+    const auto& shapes = operand.kind == Operand::Kind::tensor ? context.tensor_shapes : context.parameter_shapes;
+    return shapes.at(operand.name);
+  };
+  std::vector<int64_t> in;
+  if (!node.inputs.empty() && node.inputs[0].kind == Operand::Kind::tensor) in = shape_of_operand(node.inputs[0]);
+  // A size that varies with the input (kUnknownSize) matches any size: torch.export computed it symbolically.
+  const auto exactly = [&](const std::vector<int64_t>& expected) -> Status {
+    const auto& out = node.output_shapes.at(0);
+    bool same = out.size() == expected.size();
+    for (size_t i = 0; same && i < out.size(); ++i) {
+      same = out[i] == expected[i] || out[i] == kUnknownSize || expected[i] == kUnknownSize;
+    }
+    if (!same) return mismatch(shape_text(expected));
+    return Ok{};
+  };
+  const auto same_rank_and_batch = [&]() -> Status {
+    const auto& out = node.output_shapes.at(0);
+    if (out.size() != in.size() || (!in.empty() && out[0] != in[0])) {
+      return mismatch(fmt::format("of rank {} with batch {}", in.size(), in.empty() ? 0 : in[0]));
+    }
+    return Ok{};
+  };
+  return std::visit(
+      [&](const auto& op) -> Status {
+        using T = std::decay_t<decltype(op)>;
+        if constexpr (std::is_same_v<T, SplitNode>) {
+          int64_t total = 0;
+          for (size_t i = 0; i < node.output_shapes.size(); ++i) {
+            std::vector<int64_t> piece = in;
+            piece[static_cast<size_t>(op.dim)] = op.sizes[i];
+            if (node.output_shapes[i] != piece) {
+              return invalid(fmt::format("{}: output {} has shape {}, not {} ({})", node.source_op, i,
+                                         shape_text(node.output_shapes[i]), shape_text(piece),
+                                         describe_node_origin(node)));
+            }
+            total += op.sizes[i];  // each at most 2^31: no overflow for any graph that fits in memory
+          }
+          if (total != in[static_cast<size_t>(op.dim)]) {
+            return invalid(fmt::format("{}: the pieces add up to {} of {} ({})", node.source_op, total,
+                                       in[static_cast<size_t>(op.dim)], describe_node_origin(node)));
+          }
+          return Ok{};
+        } else if constexpr (std::is_same_v<T, ConvNode>) {
+          CONVBRIDGE_CHECK(same_rank_and_batch());
+          if (node.output_shapes[0][1] != op.layer.spec.out_channels) return mismatch("with the conv's channels");
+          return Ok{};
+        } else if constexpr (std::is_same_v<T, LayerNode>) {
+          const bool keeps_shape = std::holds_alternative<ActivationOp>(op.layer.op) ||
+                                   std::holds_alternative<BatchNormOp>(op.layer.op) ||
+                                   std::holds_alternative<NormOp>(op.layer.op);
+          return keeps_shape ? exactly(in) : same_rank_and_batch();
+        } else if constexpr (std::is_same_v<T, LinearNode>) {
+          std::vector<int64_t> out = in;
+          out.back() = op.out_features;
+          return exactly(out);
+        } else if constexpr (std::is_same_v<T, LayerNormNode> || std::is_same_v<T, SoftmaxNode> ||
+                             std::is_same_v<T, IdentityNode> || std::is_same_v<T, ElementwiseNode>) {
+          return exactly(in);
+        } else if constexpr (std::is_same_v<T, MatmulNode>) {
+          const std::vector<int64_t> other = shape_of_operand(node.inputs.at(1));
+          if (in.size() < 2 || other.size() != in.size() ||
+              (in.back() != other[other.size() - 2] && in.back() != kUnknownSize &&
+               other[other.size() - 2] != kUnknownSize)) {
+            return invalid(fmt::format("{}: operands of shapes {} and {} do not multiply ({})", node.source_op,
+                                       shape_text(in), shape_text(other), describe_node_origin(node)));
+          }
+          std::vector<int64_t> out = in;
+          out.back() = other.back();
+          return exactly(out);
+        } else if constexpr (std::is_same_v<T, ArithmeticNode>) {
+          const auto out = broadcast(shape_of_operand(node.inputs[0]), shape_of_operand(node.inputs[1]));
+          if (!out) {
+            return invalid(fmt::format("{}: operands of shapes {} and {} do not broadcast ({})", node.source_op,
+                                       shape_text(shape_of_operand(node.inputs[0])),
+                                       shape_text(shape_of_operand(node.inputs[1])), describe_node_origin(node)));
+          }
+          return exactly(*out);
+        } else if constexpr (std::is_same_v<T, ConcatNode>) {
+          std::vector<int64_t> out = in;
+          for (size_t i = 1; i < node.inputs.size(); ++i) {
+            const std::vector<int64_t> other = shape_of_operand(node.inputs[i]);
+            std::vector<int64_t> a = in, b = other;
+            if (a.size() == b.size() && !op.new_axis) a[static_cast<size_t>(op.dim)] = b[static_cast<size_t>(op.dim)] = 0;
+            if (a != b) {
+              return invalid(fmt::format("{}: inputs of shapes {} and {} do not concatenate on dim {} ({})",
+                                         node.source_op, shape_text(in), shape_text(other), op.dim,
+                                         describe_node_origin(node)));
+            }
+            if (!op.new_axis) {
+              int64_t& size = out[static_cast<size_t>(op.dim)];
+              const int64_t more = other[static_cast<size_t>(op.dim)];
+              size = size == kUnknownSize || more == kUnknownSize ? kUnknownSize : size + more;  // each <= 2^31
+            }
+          }
+          if (op.new_axis) out.insert(out.begin() + op.dim, static_cast<int64_t>(node.inputs.size()));
+          return exactly(out);
+        } else if constexpr (std::is_same_v<T, SliceNode>) {
+          std::vector<int64_t> out = in;
+          out[static_cast<size_t>(op.dim)] = op.end == SliceNode::kToTheEnd ? kUnknownSize
+                                             : op.end == op.start        ? 0
+                                                                         : (op.end - op.start - 1) / op.step + 1;
+          return exactly(out);
+        } else if constexpr (std::is_same_v<T, SelectNode>) {
+          std::vector<int64_t> out = in;
+          out.erase(out.begin() + op.dim);
+          return exactly(out);
+        } else if constexpr (std::is_same_v<T, PermuteNode>) {
+          std::vector<int64_t> out;
+          for (const int axis : op.perm) out.push_back(in[static_cast<size_t>(axis)]);
+          return exactly(out);
+        } else if constexpr (std::is_same_v<T, ReduceNode>) {
+          std::vector<int64_t> out;
+          for (size_t i = 0; i < in.size(); ++i) {
+            const bool reduced = std::find(op.dims.begin(), op.dims.end(), static_cast<int>(i)) != op.dims.end();
+            if (!reduced) out.push_back(in[i]);
+            else if (op.keepdim) out.push_back(1);
+          }
+          return exactly(out);
+        } else {  // ReshapeNode: the same elements
+          static_assert(std::is_same_v<T, ReshapeNode>);
+          const auto varies = [](const std::vector<int64_t>& shape) {
+            return std::find(shape.begin(), shape.end(), kUnknownSize) != shape.end();
+          };
+          if (varies(in) || varies(node.output_shapes[0])) return Ok{};  // the planner pairs varying sizes by name
+          if (checked_product(node.output_shapes[0]) != checked_product(in)) {
+            return mismatch(fmt::format("a reshape of {}", shape_text(in)));
+          }
+          return Ok{};
+        }
+      },
+      node.op);
+}
+
 }  // namespace
 
 std::string_view arithmetic_name(Arithmetic op) {
@@ -843,8 +1036,13 @@ Result<ModelGraph> parse_torch_export_graph(std::string_view json_text) {
     return make_error(ErrorCode::syntax, fmt::format("the captured graph is not JSON: {}", error.what()));
   }
   try {
-    if (!root.is_object() || root.value("format", "") != "convbridge.torch_export/1") {
+    const auto format = root.is_object() ? root.find("format") : root.end();
+    if (format == root.end() || !format->is_string() || *format != "convbridge.torch_export/1") {
       return make_error(ErrorCode::syntax, "the captured graph is not convbridge.torch_export/1");
+    }
+    if (nesting_depth(root) > kMaxNesting) {
+      return make_error(ErrorCode::syntax, fmt::format("the captured graph nests values more than {} levels deep",
+                                                       kMaxNesting));
     }
     ModelGraph graph;
     graph.framework = Framework::pytorch;
@@ -852,18 +1050,25 @@ Result<ModelGraph> parse_torch_export_graph(std::string_view json_text) {
     Context context;
     for (const json& input : root.at("inputs")) {
       GraphTensor tensor{input.at("name").get<std::string>(), {}, {}};
+      if (context.tensor_shapes.count(tensor.name)) {
+        return invalid(fmt::format("the captured graph names two inputs {}", tensor.name));
+      }
       CONVBRIDGE_TRY(tensor.shape, shape_of(input.at("shape"), "input " + tensor.name, &tensor.symbols));
       context.tensor_shapes[tensor.name] = tensor.shape;
       graph.inputs.push_back(std::move(tensor));
     }
     for (const json& parameter : root.at("parameters")) {
       Parameter p{parameter.at("name").get<std::string>(), parameter.value("target", ""), {}};
+      if (context.parameter_shapes.count(p.name) || context.tensor_shapes.count(p.name)) {
+        return invalid(fmt::format("the captured graph names two values {}", p.name));
+      }
       CONVBRIDGE_TRY(p.shape, shape_of(parameter.at("shape"), "parameter " + p.name));
       context.parameter_shapes[p.name] = p.shape;
       graph.parameters.push_back(std::move(p));
     }
     // getitem on a multi-output node names that output: node -> its outputs, by index.
     std::map<std::string, size_t> node_index;
+    std::set<std::string> multi_output;  // the nodes whose outputs only getitem names
     for (const json& entry : root.at("nodes")) {
       GraphNode node;
       node.name = entry.at("name").get<std::string>();
@@ -871,7 +1076,8 @@ Result<ModelGraph> parse_torch_export_graph(std::string_view json_text) {
       node.module = entry.value("module", "");
       node.module_class = entry.value("module_class", "");
       node.source = entry.value("source", "");
-      if (context.tensor_shapes.count(node.name) || node_index.count(node.name)) {
+      if (context.tensor_shapes.count(node.name) || node_index.count(node.name) ||
+          context.parameter_shapes.count(node.name)) {
         return invalid(fmt::format("the captured graph names two values {}", node.name));
       }
       if (node.source_op == "size") {  // torch.export's arithmetic on sizes: no tensor, nothing to convert
@@ -889,15 +1095,30 @@ Result<ModelGraph> parse_torch_export_graph(std::string_view json_text) {
         node.output_shapes.push_back(std::move(s));
         node.output_symbols.push_back(std::move(symbols));
       }
+      // The planner lays a node's (main) output out by its shape: it must be known, and not a scalar (null
+      // shapes are kept empty). A split's pieces are checked against the split itself.
+      const auto no_output_shape = [&node] {
+        return invalid(fmt::format("{} ({}) has no output shape (the capture records one per output tensor)",
+                                   node.name, node.source_op));
+      };
       if (node.source_op == "getitem") {
+        if (node.output_shapes.size() != 1 || node.output_shapes[0].empty()) return no_output_shape();
         const Call call(entry, node);
         CONVBRIDGE_TRY(std::string parent, call.ref("self"));
         CONVBRIDGE_TRY(int64_t index, call.integer("index"));
         const auto it = node_index.find(parent);
-        if (it == node_index.end()) return invalid(fmt::format("{} indexes {}, which is not a multi-output op", node.name, parent));
+        if (it == node_index.end() || !multi_output.count(parent)) {
+          return invalid(fmt::format("{} indexes {}, which is not a multi-output op", node.name, parent));
+        }
         GraphNode& owner = graph.nodes[it->second];
-        if (index < 0 || static_cast<size_t>(index) >= owner.outputs.size() || node.output_shapes.size() != 1) {
+        if (index < 0 || static_cast<size_t>(index) >= owner.outputs.size() || node.output_shapes.size() != 1 ||
+            static_cast<size_t>(index) >= owner.output_shapes.size() ||
+            node.output_shapes[0] != owner.output_shapes[static_cast<size_t>(index)]) {
           return invalid(fmt::format("{} indexes output {} of {}", node.name, index, parent));
+        }
+        if (!owner.outputs[static_cast<size_t>(index)].empty()) {
+          return invalid(fmt::format("{} indexes output {} of {}, which {} already names", node.name, index, parent,
+                                     owner.outputs[static_cast<size_t>(index)]));
         }
         if (index > 0 && !std::holds_alternative<SplitNode>(owner.op)) {
           context.unconvertible[node.name] =
@@ -910,7 +1131,11 @@ Result<ModelGraph> parse_torch_export_graph(std::string_view json_text) {
         continue;
       }
       CONVBRIDGE_CHECK(parse_node(entry, node, context));
-      const bool multi = node.output_shapes.size() != 1;
+      const bool split = std::holds_alternative<SplitNode>(node.op);
+      if (!split && (node.output_shapes.empty() || node.output_shapes[0].empty())) return no_output_shape();
+      CONVBRIDGE_CHECK(check_output_shapes(node, context));
+      const bool multi = node.output_shapes.size() != 1 || split;
+      if (multi) multi_output.insert(node.name);
       node.outputs.assign(std::max<size_t>(node.output_shapes.size(), 1), "");
       if (!multi) {
         node.outputs[0] = node.name;
@@ -919,12 +1144,21 @@ Result<ModelGraph> parse_torch_export_graph(std::string_view json_text) {
       node_index[node.name] = graph.nodes.size();
       graph.nodes.push_back(std::move(node));
     }
+    // The outputs: null, {"ref": tensor}, {"tuple"|"list": [...]} or {"dict": [[key, value], ...]}, nothing else
+    // (the emitter rebuilds this structure in model.py), flattened in order.
     std::vector<const json*> pending = {&root.at("outputs")};
     while (!pending.empty()) {
       const json* value = pending.back();
       pending.pop_back();
       if (value->is_null()) continue;
+      const auto malformed = [value] {
+        return make_error(ErrorCode::syntax, fmt::format("the captured graph's outputs hold {}, which is not null, "
+                                                         "{{\"ref\": name}}, a tuple, a list or a dict",
+                                                         quoted(*value)));
+      };
+      if (!value->is_object() || value->size() != 1) return malformed();
       if (value->contains("ref")) {
+        if (!value->at("ref").is_string()) return malformed();
         const std::string ref = value->at("ref").get<std::string>();
         if (!context.tensor_shapes.count(ref)) {
           if (const auto it = context.unconvertible.find(ref); it != context.unconvertible.end()) {
@@ -933,18 +1167,19 @@ Result<ModelGraph> parse_torch_export_graph(std::string_view json_text) {
           return unsupported(fmt::format("the model returns {}, which is not an activation", ref));
         }
         graph.outputs.push_back(ref);
-        continue;
-      }
-      for (const char* key : {"tuple", "list"}) {
-        if (value->contains(key)) {
-          const json& items = value->at(key);
-          for (auto it = items.rbegin(); it != items.rend(); ++it) pending.push_back(&*it);
+      } else if (value->contains("tuple") || value->contains("list")) {
+        const json& items = value->begin().value();
+        if (!items.is_array()) return malformed();
+        for (auto it = items.rbegin(); it != items.rend(); ++it) pending.push_back(&*it);
+      } else if (value->contains("dict")) {
+        const json& pairs = value->at("dict");
+        if (!pairs.is_array()) return malformed();
+        for (auto it = pairs.rbegin(); it != pairs.rend(); ++it) {
+          if (!it->is_array() || it->size() != 2 || !it->at(0).is_string()) return malformed();
+          pending.push_back(&it->at(1));
         }
-      }
-      if (value->contains("dict")) {
-        std::vector<const json*> items;
-        for (const json& pair : value->at("dict")) items.push_back(&pair.at(1));
-        for (auto it = items.rbegin(); it != items.rend(); ++it) pending.push_back(*it);
+      } else {
+        return malformed();
       }
     }
     graph.output_structure = root.at("outputs").dump();
