@@ -247,6 +247,7 @@ nb::list model_nodes(const model::KerasModelPlan& plan) {
     item["target"] = n.target;
     item["why"] = n.why;
     item["outputs"] = n.outputs;
+    item["inputs"] = n.inputs;
     out.append(item);
   }
   return out;

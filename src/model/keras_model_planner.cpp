@@ -265,7 +265,10 @@ class Planner {
     }
     for (const GraphNode& node : graph_.nodes) {
       const size_t first_line = plan_.lines.size();
-      report_ = NodeReport{node.name, node.source_op, describe_node_origin(node), "", "", node.outputs};
+      report_ = NodeReport{node.name, node.source_op, describe_node_origin(node), "", "", node.outputs, {}};
+      for (const Operand& operand : node.inputs) {
+        if (operand.kind == Operand::Kind::tensor) report_.inputs.push_back(operand.name);
+      }
       auto status = std::visit([&](const auto& op) { return plan_node(node, op); }, node.op);
       if (!status) {
         return make_error(status.error().code, fmt::format("{} ({}): {}", node.source_op, describe_node_origin(node),

@@ -482,3 +482,17 @@ def test_one_fit_step_trains_every_layer(small):
     changed = [path for path, value in before.items()
                if not np.array_equal(value, next(w for w in model.trainable_weights if w.path == path).numpy())]
     assert sorted(changed) == sorted(before), f"weights fit did not change: {sorted(set(before) - set(changed))}"
+
+
+def test_verification_names_the_first_node_that_diverges():
+    """convert()'s own per-node verification can fail: one Keras weight corrupted after the conversion makes
+    report() raise, naming that layer's node and not a later one that inherits the error."""
+    model = Classifier().eval()
+    conversion = convbridge.convert(model, (2, 3, 16, 16), verify=False)
+    layer = conversion.keras_model.get_layer("features.3")
+    kernel, bias = layer.get_weights()
+    kernel[0, 0, 0, 0] += 1.0
+    layer.set_weights([kernel, bias])
+    with pytest.raises(convbridge.ConversionError, match=r"first node that diverges is \S+ \[aten\.conv2d\.default\] "
+                                                         r"features\.3 "):
+        conversion.report()

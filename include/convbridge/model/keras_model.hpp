@@ -67,6 +67,7 @@ struct NodeReport {
   std::string target;      // what it became, e.g. "keras.layers.Conv2D + ZeroPadding2D", "(folded)", "(view)"
   std::string why;
   std::vector<std::string> outputs;  // tensors
+  std::vector<std::string> inputs;   // the tensors it reads
 };
 
 struct KerasModelPlan {
