@@ -128,6 +128,9 @@ class ModelConversion:
         self._module = _run_generated(self._source, self._plan.model_name)
         self._model, self._locals = _build_recording_locals(self._module)
         self._module.load_weights(self._model, self._weights)
+        self._tensors = self._plan.tensors()  # built from the C++ plan on each call: read once
+        self._nodes = self._plan.nodes()
+        self._expected = {}  # PyTorch's node outputs per entry of _verify_inputs, each computed once
         self._report = None
         if len(self._verify_inputs) > 1:
             self._check_same_forward_at_other_sizes()
@@ -138,10 +141,8 @@ class ModelConversion:
         """With None sizes the Keras model takes any size, so the PyTorch forward must be the same computation at
         every size: torch.export records the conditions it assumed (guards); running the exported program at
         another size trips them."""
-        from convbridge import _capture
-
         try:
-            _capture.node_outputs(self._program, self._verify_inputs[1])
+            self._expected_outputs(1)
         except Exception as error:  # torch raises AssertionError or RuntimeError for a failed guard
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             shapes = [tuple(x.shape) for x in self._verify_inputs[1]]
@@ -168,7 +169,7 @@ class ModelConversion:
         return self._source
 
     def nodes(self):
-        return self._plan.nodes()
+        return self._nodes
 
     def save(self, directory):
         """Writes model.py and weights.npz into directory (created if missing); nothing is left half-written."""
@@ -201,29 +202,36 @@ class ModelConversion:
     def _verify(self):
         import keras
 
-        placements = [p for p in self._plan.tensors() if p["variable"] in self._locals]
+        placements = [p for p in self._tensors if p["variable"] in self._locals]
         probe = keras.Model(self._model.inputs, [self._locals[p["variable"]] for p in placements])
         by_tensor = {}
-        for inputs in self._verify_inputs:
-            for tensor, result in self._compare(probe, placements, inputs).items():
+        for index in range(len(self._verify_inputs)):
+            for tensor, result in self._compare(probe, placements, index).items():
                 if tensor not in by_tensor or result[0] > by_tensor[tensor][0]:
                     by_tensor[tensor] = result
         self._report_from(by_tensor)
 
-    def _compare(self, probe, placements, inputs):
-        """{tensor: (max relative difference, PyTorch shape, Keras shape)} for one set of inputs."""
+    def _expected_outputs(self, index):
+        """PyTorch's output of every node on _verify_inputs[index]."""
+        if index not in self._expected:
+            from convbridge import _capture
+
+            self._expected[index] = _capture.node_outputs(self._program, self._verify_inputs[index])
+        return self._expected[index]
+
+    def _compare(self, probe, placements, index):
+        """{tensor: (max relative difference, PyTorch shape, Keras shape)} for _verify_inputs[index]."""
         import torch
 
-        from convbridge import _capture
-
-        expected = _capture.node_outputs(self._program, inputs)
+        inputs = self._verify_inputs[index]
+        expected = self._expected_outputs(index)
         feeds = [np.ascontiguousarray(x.numpy().transpose([0] + list(range(2, x.ndim)) + [1]) if x.ndim >= 3
                                       else x.numpy()) for x in inputs]
         actual = probe(feeds)
         if not isinstance(actual, (list, tuple)):
             actual = [actual]
         by_tensor = {}
-        input_names = [p["tensor"] for p in self._plan.tensors()][:len(inputs)]
+        input_names = [p["tensor"] for p in self._tensors][:len(inputs)]
         for placement, value in zip(placements, actual):
             source = expected.get(placement["tensor"])
             if source is None and placement["tensor"] in input_names:
@@ -239,7 +247,7 @@ class ModelConversion:
         # The magnitude of the computation behind each tensor: its own, and that of every tensor it was computed
         # from (nodes() is in execution order).
         scale = {tensor: entry[1] for tensor, entry in by_tensor.items()}
-        for node in self._plan.nodes():
+        for node in self._nodes:
             upstream = max((scale.get(t, 0.0) for t in node.get("inputs", [])), default=0.0)
             for tensor in node["outputs"]:
                 if tensor in scale:
@@ -250,7 +258,7 @@ class ModelConversion:
     def _report_from(self, by_tensor):
         report = []
         first_failure = None
-        for node in self._plan.nodes():
+        for node in self._nodes:
             for tensor in node["outputs"]:
                 if tensor not in by_tensor:
                     continue

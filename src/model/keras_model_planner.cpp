@@ -560,11 +560,7 @@ class Planner {
     target(fmt::format("{}", fmt::join(parts, " + ")), why);
     const Layout layout = any_layout ? in.layout : Layout{channels_last_perm(node.output_shapes[0].size()), {}};
     plan_.layer_plans.push_back(std::move(plan));
-    if (current == in.variable) {  // a layer with no target step (identity)
-      place(node.outputs[0], Placed{current, layout, node.output_shapes[0]});
-      return Ok{};
-    }
-    place(node.outputs[0], Placed{current, layout, node.output_shapes[0]});
+    place(node.outputs[0], Placed{current, layout, node.output_shapes[0]});  // current: the input if no step
     return Ok{};
   }
 
