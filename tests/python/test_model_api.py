@@ -25,6 +25,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 import convbridge  # noqa: E402
+from model_support import channels_last, randomize, relative_difference  # noqa: E402
 
 RELATIVE_TOLERANCE = 1e-4
 THIS_FILE = Path(__file__).name
@@ -37,33 +38,6 @@ def line_of(function, text: str) -> int:
     matches = [first + i for i, line in enumerate(lines) if text in line]
     assert len(matches) == 1, f"{text!r} occurs {len(matches)} times in {function.__qualname__}"
     return matches[0]
-
-
-def channels_last(array: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(array.transpose([0, *range(2, array.ndim), 1])) if array.ndim >= 3 else array
-
-
-def relative_difference(got, want) -> float:
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, f"shapes: Keras {got.shape}, PyTorch {want.shape}"
-    return float(np.max(np.abs(got - want))) / max(float(np.max(np.abs(want))), 1e-30)
-
-
-def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Biases, norm weights, layer scales and BatchNorm statistics away from their identity defaults."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.copy_(torch.rand(p.shape, generator=g) * 2 - 1)
-            elif p.ndim <= 1 or "scale" in name:
-                p.copy_(torch.rand(p.shape, generator=g) * 1.5 + 0.25)
-        for name, b in model.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.randn(b.shape, generator=g) * 0.5)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=g) * 1.5 + 0.5)
-    return model
 
 
 class Stem(nn.Module):

@@ -27,6 +27,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 import convbridge  # noqa: E402
+from model_support import channels_last, randomize, relative_difference  # noqa: E402
 
 RELATIVE_TOLERANCE = 1e-4
 
@@ -50,27 +51,6 @@ class Fn(nn.Module):
         return self.fn(self, *xs)
 
 
-def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Every parameter and float buffer drawn away from its default (BatchNorm running_var in [0.5, 2])."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.copy_(torch.rand(p.shape, generator=g) * 2 - 1)
-            elif p.ndim <= 1 or name.endswith(("gamma", "scale")):  # norm weights, PReLU slopes, layer scales
-                p.copy_(torch.rand(p.shape, generator=g) * 1.5 + 0.25)
-        for name, b in model.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.randn(b.shape, generator=g) * 0.5)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=g) * 1.5 + 0.5)
-    return model
-
-
-def channels_last(array: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(array.transpose([0, *range(2, array.ndim), 1])) if array.ndim >= 3 else array
-
-
 def standard_normal(shape, g):
     return torch.randn(*shape, generator=g)
 
@@ -79,13 +59,6 @@ def away_from_zero(shape, g):
     """Magnitudes in [0.5, 1.5] with random signs: a safe divisor."""
     sign = torch.where(torch.rand(*shape, generator=g) < 0.5, -1.0, 1.0)
     return sign * (torch.rand(*shape, generator=g) + 0.5)
-
-
-def relative_difference(got: np.ndarray, want: np.ndarray) -> float:
-    scale = float(np.max(np.abs(want))) if want.size else 0.0
-    if want.size == 0:
-        return 0.0
-    return float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) / max(scale, 1e-30)
 
 
 def assert_same_structure(got, want, where="output"):

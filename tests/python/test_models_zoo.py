@@ -22,6 +22,7 @@ torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 
 import convbridge  # noqa: E402
+from model_support import channels_last, relative_difference  # noqa: E402
 from zoo import ZOO, build_eval  # noqa: E402
 
 PROFILE = os.environ.get("CONVBRIDGE_ZOO_PROFILE", "ci")
@@ -50,15 +51,6 @@ def _conversion(name, shape):
     return _conversions[key]
 
 
-def _channels_last(array):
-    return array.transpose([0] + list(range(2, array.ndim)) + [1]) if array.ndim >= 3 else array
-
-
-def _relative_difference(actual, expected):
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    return float(np.max(np.abs(actual.astype(np.float64) - expected))) / max(float(np.max(np.abs(expected))), 1e-30)
-
-
 CASES = [(name, index) for name in ZOO for index in range(2)]
 
 
@@ -71,8 +63,8 @@ def test_zoo_model_matches_pytorch_end_to_end(name, index):
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(1234 + index))
     with torch.no_grad():
         expected = model(x).double().numpy()
-    actual = np.asarray(conversion.keras_model(_channels_last(x.numpy())))
-    difference = _relative_difference(actual, _channels_last(expected))
+    actual = np.asarray(conversion.keras_model(channels_last(x.numpy())))
+    difference = relative_difference(actual, channels_last(expected))
     assert difference <= TOLERANCE, f"{name} at {shape}: max relative difference {difference:.3g}"
     # convbridge's own per-node report agrees: every node within tolerance.
     report = conversion.report()
@@ -101,8 +93,8 @@ def test_every_zoo_model_py_runs_in_a_fresh_interpreter_without_convbridge(tmp_p
         _conversion(name, shape).save(str(directory))
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(7))
         with torch.no_grad():
-            expected[name] = _channels_last(_model(name)(x).double().numpy())
-        np.save(directory / "input.npy", _channels_last(x.numpy()))
+            expected[name] = channels_last(_model(name)(x).double().numpy())
+        np.save(directory / "input.npy", channels_last(x.numpy()))
     script = textwrap.dedent(f"""
         import importlib.util, json, sys
         sys.modules["convbridge"] = None  # model.py must not need convbridge
@@ -124,7 +116,7 @@ def test_every_zoo_model_py_runs_in_a_fresh_interpreter_without_convbridge(tmp_p
     assert json.loads(run.stdout.strip().splitlines()[-1]) == {name: "ok" for name in ZOO}
     for name in ZOO:
         actual = np.load(tmp_path / name / "output.npy")
-        difference = _relative_difference(actual, expected[name])
+        difference = relative_difference(actual, expected[name])
         assert difference <= TOLERANCE, f"{name}: model.py output differs by {difference:.3g}"
 
 
@@ -169,7 +161,7 @@ def test_zoo_model_with_none_sizes_is_exact_at_another_size(name):
     assert tuple(conversion.keras_model.inputs[0].shape) == (None,) * (len(example) - 1) + (example[1],)
     x = torch.randn(*other, generator=torch.Generator().manual_seed(99))
     with torch.no_grad():
-        expected = _channels_last(model(x).double().numpy())
-    actual = np.asarray(conversion.keras_model(_channels_last(x.numpy())))
-    difference = _relative_difference(actual, expected)
+        expected = channels_last(model(x).double().numpy())
+    actual = np.asarray(conversion.keras_model(channels_last(x.numpy())))
+    difference = relative_difference(actual, expected)
     assert difference <= TOLERANCE, f"{name} at {other} (converted with None sizes): {difference:.3g}"
