@@ -151,13 +151,32 @@ def _converted(plan, module):
     return kernel, None if bias is None else bias.numpy()
 
 
-def to_torch(layer, input_shape=None, filters_shape=None):
+def _is_keras_model(obj):
+    """A keras.Model (Functional, Sequential or subclassed): whole-model conversion, not one layer."""
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(obj, keras.Model)
+
+
+def to_torch(layer, input_shape=None, filters_shape=None, verify=True, example_shape=None):
     """An nn.Module (or small nn.Sequential) with the Keras layer's weights loaded, such that
     to_torch(k)(x_channels_first) equals k(x) moved to channels_first, within float32 round-off: for every input
     size when input_shape is None or has None sizes, for that size otherwise (the module then refuses other sizes).
 
     `layer` may also be the text translate() accepts (a Keras constructor or a tf.nn call with filters_shape): the
-    module is then built with PyTorch's default initialisation, ready for load_state_dict. Needs torch."""
+    module is then built with PyTorch's default initialisation, ready for load_state_dict. Needs torch.
+
+    A whole Keras model (Functional or Sequential) gives an nn.Module with the weights loaded that takes and
+    returns channels_first tensors (rank-2 ones as they are), one argument per Keras input, outputs in the Keras
+    model's structure; it is verified against Keras node by node unless verify=False (see convert).
+
+        module = convbridge.to_torch(keras.applications.ResNet50(weights=None))
+        module(torch.randn(1, 3, 224, 224))
+    """
+    if _is_keras_model(layer):
+        if input_shape is not None or filters_shape is not None:
+            raise ConversionError("to_torch of a whole Keras model takes its input shape from the model: pass "
+                                  "example_shape=(N, *spatial, C) to choose the size it is verified at")
+        return convert(layer, verify=verify, example_shape=example_shape).torch_model
     is_text = isinstance(layer, str)
     if _is_op_layer(layer):
         plan = translate(layer, input_shape)
@@ -210,9 +229,21 @@ def _is_torch_model(obj):
     return not any(isinstance(obj, getattr(torch.nn, name)) for name in _torch._CONV_CLASSES)
 
 
-def convert(model, input_shape, verify=True, example_shape=None):
-    """Converts a whole PyTorch model (nn.Module, eval mode) to Keras 3 for inputs of input_shape (N, C, *spatial),
-    or a list of such shapes for a model with several inputs.
+def convert(model, input_shape=None, verify=True, example_shape=None):
+    """Converts a whole model: a PyTorch nn.Module (eval mode) to Keras 3, or a Keras 3 Functional or Sequential
+    model to PyTorch.
+
+    Keras -> PyTorch (convbridge.convert(keras_model)): the input shape is the model's own; returns a
+    TorchModelConversion: .torch_model (an nn.Module, weights loaded, channels_first in and out), .explain(),
+    .torch_source() (model.py), .save(directory) (model.py and model.safetensors; model.py needs torch only and
+    defines load_model()), .report(), .runtime_transposes. None sizes in the Keras input are verified at
+    example_shape (Keras' layout (N, *spatial, C); default 64 for each None) and one above it.
+
+        conversion = convbridge.convert(keras.applications.MobileNetV2(weights=None))
+        conversion.save("mobilenet_torch")   # mobilenet_torch/model.py: load_model()
+
+    PyTorch -> Keras: for inputs of input_shape (N, C, *spatial), or a list of such shapes for a model with several
+    inputs.
 
     None spatial sizes (input_shape=(1, 3, None, None)) make the Keras model exact for every size where each op's
     plan allows it (else ConversionError names the op and the size it needs); the model is captured and verified
@@ -230,6 +261,16 @@ def convert(model, input_shape, verify=True, example_shape=None):
         print(conversion.explain())
         conversion.save("resnet_keras")     # resnet_keras/model.py: load_model()
     """
+    if _is_keras_model(model):
+        if input_shape is not None:
+            raise ConversionError("a Keras model's input shape is its own: pass example_shape=(N, *spatial, C) to "
+                                  "choose the size it is verified at")
+        from convbridge import _torch_model
+
+        return _torch_model.TorchModelConversion(model, verify=verify, example_shape=example_shape)
+    if input_shape is None:
+        raise ConversionError(f"convert of a PyTorch model ({type(model).__name__}) needs input_shape, PyTorch's "
+                              f"(N, C, *spatial), e.g. input_shape=(1, 3, 224, 224)")
     from convbridge import _model
 
     return _model.ModelConversion(model, input_shape, verify=verify, example_shape=example_shape)

@@ -83,10 +83,10 @@ def _run_generated(source, name):
     return module
 
 
-def _build_recording_locals(module):
-    """module.build_model() and the local variables of its frame when it returns (every intermediate tensor)."""
+def recording_locals(call, code):
+    """call() and the local variables of the frame running `code` when it returns: every intermediate tensor of the
+    generated build_model() / forward()."""
     recorded = {}
-    code = module.build_model.__code__
 
     def profiler(frame, event, arg):
         if event == "return" and frame.f_code is code:
@@ -95,10 +95,63 @@ def _build_recording_locals(module):
     previous = sys.getprofile()
     sys.setprofile(profiler)
     try:
-        model = module.build_model()
+        result = call()
     finally:
         sys.setprofile(previous)
-    return model, recorded
+    return result, recorded
+
+
+def _build_recording_locals(module):
+    """module.build_model() and the local variables of its frame when it returns (every intermediate tensor)."""
+    return recording_locals(module.build_model, module.build_model.__code__)
+
+
+def relative_to_upstream(by_tensor, nodes):
+    """{tensor: (max abs difference, magnitude, want shape, got shape)} -> {tensor: (relative difference, want
+    shape, got shape)}: relative to the magnitude of the computation behind each tensor, its own and, recursively,
+    its inputs' (nodes in execution order)."""
+    scale = {tensor: entry[1] for tensor, entry in by_tensor.items()}
+    for node in nodes:
+        upstream = max((scale.get(t, 0.0) for t in node.get("inputs", [])), default=0.0)
+        for tensor in node["outputs"]:
+            if tensor in scale:
+                scale[tensor] = max(scale[tensor], upstream)
+    return {tensor: (error / max(scale[tensor], 1e-30), want_shape, got_shape)
+            for tensor, (error, _, want_shape, got_shape) in by_tensor.items()}
+
+
+def difference(want, got):
+    """(max abs difference, max magnitude of want) of two float64 arrays; inf when the shapes differ."""
+    magnitude = float(np.max(np.abs(want))) if want.size else 0.0
+    if got.shape != want.shape:
+        return float("inf"), magnitude
+    return (float(np.max(np.abs(got - want))) if want.size else 0.0), magnitude
+
+
+def verification_report(nodes, by_tensor, source, target):
+    """(per node: its difference and whether it is within RELATIVE_TOLERANCE; a ConversionError naming the first
+    node that is not, or None)."""
+    report = []
+    first_failure = None
+    for node in nodes:
+        for tensor in node["outputs"]:
+            if tensor not in by_tensor:
+                continue
+            diff, want_shape, got_shape = by_tensor[tensor]
+            ok = diff <= RELATIVE_TOLERANCE
+            report.append({"node": node["node"], "origin": node["origin"], "target": node["target"],
+                           "tensor": tensor, "max_relative_difference": diff,
+                           "tolerance": RELATIVE_TOLERANCE, "ok": ok, "shape": want_shape})
+            if not ok and first_failure is None:
+                first_failure = (node, diff, want_shape, got_shape)
+    if first_failure is None:
+        return report, None
+    node, diff, want_shape, got_shape = first_failure
+    return report, ConversionError(
+        f"verification failed: the first node that diverges is {node['node']} [{node['source_op']}] "
+        f"{node['origin']} -> {node['target']}: max relative difference {diff:.3g} > "
+        f"{RELATIVE_TOLERANCE:g} (shapes: {source} {want_shape}, {target} {got_shape}). This is a convbridge "
+        f"bug; please report it with the model")
 
 
 class ModelConversion:
@@ -240,40 +293,11 @@ class ModelConversion:
                 continue
             want = _to_target_layout(source.detach().numpy().astype(np.float64), placement)
             got = np.asarray(value, dtype=np.float64)
-            magnitude = float(np.max(np.abs(want))) if want.size else 0.0
-            error = float("inf") if got.shape != want.shape else (
-                float(np.max(np.abs(got - want))) if want.size else 0.0)
+            error, magnitude = difference(want, got)
             by_tensor[placement["tensor"]] = (error, magnitude, tuple(want.shape), tuple(got.shape))
-        # The magnitude of the computation behind each tensor: its own, and that of every tensor it was computed
-        # from (nodes() is in execution order).
-        scale = {tensor: entry[1] for tensor, entry in by_tensor.items()}
-        for node in self._nodes:
-            upstream = max((scale.get(t, 0.0) for t in node.get("inputs", [])), default=0.0)
-            for tensor in node["outputs"]:
-                if tensor in scale:
-                    scale[tensor] = max(scale[tensor], upstream)
-        return {tensor: (error / max(scale[tensor], 1e-30), want_shape, got_shape)
-                for tensor, (error, _, want_shape, got_shape) in by_tensor.items()}
+        return relative_to_upstream(by_tensor, self._nodes)
 
     def _report_from(self, by_tensor):
-        report = []
-        first_failure = None
-        for node in self._nodes:
-            for tensor in node["outputs"]:
-                if tensor not in by_tensor:
-                    continue
-                difference, want_shape, got_shape = by_tensor[tensor]
-                ok = difference <= RELATIVE_TOLERANCE
-                report.append({"node": node["node"], "origin": node["origin"], "target": node["target"],
-                               "tensor": tensor, "max_relative_difference": difference,
-                               "tolerance": RELATIVE_TOLERANCE, "ok": ok, "shape": want_shape})
-                if not ok and first_failure is None:
-                    first_failure = (node, difference, want_shape, got_shape)
-        self._report = report
-        if first_failure is not None:
-            node, difference, want_shape, got_shape = first_failure
-            raise ConversionError(
-                f"verification failed: the first node that diverges is {node['node']} [{node['source_op']}] "
-                f"{node['origin']} -> {node['target']}: max relative difference {difference:.3g} > "
-                f"{RELATIVE_TOLERANCE:g} (shapes: PyTorch {want_shape}, Keras {got_shape}). This is a convbridge "
-                f"bug; please report it with the model")
+        self._report, error = verification_report(self._nodes, by_tensor, "PyTorch", "Keras")
+        if error is not None:
+            raise error

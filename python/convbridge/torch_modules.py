@@ -395,6 +395,32 @@ class ChannelsLayerNorm(nn.Module):
         return f"{self.channels}, eps={self.eps}, elementwise_affine={self.weight is not None}"
 
 
+# convbridge-section: KerasNormalization
+
+
+class KerasNormalization(nn.Module):
+    """Keras' Normalization layer on a channels_first tensor: (x - mean) / max(sqrt(variance), epsilon), or with
+    invert mean + x * max(sqrt(variance), epsilon), in Keras' order of operations
+    (keras/src/layers/preprocessing/normalization.py, call). `shape` broadcasts the per-channel statistics over the
+    input without its batch axis, e.g. (C, 1, 1); epsilon is keras.backend.epsilon()."""
+
+    def __init__(self, shape, invert: bool = False, epsilon: float = 1e-7):
+        super().__init__()
+        self.invert = bool(invert)
+        self.epsilon = float(epsilon)
+        self.register_buffer("mean", torch.zeros(tuple(shape)))
+        self.register_buffer("variance", torch.ones(tuple(shape)))
+
+    def forward(self, x):
+        std = torch.clamp_min(torch.sqrt(self.variance), self.epsilon)
+        if self.invert:
+            return self.mean + x * std
+        return (x - self.mean) / std
+
+    def extra_repr(self):
+        return f"{tuple(self.mean.shape)}, invert={self.invert}, epsilon={self.epsilon}"
+
+
 # ---- padding family ----
 # convbridge-section: SymmetricPad
 

@@ -20,6 +20,7 @@
 #include "convbridge/layer_plan.hpp"
 #include "convbridge/model/graph.hpp"
 #include "convbridge/model/keras_model.hpp"
+#include "convbridge/model/torch_model.hpp"
 #include "convbridge/planner.hpp"
 
 namespace nb = nanobind;
@@ -171,59 +172,91 @@ std::string layer_plan_repr(const LayerPlan& plan) {
 
 // ---- whole models ----
 
-// {"<layer name>/<index>": float32 array} for every target weight, from {parameter name: array} (float32/64).
-nb::dict model_target_weights(const model::KerasModelPlan& plan, const nb::dict& parameters) {
+// {parameter name: values} and their shapes, from {parameter name: array} (float32/64).
+struct ParameterValues {
   std::map<std::string, std::vector<double>> values;
   std::map<std::string, std::vector<int64_t>> shapes;
+};
+ParameterValues parameter_values(const nb::dict& parameters) {
+  ParameterValues out;
   for (const auto& [key, value] : parameters) {
     const std::string name = nb::cast<std::string>(key);
     if (nb::isinstance<InputArray<double>>(value)) {
       const auto array = nb::cast<InputArray<double>>(value);
-      values[name].assign(array.data(), array.data() + array.size());
-      shapes[name] = shape_of(array);
+      out.values[name].assign(array.data(), array.data() + array.size());
+      out.shapes[name] = shape_of(array);
     } else {
       const auto array = nb::cast<InputArray<float>>(value);
-      values[name].assign(array.data(), array.data() + array.size());
-      shapes[name] = shape_of(array);
-    }
-  }
-  nb::dict out;
-  for (const model::TargetLine& line : plan.lines) {
-    for (size_t i = 0; i < line.weights.size(); ++i) {
-      const model::TargetWeight& weight = line.weights[i];
-      std::vector<double> converted;
-      std::vector<int64_t> shape;
-      if (weight.constant) {
-        converted = model::convert_target_weight(plan, weight, {});
-        shape = weight.shape;
-      } else {
-        const auto it = values.find(weight.parameter);
-        if (it == values.end()) throw nb::value_error(("no value for parameter " + weight.parameter).c_str());
-        if (weight.layer_plan < 0) {
-          if (shapes[weight.parameter] != weight.change.from_shape) {
-            throw nb::value_error(("parameter " + weight.parameter + " has shape " +
-                                   shape_text(shapes[weight.parameter]) + "; expected " +
-                                   shape_text(weight.change.from_shape)).c_str());
-          }
-          shape = weight.change.to_shape.empty() ? weight.change.from_shape : weight.change.to_shape;
-        } else {
-          if (shapes[weight.parameter] != weight.change.from_shape) {
-            throw nb::value_error(("parameter " + weight.parameter + " has shape " +
-                                   shape_text(shapes[weight.parameter]) + "; the layer expects " +
-                                   shape_text(weight.change.from_shape)).c_str());
-          }
-          shape = weight.shape;
-        }
-        converted = model::convert_target_weight(plan, weight, it->second);
-      }
-      std::vector<float> narrowed(converted.begin(), converted.end());
-      out[nb::str((line.layer_name + "/" + std::to_string(i)).c_str())] = to_numpy(std::move(narrowed), shape);
+      out.values[name].assign(array.data(), array.data() + array.size());
+      out.shapes[name] = shape_of(array);
     }
   }
   return out;
 }
 
-nb::list model_tensors(const model::KerasModelPlan& plan) {
+// One target weight as a float32 array, from the parameter it reads (checked against the shape it expects).
+template <typename Convert>
+OutputArray<float> target_weight_array(const model::TargetWeight& weight, const ParameterValues& parameters,
+                               const Convert& convert) {
+  std::vector<double> converted;
+  std::vector<int64_t> shape;
+  if (weight.constant) {
+    converted = convert(weight, std::span<const double>{});
+    shape = weight.shape;
+  } else {
+    const auto it = parameters.values.find(weight.parameter);
+    if (it == parameters.values.end()) throw nb::value_error(("no value for parameter " + weight.parameter).c_str());
+    const std::vector<int64_t>& given = parameters.shapes.at(weight.parameter);
+    if (given != weight.change.from_shape) {
+      throw nb::value_error(("parameter " + weight.parameter + " has shape " + shape_text(given) +
+                             (weight.layer_plan < 0 ? "; expected " : "; the layer expects ") +
+                             shape_text(weight.change.from_shape)).c_str());
+    }
+    shape = weight.layer_plan >= 0 ? weight.shape
+            : weight.change.to_shape.empty() ? weight.change.from_shape : weight.change.to_shape;
+    converted = convert(weight, it->second);
+  }
+  std::vector<float> narrowed(converted.begin(), converted.end());
+  return to_numpy(std::move(narrowed), shape);
+}
+
+// {"<layer name>/<index>": float32 array} for every target weight, from {parameter name: array} (float32/64).
+nb::dict model_target_weights(const model::KerasModelPlan& plan, const nb::dict& parameters) {
+  const ParameterValues values = parameter_values(parameters);
+  const auto convert = [&](const model::TargetWeight& w, std::span<const double> v) {
+    return model::convert_target_weight(plan, w, v);
+  };
+  nb::dict out;
+  for (const model::TargetLine& line : plan.lines) {
+    for (size_t i = 0; i < line.weights.size(); ++i) {
+      out[nb::str((line.layer_name + "/" + std::to_string(i)).c_str())] =
+          target_weight_array(line.weights[i], values, convert);
+    }
+  }
+  return out;
+}
+
+// The state_dict ({key: float32 array}) from {parameter name: array}; constants of the Keras config are the plan's.
+nb::dict torch_model_state(const model::TorchModelPlan& plan, const nb::dict& parameters) {
+  ParameterValues values = parameter_values(parameters);
+  for (const auto& [name, constant] : plan.constants) {
+    values.values[name] = constant;
+    values.shapes[name] = {static_cast<int64_t>(constant.size())};
+  }
+  const auto convert = [&](const model::TargetWeight& w, std::span<const double> v) {
+    return model::convert_torch_weight(plan, w, v);
+  };
+  nb::dict out;
+  for (const model::TorchAttribute& attribute : plan.attributes) {
+    for (const model::TargetWeight& weight : attribute.weights) {
+      out[nb::str(weight.name.c_str())] = target_weight_array(weight, values, convert);
+    }
+  }
+  return out;
+}
+
+template <typename ModelPlan>
+nb::list model_tensors(const ModelPlan& plan) {
   nb::list out;
   for (const model::TensorPlacement& t : plan.tensors) {
     nb::dict item;
@@ -237,7 +270,8 @@ nb::list model_tensors(const model::KerasModelPlan& plan) {
   return out;
 }
 
-nb::list model_nodes(const model::KerasModelPlan& plan) {
+template <typename ModelPlan>
+nb::list model_nodes(const ModelPlan& plan) {
   nb::list out;
   for (const model::NodeReport& n : plan.nodes) {
     nb::dict item;
@@ -248,6 +282,7 @@ nb::list model_nodes(const model::KerasModelPlan& plan) {
     item["why"] = n.why;
     item["outputs"] = n.outputs;
     item["inputs"] = n.inputs;
+    item["module"] = n.module;
     out.append(item);
   }
   return out;
@@ -353,8 +388,32 @@ NB_MODULE(_impl, m) {
       .def("keras_source", &model::emit_keras_model_source, "model.py: build_model(), load_weights(), load_model().")
       .def("target_weights", &model_target_weights, "parameters"_a,
            "{parameter name: array} -> {'<layer name>/<index>': float32 array} in the Keras layouts.")
-      .def("tensors", &model_tensors, "Every source tensor's variable in the source and its target layout.")
-      .def("nodes", &model_nodes, "Per node: what it became and why.");
+      .def("tensors", &model_tensors<model::KerasModelPlan>,
+           "Every source tensor's variable in the source and its target layout.")
+      .def("nodes", &model_nodes<model::KerasModelPlan>, "Per node: what it became and why.");
+  nb::class_<model::TorchModelPlan>(m, "TorchModelPlan",
+                                    "A whole Keras model planned for PyTorch (channels_first end to end).")
+      .def_ro("model_name", &model::TorchModelPlan::model_name)
+      .def_ro("class_name", &model::TorchModelPlan::class_name)
+      .def_ro("runtime_transposes", &model::TorchModelPlan::runtime_transposes,
+              "Transposes the PyTorch module runs (only where Keras moves data across the channel axis).")
+      .def_ro("input_variables", &model::TorchModelPlan::input_variables)
+      .def_ro("output_tensors", &model::TorchModelPlan::output_tensors)
+      .def_ro("output_variables", &model::TorchModelPlan::output_variables)
+      .def("explain", &model::explain_torch_model, "Per node: the Keras layer, what it became, why.")
+      .def("torch_source", &model::emit_torch_model_source, "model.py: the nn.Module class and load_model().")
+      .def("state_dict", &torch_model_state, "parameters"_a,
+           "{'<layer path>/<weight name>': array} -> the module's state_dict as float32 arrays.")
+      .def("tensors", &model_tensors<model::TorchModelPlan>,
+           "Every Keras tensor's variable in forward and its PyTorch layout.")
+      .def("nodes", &model_nodes<model::TorchModelPlan>, "Per node: what it became and why.");
+  m.def(
+      "plan_keras_model",
+      [](const std::string& model_json) {
+        const model::ModelGraph graph = unwrap(model::parse_keras_model_config(model_json));
+        return unwrap(model::plan_torch_model(graph));
+      },
+      "model_json"_a, "Plans a Keras model (convbridge._keras_capture's JSON: its config and weight shapes) for PyTorch.");
   m.def(
       "plan_torch_model",
       [](const std::string& graph_json) {

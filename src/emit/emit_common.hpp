@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "convbridge/plan.hpp"
 
 namespace convbridge::emit {
@@ -78,5 +80,13 @@ const ConvStep& conv_step(const Plan& plan);
 // "Keras layer" or "tf.nn call".
 std::string_view source_framework(const KerasConvLayer& source);
 std::string_view source_noun(const KerasConvLayer& source);
+
+// (1, 3, 224, 224); sizes that vary with the input (kUnknownSize) are None.
+std::string shape_text(const std::vector<int64_t>& shape);
+// A Python string literal for any UTF-8 text, ASCII only: quotes and backslashes escaped, other code points by number.
+std::string python_string(const std::string& text);
+// A model's outputs as Python: the graph's output_structure ({"ref"}, {"list"}, {"tuple"}, {"dict"}) over the output
+// variables in order (`next` counts the ones used).
+std::string outputs_expression(const nlohmann::json& value, const std::vector<std::string>& variables, size_t& next);
 
 }  // namespace convbridge::emit

@@ -12,55 +12,9 @@
 namespace convbridge::model {
 namespace {
 
-// (1, 3, 224, 224); sizes that vary with the input are None.
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::vector<std::string> sizes;
-  for (const int64_t size : shape) sizes.push_back(size == kUnknownSize ? "None" : std::to_string(size));
-  if (sizes.size() == 1) return fmt::format("({},)", sizes[0]);
-  return fmt::format("({})", fmt::join(sizes, ", "));
-}
-
-// A Python string literal for any UTF-8 text (the JSON parser only accepts valid UTF-8): printable ASCII as is,
-// quotes and backslashes escaped, any other code point by its number (u and U escapes), so model.py stays ASCII.
-std::string python_string(const std::string& text) {
-  std::string out = "'";
-  for (size_t i = 0; i < text.size();) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    const size_t length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
-    uint32_t code = length == 1 ? byte : byte & (0x7fu >> length);  // the lead byte's payload
-    for (size_t k = 1; k < length && i + k < text.size(); ++k) {
-      code = (code << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3fu);
-    }
-    i += length;
-    if (code == '\\' || code == '\'') {
-      out += '\\';
-      out += static_cast<char>(code);
-    } else if (code >= 0x20 && code < 0x7f) {
-      out += static_cast<char>(code);
-    } else {
-      out += code <= 0xffff ? fmt::format("\\u{:04x}", code) : fmt::format("\\U{:08x}", code);
-    }
-  }
-  return out + "'";
-}
-
-// The outputs' nesting as Python: tuples, lists and dicts of the output variables, in the graph's order.
-std::string outputs_expression(const nlohmann::json& value, const std::vector<std::string>& variables, size_t& next) {
-  if (value.is_null()) return "None";
-  if (value.contains("ref")) return next < variables.size() ? variables[next++] : "None";
-  std::vector<std::string> items;
-  if (value.contains("dict")) {
-    for (const auto& pair : value.at("dict")) {
-      items.push_back(fmt::format("{}: {}", python_string(pair.at(0).get<std::string>()),
-                                  outputs_expression(pair.at(1), variables, next)));
-    }
-    return fmt::format("{{{}}}", fmt::join(items, ", "));
-  }
-  const bool tuple = value.contains("tuple");
-  for (const auto& item : value.at(tuple ? "tuple" : "list")) items.push_back(outputs_expression(item, variables, next));
-  if (tuple) return fmt::format("({}{})", fmt::join(items, ", "), items.size() == 1 ? "," : "");
-  return fmt::format("[{}]", fmt::join(items, ", "));
-}
+using emit::outputs_expression;
+using emit::python_string;
+using emit::shape_text;
 
 }  // namespace
 

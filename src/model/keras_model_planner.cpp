@@ -85,7 +85,7 @@ class Planner {
     }
     for (const GraphNode& node : graph_.nodes) {
       const size_t first_line = plan_.lines.size();
-      report_ = NodeReport{node.name, node.source_op, describe_node_origin(node), "", "", node.outputs, {}};
+      report_ = NodeReport{node.name, node.source_op, describe_node_origin(node), "", "", node.outputs, {}, node.module};
       for (const Operand& operand : node.inputs) {
         if (operand.kind == Operand::Kind::tensor) report_.inputs.push_back(operand.name);
       }
@@ -539,6 +539,10 @@ class Planner {
   }
 
   Status plan_node(const GraphNode& node, const ArithmeticNode& arithmetic) {
+    if (arithmetic.op == Arithmetic::maximum || arithmetic.op == Arithmetic::minimum ||
+        arithmetic.op == Arithmetic::average || node.inputs.size() != 2) {
+      return make_error(ErrorCode::unsupported, "a Keras merge layer in a PyTorch graph");
+    }
     const std::vector<int64_t>& out_shape = node.output_shapes[0];
     const size_t rank = out_shape.size();
     // The layout of the first tensor operand of full rank; the others follow it.
@@ -853,6 +857,14 @@ class Planner {
     return Ok{};
   }
 
+  // Nodes only the Keras front-end makes (a PyTorch graph never holds them).
+  template <typename KerasOnly>
+    requires std::same_as<KerasOnly, KerasConvNode> || std::same_as<KerasOnly, ScaleOffsetNode> ||
+             std::same_as<KerasOnly, StandardizeNode>
+  Status plan_node(const GraphNode&, const KerasOnly&) {
+    return make_error(ErrorCode::unsupported, "a Keras layer in a PyTorch graph: plan Keras models for PyTorch");
+  }
+
   Status plan_node(const GraphNode& node, const IdentityNode&) {
     CONVBRIDGE_TRY(Placed in, input(node));
     target("(identity)", "In eval mode it returns its input.");
@@ -887,20 +899,7 @@ Result<KerasModelPlan> plan_keras_model(const ModelGraph& graph) { return Planne
 
 std::vector<double> convert_target_weight(const KerasModelPlan& plan, const TargetWeight& weight,
                                           std::span<const double> parameter) {
-  if (!weight.constant) {  // values of another shape would be read out of bounds
-    const auto expected = checked_product(weight.change.from_shape);
-    if (!expected || static_cast<size_t>(*expected) != parameter.size()) return {};
-  }
-  if (weight.layer_plan < 0) return apply_layout_change<double>(weight.change, parameter);
-  const LayerPlan& layer = plan.layer_plans[static_cast<size_t>(weight.layer_plan)];
-  const FrameworkWeight& target =
-      layer.steps[static_cast<size_t>(weight.step)].weights[static_cast<size_t>(weight.step_weight)];
-  if (weight.constant) {
-    const auto count = checked_product(target.from_neutral.to_shape);
-    return std::vector<double>(static_cast<size_t>(count.value_or(0)), weight.fill);
-  }
-  const std::vector<double> neutral = source_weight_to_neutral(layer, static_cast<size_t>(weight.source_weight), parameter);
-  return neutral_to_target_weight(target, neutral);
+  return convert_weight(plan.layer_plans, weight, parameter);
 }
 
 }  // namespace convbridge::model

@@ -1,6 +1,8 @@
 // Layout arithmetic shared by the model planners (src/model/keras_model_planner.cpp, torch_model_planner.cpp).
 #include "model/layout.hpp"
 
+#include "convbridge/checked_math.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -209,6 +211,24 @@ std::string python_identifier(const std::string& text, const std::set<std::strin
   if (std::isupper(static_cast<unsigned char>(out[0]))) out = "t_" + out;
   if (python.count(out) || reserved.count(out)) out += "_";
   return out;
+}
+
+std::vector<double> convert_weight(const std::vector<LayerPlan>& layer_plans, const TargetWeight& weight,
+                                   std::span<const double> parameter) {
+  if (!weight.constant) {  // values of another shape would be read out of bounds
+    const auto expected = checked_product(weight.change.from_shape);
+    if (!expected || static_cast<size_t>(*expected) != parameter.size()) return {};
+  }
+  if (weight.layer_plan < 0) return apply_layout_change<double>(weight.change, parameter);
+  const LayerPlan& layer = layer_plans[static_cast<size_t>(weight.layer_plan)];
+  const FrameworkWeight& target =
+      layer.steps[static_cast<size_t>(weight.step)].weights[static_cast<size_t>(weight.step_weight)];
+  if (weight.constant) {
+    const auto count = checked_product(target.from_neutral.to_shape);
+    return std::vector<double>(static_cast<size_t>(count.value_or(0)), weight.fill);
+  }
+  const std::vector<double> neutral = source_weight_to_neutral(layer, static_cast<size_t>(weight.source_weight), parameter);
+  return neutral_to_target_weight(target, neutral);
 }
 
 }  // namespace convbridge::model

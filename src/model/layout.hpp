@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "convbridge/frontends.hpp"
+#include "convbridge/layer_plan.hpp"
 #include "convbridge/model/target_plan.hpp"
 #include "convbridge/weight_layout.hpp"
 
@@ -58,5 +60,10 @@ std::optional<std::vector<int>> order_for_reshape(const std::vector<int64_t>& in
 // A Python identifier for a tensor or layer name, renamed away from keywords, builtins and `reserved` (the names
 // the generated file itself uses).
 std::string python_identifier(const std::string& text, const std::set<std::string>& reserved);
+
+// A target weight from its source parameter's values (row-major, weight.change.from_shape): the direct route or
+// the op-set route through layer_plans; empty when the values are not of that shape.
+std::vector<double> convert_weight(const std::vector<LayerPlan>& layer_plans, const TargetWeight& weight,
+                                   std::span<const double> parameter);
 
 }  // namespace convbridge::model

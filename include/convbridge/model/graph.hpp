@@ -21,6 +21,11 @@ namespace convbridge::model {
 struct ConvNode {
   TorchConvLayer layer;
 };
+// A Keras convolution layer (Conv, DepthwiseConv, SeparableConv, ConvTranspose) as Keras computes it; reads its
+// Keras weights by name ("kernel", "bias"; "depthwise_kernel", "pointwise_kernel").
+struct KerasConvNode {
+  KerasConvLayer layer;
+};
 // A layer of the op set (pooling, normalization, resizing, padding, pixel shuffle, activation), parsed by the
 // framework's own layer front-end from the constructor its call corresponds to; reads the parameters its
 // LayerPlan's source weights name ("weight", "running_mean", ...).
@@ -44,9 +49,12 @@ struct LayerNormNode {
   bool weight = false;
   bool bias = false;
 };
-enum class Arithmetic { add, subtract, multiply, divide };
-std::string_view arithmetic_name(Arithmetic op);  // "add", "subtract", "multiply", "divide" (keras.ops names)
-// a (op) b with broadcasting; each operand a tensor, a parameter or a number (Operand).
+// maximum, minimum and average come from Keras' merge layers (Maximum, Minimum, Average).
+enum class Arithmetic { add, subtract, multiply, divide, maximum, minimum, average };
+// "add", "subtract", "multiply", "divide", "maximum", "minimum", "average" (keras.ops names, where Keras has one)
+std::string_view arithmetic_name(Arithmetic op);
+// a (op) b with broadcasting; each operand a tensor, a parameter or a number (Operand). Keras' merge layers take
+// any number of tensors: the op folds left over them (average: their sum divided by their count).
 struct ArithmeticNode {
   Arithmetic op = Arithmetic::add;
 };
@@ -96,12 +104,24 @@ struct ElementwiseNode {
   std::string function;
   std::vector<double> arguments;
 };
+// x * scale + offset (Keras Rescaling with numbers), in that order of operations.
+struct ScaleOffsetNode {
+  double scale = 1.0;
+  double offset = 0.0;
+};
+// Keras Normalization over the last axis: (x - mean) / max(sqrt(variance), 1e-7), or with invert
+// mean + x * max(sqrt(variance), 1e-7); reads parameters "mean" and "variance" (shape (C,)), which are the
+// layer's weights or constants from its config (Parameter::value).
+struct StandardizeNode {
+  bool invert = false;
+  double epsilon = 1e-7;  // keras.backend.epsilon()
+};
 // Dropout and stochastic depth in eval, contiguous, clone, alias: the output is the input.
 struct IdentityNode {};
 
-using NodeOp = std::variant<ConvNode, LayerNode, LinearNode, MatmulNode, LayerNormNode, ArithmeticNode, ConcatNode, SplitNode,
+using NodeOp = std::variant<ConvNode, KerasConvNode, LayerNode, LinearNode, MatmulNode, LayerNormNode, ArithmeticNode, ConcatNode, SplitNode,
                             SliceNode, SelectNode, PermuteNode, ReshapeNode, ReduceNode, SoftmaxNode, ElementwiseNode,
-                            IdentityNode>;
+                            ScaleOffsetNode, StandardizeNode, IdentityNode>;
 
 // One input of a node: a tensor (a graph input or a node's output), a parameter, or a number.
 struct Operand {
@@ -138,6 +158,8 @@ struct Parameter {
   std::string name;    // as nodes refer to it ("p_layer1_0_conv1_weight")
   std::string target;  // the source model's own name ("layer1.0.conv1.weight")
   std::vector<int64_t> shape;
+  // A constant of the model's own config (Keras Normalization(mean=...)), row-major; empty for a weight.
+  std::vector<double> value;
 };
 
 struct ModelGraph {
@@ -159,5 +181,13 @@ std::string describe_node_origin(const GraphNode& node);
 // shape is what its op computes (the planner lays tensors out by them), the outputs' structure, and a nesting depth
 // of at most 64 levels.
 Result<ModelGraph> parse_torch_export_graph(std::string_view json_text);
+
+// Parses a Keras 3 model as data ("convbridge.keras_model/1", python/convbridge/_keras_capture.py): the model's
+// own serialized config (keras.saving.serialize_keras_object, the config.json of a .keras file) and the shape of
+// every weight, per layer. Functional and Sequential models, nested ones inlined; each layer call becomes a node
+// and every shape is computed from the inputs' and checked against the shapes Keras recorded. Nothing the config
+// names is imported or run: a layer outside what convbridge converts (Lambda, a custom class) is an `unsupported`
+// error naming the layer.
+Result<ModelGraph> parse_keras_model_config(std::string_view json_text);
 
 }  // namespace convbridge::model

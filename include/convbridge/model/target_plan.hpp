@@ -65,6 +65,7 @@ struct NodeReport {
   std::string why;
   std::vector<std::string> outputs;  // tensors
   std::vector<std::string> inputs;   // the tensors it reads
+  std::string module;                // the source module path / Keras layer path
 };
 
 }  // namespace convbridge::model

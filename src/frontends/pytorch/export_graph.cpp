@@ -23,6 +23,7 @@
 
 #include "convbridge/checked_math.hpp"
 #include "convbridge/model/graph.hpp"
+#include "frontends/json_nesting.hpp"
 
 namespace convbridge::model {
 namespace {
@@ -36,21 +37,6 @@ constexpr int64_t kMaxElements = int64_t{1} << 40;  // far beyond any model; kee
 // How deep values may nest (the outputs' tuples/lists/dicts, argument lists): json::dump() and the model emitter
 // recurse per level, so a deeper document would overflow the stack; captured models nest a few levels.
 constexpr int kMaxNesting = 64;
-
-// The deepest nesting of arrays and objects in the document, counted without recursion.
-int nesting_depth(const json& root) {
-  int deepest = 0;
-  std::vector<std::pair<const json*, int>> pending = {{&root, 0}};
-  while (!pending.empty()) {
-    const auto [value, depth] = pending.back();
-    pending.pop_back();
-    if (!value->is_structured()) continue;
-    deepest = std::max(deepest, depth + 1);
-    if (deepest > kMaxNesting) return deepest;
-    for (const json& child : *value) pending.emplace_back(&child, depth + 1);
-  }
-  return deepest;
-}
 
 // A value quoted in a message: JSON, cut short (the message is one line).
 std::string quoted(const json& value) {
@@ -981,6 +967,9 @@ Status check_output_shapes(const GraphNode& node, const Context& context) {
             else if (op.keepdim) out.push_back(1);
           }
           return exactly(out);
+        } else if constexpr (std::is_same_v<T, KerasConvNode> || std::is_same_v<T, ScaleOffsetNode> ||
+                             std::is_same_v<T, StandardizeNode>) {
+          return invalid("a Keras layer in a PyTorch graph");  // the parser never makes one
         } else {  // ReshapeNode: the same elements
           static_assert(std::is_same_v<T, ReshapeNode>);
           const auto varies = [](const std::vector<int64_t>& shape) {
@@ -1004,6 +993,9 @@ std::string_view arithmetic_name(Arithmetic op) {
     case Arithmetic::subtract: return "subtract";
     case Arithmetic::multiply: return "multiply";
     case Arithmetic::divide: return "divide";
+    case Arithmetic::maximum: return "maximum";
+    case Arithmetic::minimum: return "minimum";
+    case Arithmetic::average: return "average";
   }
   return "add";
 }
@@ -1040,7 +1032,7 @@ Result<ModelGraph> parse_torch_export_graph(std::string_view json_text) {
     if (format == root.end() || !format->is_string() || *format != "convbridge.torch_export/1") {
       return make_error(ErrorCode::syntax, "the captured graph is not convbridge.torch_export/1");
     }
-    if (nesting_depth(root) > kMaxNesting) {
+    if (json_nesting_depth(root, kMaxNesting) > kMaxNesting) {
       return make_error(ErrorCode::syntax, fmt::format("the captured graph nests values more than {} levels deep",
                                                        kMaxNesting));
     }
@@ -1058,7 +1050,7 @@ Result<ModelGraph> parse_torch_export_graph(std::string_view json_text) {
       graph.inputs.push_back(std::move(tensor));
     }
     for (const json& parameter : root.at("parameters")) {
-      Parameter p{parameter.at("name").get<std::string>(), parameter.value("target", ""), {}};
+      Parameter p{parameter.at("name").get<std::string>(), parameter.value("target", ""), {}, {}};
       if (context.parameter_shapes.count(p.name) || context.tensor_shapes.count(p.name)) {
         return invalid(fmt::format("the captured graph names two values {}", p.name));
       }
