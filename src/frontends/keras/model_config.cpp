@@ -207,11 +207,19 @@ class ConfigParser {
         auto it = shapes_.find(output);
         if (it == shapes_.end() && !node.inputs.empty() && node.inputs[0].kind == Operand::Kind::tensor &&
             shapes_.count(node.inputs[0].name)) {
-          // Keras records a layer's output only; the step inside a layer (Dense before its activation) keeps the
-          // input's shape but for the units.
+          // Keras records a layer's output where a later layer reads it (a Sequential model only where that layer
+          // has weights), and a layer's output only (not Dense's before its activation): layers that keep the shape,
+          // and Dense but for the units, give it from their input's.
           std::vector<int64_t> shape = shapes_.at(node.inputs[0].name);
           if (const auto* linear = std::get_if<LinearNode>(&node.op)) shape.back() = linear->out_features;
-          if (std::holds_alternative<LinearNode>(node.op) || std::holds_alternative<IdentityNode>(node.op)) {
+          const auto* layer = std::get_if<LayerNode>(&node.op);
+          const bool keeps_shape = std::holds_alternative<IdentityNode>(node.op) ||
+                                   std::holds_alternative<ScaleOffsetNode>(node.op) ||
+                                   std::holds_alternative<StandardizeNode>(node.op) ||
+                                   (layer != nullptr && (std::holds_alternative<ActivationOp>(layer->layer.op) ||
+                                                         std::holds_alternative<BatchNormOp>(layer->layer.op) ||
+                                                         std::holds_alternative<NormOp>(layer->layer.op)));
+          if (std::holds_alternative<LinearNode>(node.op) || keeps_shape) {
             it = shapes_.emplace(output, shape).first;
           }
         }
