@@ -28,8 +28,11 @@ struct Placed {
 
 std::string identifier(const std::string& text) {
   // The names model.py itself uses.
-  static const std::set<std::string> reserved = {"torch", "nn", "F", "load_model", "read_safetensors", "model",
-                                                 "forward", "state", "path", "np"};
+  static const std::set<std::string> reserved = {
+      "torch", "nn",  "F",   "load_model", "read_safetensors", "model", "forward", "state", "path",   "np",
+      "max",   "min", "sum", "abs",        "input",            "id",    "map",     "filter", "all", "any",
+      "iter",  "next", "open", "round",    "pow",              "hash",  "set",     "bool",  "bytes", "zip",
+      "slice", "sorted", "format", "vars", "dir"};
   return python_identifier(text, reserved);
 }
 
@@ -100,6 +103,12 @@ class Planner {
       for (const Operand& operand : node.inputs) {
         if (operand.kind == Operand::Kind::tensor) report_.inputs.push_back(operand.name);
       }
+      // A later call of a shared layer: "<node>_call<k>" (parse_keras_model_config names them so).
+      const size_t call = node.name.rfind("_call");
+      repeat_call_ = call != std::string::npos && node.name.find_first_not_of("0123456789", call + 5) == std::string::npos &&
+                     layer_attributes_.count(node.name.substr(0, call));
+      current_node_ = repeat_call_ ? node.name.substr(0, call) : node.name;
+      reuse_index_ = 0;
       auto status = std::visit([&](const auto& op) { return plan_node(node, op); }, node.op);
       if (!status) {
         return make_error(status.error().code, fmt::format("layer '{}' ({}): {}", node.module, node.module_class,
@@ -155,7 +164,18 @@ class Planner {
     attributes_.insert(candidate);
     return candidate;
   }
+  // A new attribute, or for a later call of a shared Keras layer the attribute its first call made (the k-th of
+  // that call, with the same constructor): one module, called twice, as Keras shares the layer's weights. A reused
+  // attribute comes back as a scratch copy whose weights are dropped.
   TorchAttribute& add_attribute(const std::string& attribute, std::string constructor, const std::string& layer) {
+    if (!layer.empty() && repeat_call_) {
+      std::vector<size_t>& first = layer_attributes_[current_node_];
+      if (reuse_index_ < first.size() && plan_.attributes[first[reuse_index_]].constructor == constructor) {
+        reused_ = TorchAttribute{plan_.attributes[first[reuse_index_++]].attribute, constructor, layer, {}};
+        return reused_;
+      }
+    }
+    if (!layer.empty() && !repeat_call_) layer_attributes_[current_node_].push_back(plan_.attributes.size());
     plan_.attributes.push_back(TorchAttribute{attribute, std::move(constructor), layer, {}});
     return plan_.attributes.back();
   }
@@ -307,7 +327,7 @@ class Planner {
       TorchAttribute& a = add_attribute(attribute, constructor, node.module);
       a.weights = std::move(weights);
       const std::string variable = last ? out : unique_variable(fmt::format("{}_{}", base, s));
-      emit({variable}, fmt::format("self.{}({})", attribute, current));
+      emit({variable}, fmt::format("self.{}({})", a.attribute, current));
       current = variable;
     }
     std::string why;
@@ -369,7 +389,7 @@ class Planner {
         a.weights.push_back(std::move(target_weight));
       }
       const std::string variable = last ? out : unique_variable(fmt::format("{}_{}", base, s));
-      emit({variable}, fmt::format("self.{}({})", attribute, current));
+      emit({variable}, fmt::format("self.{}({})", a.attribute, current));
       current = variable;
       const size_t dot = step.call.callee.rfind('.');
       parts.push_back(dot == std::string::npos ? step.call.callee : step.call.callee.substr(dot + 1));
@@ -443,7 +463,7 @@ class Planner {
     if (linear.bias) {
       a.weights.push_back(direct(attribute + ".bias", parameter_of(node, "bias"), identity_change({linear.out_features})));
     }
-    emit({out}, fmt::format("self.{}({})", attribute, in.variable));
+    emit({out}, fmt::format("self.{}({})", a.attribute, in.variable));
     target(constructor.substr(0, constructor.find('(')), why);
     place(node.outputs[0], Placed{out, out_layout, node.output_shapes[0]});
     return Ok{};
@@ -480,7 +500,7 @@ class Planner {
         WeightLayoutChange change = identity_change(shape);
         change.to_shape = target_shape;
         a.weights.push_back(direct(attribute, operand.name, change));
-        texts.push_back("self." + attribute);
+        texts.push_back("self." + a.attribute);
       } else {
         const Placed& placed = tensors_.at(operand.name);
         if (placed.shape.size() != rank) return make_error(ErrorCode::unsupported, "broadcasting a lower-rank tensor");
@@ -650,7 +670,7 @@ class Planner {
       a.weights.push_back(direct(attribute + "." + role, parameter, change));
     }
     const std::string out = unique_variable(node.module);
-    emit({out}, fmt::format("self.{}({})", attribute, in.variable));
+    emit({out}, fmt::format("self.{}({})", a.attribute, in.variable));
     target("KerasNormalization", standardize.invert ? "mean + x * max(sqrt(variance), epsilon), as Keras computes it."
                                                     : "(x - mean) / max(sqrt(variance), epsilon), as Keras computes it.");
     place(node.outputs[0], Placed{out, in.layout, node.output_shapes[0]});
@@ -709,6 +729,11 @@ class Planner {
   std::map<std::string, Placed> tensors_;
   std::set<std::string> variables_;
   std::set<std::string> attributes_;
+  std::string current_node_;  // the node being planned (for a later call: the first call's node)
+  std::map<std::string, std::vector<size_t>> layer_attributes_;  // node of a first call -> its attributes
+  bool repeat_call_ = false;
+  size_t reuse_index_ = 0;
+  TorchAttribute reused_;
 };
 
 }  // namespace
