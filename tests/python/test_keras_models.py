@@ -697,6 +697,7 @@ def test_normalization_with_weights_set_but_not_finalized_is_matched_or_refused(
 
 def large_receptive_field_model():
     """A None-sized model that cannot run at 64x64 or 65x65 (a dilated 3x3 conv spanning 71 pixels)."""
+    keras.utils.set_random_seed(3)
     inputs = keras.Input((None, None, 3), name="image")
     x = L.Conv2D(4, 3, dilation_rate=35, name="wide_conv")(inputs)
     x = L.Conv2D(3, 3, strides=2, padding="same", name="conv_s2_same")(x)
@@ -850,9 +851,10 @@ def test_application_convert_matches_keras(application):
 
 
 def test_application_to_torch_matches_keras_on_permuted_nhwc_inputs(application):
-    # verify=False: convert() above ran the same verification on the same model; this checks the to_torch path
-    # and its inputs, at a CI cost of one capture instead of two verifications.
-    module = application.user_module(verify=False)
+    # In CI verify=False: convert() runs the same verification on the same model; this checks the to_torch path
+    # and its inputs at the cost of one capture instead of another verification. The full profile calls
+    # to_torch(model) exactly as a user would.
+    module = application.user_module(verify=PROFILE == "full")
     assert isinstance(module, torch.nn.Module) and not module.training
     for evaluation in range(len(application.case.evaluations)):
         got = run_torch(module, application.inputs(evaluation), permuted=True)
