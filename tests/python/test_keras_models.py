@@ -51,7 +51,8 @@ tf = pytest.importorskip("tensorflow")
 import convbridge  # noqa: E402
 from keras import layers as L  # noqa: E402
 from model_support import channels_last, relative_difference  # noqa: E402
-from keras_zoo import CI_APPLICATIONS, FULL_APPLICATIONS, PROFILE, SMALL, KerasCase, randomize, walk_layers  # noqa: E402
+from keras_zoo import (CI_APPLICATIONS, FULL_APPLICATIONS, PROFILE, SMALL, KerasCase, randomize,  # noqa: E402
+                       walk_layers)
 
 TOLERANCE = 1e-4
 SENSITIVITY = 1e-2  # the least relative change of every Keras output between two random inputs
