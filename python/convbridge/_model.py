@@ -121,11 +121,19 @@ def relative_to_upstream(by_tensor, nodes):
 
 
 def difference(want, got):
-    """(max abs difference, max magnitude of want) of two float64 arrays; inf when the shapes differ."""
-    magnitude = float(np.max(np.abs(want))) if want.size else 0.0
+    """(max abs difference, max finite magnitude of want) of two float64 arrays; inf when the shapes differ. Equal
+    values count as no difference, infinities (max pooling's -inf padding) and NaNs included; a magnitude never
+    counts an infinity, which would make every difference after it look relatively small."""
+    finite = np.abs(want[np.isfinite(want)])
+    magnitude = float(np.max(finite)) if finite.size else 0.0
     if got.shape != want.shape:
         return float("inf"), magnitude
-    return (float(np.max(np.abs(got - want))) if want.size else 0.0), magnitude
+    if not want.size:
+        return 0.0, magnitude
+    same = (want == got) | (np.isnan(want) & np.isnan(got))
+    with np.errstate(invalid="ignore"):
+        gaps = np.where(same, 0.0, np.abs(got - want))
+    return float(np.nanmax(gaps)) if not np.isnan(gaps).all() else float("inf"), magnitude
 
 
 def verification_report(nodes, by_tensor, source, target):

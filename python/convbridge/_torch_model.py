@@ -15,13 +15,18 @@ from convbridge._model import (EXAMPLE_SIZE, ConversionError, _run_generated, _t
                                recording_locals, relative_to_upstream, verification_report)
 
 
+_SAFETENSORS_DTYPES = {np.dtype("float32"): ("F32", "<f4"), np.dtype("int64"): ("I64", "<i8")}
+
+
 def write_safetensors(path, tensors):
-    """Writes {name: float32 array} as a safetensors file (an 8-byte little-endian header size, a JSON header with
-    each tensor's dtype, shape and byte range, the bytes; the header padded with spaces to 8 bytes)."""
+    """Writes {name: float32 or int64 array} as a safetensors file (an 8-byte little-endian header size, a JSON
+    header with each tensor's dtype, shape and byte range, the bytes; the header padded with spaces to 8 bytes)."""
     header, offset, chunks = {}, 0, []
     for name in sorted(tensors):
-        data = np.ascontiguousarray(tensors[name], dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
+        array = np.asarray(tensors[name])
+        code, layout = _SAFETENSORS_DTYPES[array.dtype]
+        data = np.ascontiguousarray(array, dtype=layout).tobytes()
+        header[name] = {"dtype": code, "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
         offset += len(data)
         chunks.append(data)
     header["__metadata__"] = {"format": "pt", "generator": "convbridge"}
@@ -133,8 +138,9 @@ class TorchModelConversion:
                 if final == "model.py":
                     with open(partials[final], "w", encoding="utf-8") as f:
                         f.write(self._source)
-                else:
-                    write_safetensors(partials[final], self._state)
+                else:  # the live module's whole state_dict: what load_model() loads strictly
+                    write_safetensors(partials[final], {name: tensor.detach().numpy()
+                                                        for name, tensor in self._module.state_dict().items()})
             for final, partial in partials.items():
                 os.replace(partial, os.path.join(directory, final))
         finally:
@@ -204,7 +210,13 @@ class TorchModelConversion:
         placements = {p["tensor"]: p for p in self._tensors}
         by_tensor = {}
         for feeds in _example_inputs(self._keras_model, self._example_shape, self._seed):
-            expected = self._expected(probe, feeds)
+            try:
+                expected = self._expected(probe, feeds)
+            except Exception as error:  # Keras' own refusal of the size (a kernel larger than the input, ...)
+                message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise ConversionError(
+                    f"the Keras model cannot run at the verification size {[tuple(x.shape) for x in feeds]} "
+                    f"({message}): pass example_shape=(N, *spatial, C) with sizes it accepts") from None
             torch_inputs = [torch.from_numpy(_channels_first(x)) for x in feeds]
             with torch.no_grad():
                 _, recorded = recording_locals(lambda: self._module(*torch_inputs), type(self._module).forward.__code__)

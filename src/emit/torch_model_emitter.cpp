@@ -72,7 +72,8 @@ from torch import nn
 
 def read_safetensors(path):
     """{{name: tensor}} from a safetensors file: an 8-byte little-endian header size, a JSON header naming each
-    tensor's dtype, shape and byte range, then the bytes. float32 only (what convbridge writes)."""
+    tensor's dtype, shape and byte range, then the bytes. float32 and int64 (what convbridge writes)."""
+    dtypes = {{"F32": (torch.float32, 4), "I64": (torch.int64, 8)}}
     with open(path, "rb") as f:
         data = f.read()
     size = int.from_bytes(data[:8], "little")
@@ -87,19 +88,17 @@ def read_safetensors(path):
         count = 1
         for length in entry["shape"]:
             count *= length
-        if entry["dtype"] != "F32" or not 0 <= begin <= end <= len(body) or end - begin != 4 * count:
-            raise ValueError(f"{{path}}: tensor {{name}} is not float32 data of shape {{entry['shape']}}")
-        tensors[name] = torch.frombuffer(bytearray(body[begin:end]), dtype=torch.float32).reshape(entry["shape"])
+        dtype, width = dtypes.get(entry["dtype"], (None, 0))
+        if dtype is None or not 0 <= begin <= end <= len(body) or end - begin != width * count:
+            raise ValueError(f"{{path}}: tensor {{name}} is not float32 or int64 data of shape {{entry['shape']}}")
+        tensors[name] = torch.frombuffer(bytearray(body[begin:end]), dtype=dtype).reshape(entry["shape"])
     return tensors
 
 
 def load_model(path=os.path.join(os.path.dirname(os.path.abspath(__file__)), "model.safetensors")):
     """The converted model with its weights loaded, in eval mode."""
     model = {cls}()
-    missing, unexpected = model.load_state_dict(read_safetensors(path), strict=False)
-    missing = [key for key in missing if not key.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise ValueError(f"{{path}} does not fit {cls}: missing {{missing}}, unexpected {{unexpected}}")
+    model.load_state_dict(read_safetensors(path))
     return model.eval()
 )PY",
                      fmt::arg("cls", plan.class_name));

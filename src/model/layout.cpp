@@ -196,7 +196,7 @@ std::vector<int> inverse_perm(const std::vector<int>& perm) {
   return inverse;
 }
 
-std::string python_identifier(const std::string& text, const std::set<std::string>& reserved) {
+std::string python_identifier(const std::string& text, const std::set<std::string>& reserved, bool rename_capitalized) {
   std::string out;
   for (const char c : text) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out = "t_" + out;
@@ -208,7 +208,7 @@ std::string python_identifier(const std::string& text, const std::set<std::strin
       "if",     "import", "in",   "is",       "lambda", "nonlocal", "not", "or",    "pass",   "raise",
       "return", "try",   "while", "with",     "yield",  "print",  "len",   "range", "super",  "object",
       "type",   "tuple", "list",  "dict",     "int",    "float",  "str",   "self",  "os",     "json"};
-  if (std::isupper(static_cast<unsigned char>(out[0]))) out = "t_" + out;
+  if (rename_capitalized && std::isupper(static_cast<unsigned char>(out[0]))) out = "t_" + out;
   if (python.count(out) || reserved.count(out)) out += "_";
   return out;
 }

@@ -58,8 +58,10 @@ std::optional<std::vector<int>> order_for_reshape(const std::vector<int64_t>& in
                                                   const std::vector<std::string>& out_symbols);
 
 // A Python identifier for a tensor or layer name, renamed away from keywords, builtins and `reserved` (the names
-// the generated file itself uses).
-std::string python_identifier(const std::string& text, const std::set<std::string>& reserved);
+// the generated file itself uses); with rename_capitalized, also away from CamelCase (the helper classes' names,
+// where the identifier is a global of the generated code).
+std::string python_identifier(const std::string& text, const std::set<std::string>& reserved,
+                              bool rename_capitalized = true);
 
 // A target weight from its source parameter's values (row-major, weight.change.from_shape): the direct route or
 // the op-set route through layer_plans; empty when the values are not of that shape.

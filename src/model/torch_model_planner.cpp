@@ -33,7 +33,7 @@ std::string identifier(const std::string& text) {
       "max",   "min", "sum", "abs",        "input",            "id",    "map",     "filter", "all", "any",
       "iter",  "next", "open", "round",    "pow",              "hash",  "set",     "bool",  "bytes", "zip",
       "slice", "sorted", "format", "vars", "dir"};
-  return python_identifier(text, reserved);
+  return python_identifier(text, reserved, /*rename_capitalized=*/false);
 }
 
 TargetWeight direct(std::string name, std::string parameter, WeightLayoutChange change) {
@@ -266,8 +266,10 @@ class Planner {
     const std::string base = node.module;
     const std::string out = unique_variable(base);
     // PyTorch 2.13's CPU convolution is wrong for a one-channel input whose strides also read as channels_last
-    // (../shared/reference/layer-semantics.md); contiguous() gives it standard strides (a no-op when it has them).
-    std::string current = in_channels == 1 ? in.variable + ".contiguous()" : in.variable;
+    // (../shared/reference/layer-semantics.md), such as x_nhwc.permute(0, 3, 1, 2). contiguous() does not help: with
+    // one channel PyTorch counts those strides as contiguous and returns the same tensor; a clone in
+    // contiguous_format gets standard strides.
+    std::string current = in_channels == 1 ? in.variable + ".clone(memory_format=torch.contiguous_format)" : in.variable;
     std::vector<std::string> parts;
     int convs = 0;
     const int rank = conv.layer.rank;
@@ -494,8 +496,13 @@ class Planner {
         broadcast.insert(broadcast.end(), shape.begin(), shape.end());
         std::vector<int64_t> target_shape = permuted(broadcast, layout.perm);
         target_shape.erase(target_shape.begin());
-        const std::string attribute = unique_attribute(node.module + "_" + role_of(node, operand.name));
-        TorchAttribute& a = add_attribute(attribute, fmt::format("nn.Parameter(torch.zeros({}))", py_ints(target_shape)),
+        // LayerScale's gamma is the layer itself; a layer with several (Rescaling's scale and offset) names each.
+        const std::string attribute = unique_attribute(
+            node.module_class == "LayerScale" ? node.module : node.module + "_" + role_of(node, operand.name));
+        const auto it = parameters_.find(operand.name);
+        const bool constant = it != parameters_.end() && !it->second->value.empty();  // from the config, not trained
+        TorchAttribute& a = add_attribute(attribute, fmt::format("nn.Parameter(torch.zeros({}){})", py_ints(target_shape),
+                                                                 constant ? ", requires_grad=False" : ""),
                                           node.module);
         WeightLayoutChange change = identity_change(shape);
         change.to_shape = target_shape;
@@ -594,11 +601,24 @@ class Planner {
       return Ok{};
     }
     if (!in_place) {
-      const auto order = order_for_reshape(in.shape, in.layout.perm, out_shape, {}, {});
+      auto order = order_for_reshape(in.shape, in.layout.perm, out_shape, {}, {});
       if (!order) {
-        return make_error(ErrorCode::unsupported,
-                          fmt::format("a reshape from {} to {} merges or splits sizes that vary with the input",
-                                      py_ints(in.shape), py_ints(out_shape)));
+        // Sizes that vary are merged or split: reshape in Keras' own order, where one varying size is inferred.
+        if (std::count(out_shape.begin() + 1, out_shape.end(), kUnknownSize) > 1) {
+          return make_error(ErrorCode::unsupported,
+                            fmt::format("a reshape from {} to {} gives several sizes that vary with the input",
+                                        py_ints(in.shape), py_ints(out_shape)));
+        }
+        CONVBRIDGE_TRY(in, materialise(in, identity_perm(in.shape.size()), "the reshape merges sizes that vary with "
+                                                                           "the input, in Keras' order"));
+        std::vector<std::string> sizes = {fmt::format("{}.shape[0]", in.variable)};
+        for (size_t i = 1; i < out_shape.size(); ++i) {
+          sizes.push_back(out_shape[i] == kUnknownSize ? "-1" : std::to_string(out_shape[i]));
+        }
+        emit({out}, fmt::format("{}.reshape({})", in.variable, fmt::join(sizes, ", ")));
+        target("reshape", "In Keras' axis order: the sizes it merges vary with the input.");
+        place(node.outputs[0], Placed{out, Layout{identity_perm(out_shape.size()), {}}, out_shape});
+        return Ok{};
       }
       CONVBRIDGE_TRY(in, materialise(in, *order, "the reshape merges axes in an order the PyTorch layout does not "
                                                  "hold them in"));
@@ -615,6 +635,33 @@ class Planner {
     target("reshape", "The merged or split axes sit together and in order in the PyTorch tensor, so the reshape "
                       "moves no data.");
     place(node.outputs[0], Placed{out, Layout{*in_place, {}}, out_shape});
+    return Ok{};
+  }
+
+  Status plan_node(const GraphNode& node, const ReduceNode& reduce) {
+    CONVBRIDGE_TRY(Placed in, input(node));
+    if (!in.layout.view_shape.empty()) {
+      CONVBRIDGE_TRY(in, materialise(in, identity_perm(in.shape.size()), "a reduction of a flattened tensor"));
+    }
+    std::vector<int64_t> dims;
+    for (const int dim : reduce.dims) dims.push_back(position(in.layout, dim));
+    std::sort(dims.begin(), dims.end());
+    static const char* const functions[] = {"torch.mean", "torch.sum", "torch.amax", "torch.amin"};
+    const char* function = functions[static_cast<int>(reduce.reduction)];
+    const std::string out = unique_variable(node.module);
+    emit({out}, fmt::format("{}({}, dim={}, keepdim={})", function, in.variable, py_ints(dims),
+                            reduce.keepdim ? "True" : "False"));
+    Layout layout;
+    for (const int dim : in.layout.perm) {
+      if (reduce.keepdim) {
+        layout.perm.push_back(dim);
+      } else if (std::find(reduce.dims.begin(), reduce.dims.end(), dim) == reduce.dims.end()) {
+        const auto below = std::count_if(reduce.dims.begin(), reduce.dims.end(), [dim](int d) { return d < dim; });
+        layout.perm.push_back(dim - static_cast<int>(below));
+      }
+    }
+    target(function, fmt::format("Keras' axes {} are dims {} of the PyTorch tensor.", py_ints(reduce.dims), py_ints(dims)));
+    place(node.outputs[0], Placed{out, layout, node.output_shapes[0]});
     return Ok{};
   }
 
@@ -652,6 +699,8 @@ class Planner {
     const int64_t channels = in.shape.back();
     std::vector<int64_t> shape(rank - 1, 1);  // without the batch
     shape[static_cast<size_t>(channel) - 1] = channels;
+    const std::vector<int64_t> mean_shape = parameter_shape(parameter_of(node, "mean"));
+    if (checked_product(mean_shape).value_or(-1) == 1) shape.assign(rank - 1, 1);  // one statistic for all
     const std::string attribute = unique_attribute(node.module);
     use_helpers({"KerasNormalization"});
     TorchAttribute& a = add_attribute(attribute, fmt::format("KerasNormalization({}, invert={}, epsilon={})",
@@ -661,7 +710,7 @@ class Planner {
     for (const char* role : {"mean", "variance"}) {
       const std::string parameter = parameter_of(node, role);
       const std::vector<int64_t> given = parameter_shape(parameter);
-      if (checked_product(given).value_or(-1) != channels) {
+      if (checked_product(given).value_or(-1) != checked_product(shape).value_or(-2)) {
         return make_error(ErrorCode::invalid_argument, fmt::format("its {} has shape {}; the input has {} channels",
                                                                    role, py_ints(given), channels));
       }

@@ -49,6 +49,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 import convbridge  # noqa: E402
+from keras_zoo import small as small_models  # noqa: E402
 from keras import layers as L  # noqa: E402
 from model_support import channels_last, relative_difference  # noqa: E402
 from keras_zoo import (CI_APPLICATIONS, FULL_APPLICATIONS, PROFILE, SMALL, KerasCase, randomize,  # noqa: E402
@@ -898,3 +899,13 @@ def test_keras_zoo_profile_sizes():
         full = [case for key, case in FULL_APPLICATIONS.items() if key.startswith(name + "-")]
         published = 299 if name == "inception_v3" else 224
         assert sorted(c.evaluations[0][0][1] for c in full) == [published, published + 1]
+
+
+@pytest.mark.parametrize("name", sorted(small_models.REFUSED))
+def test_layers_without_a_pytorch_translation_are_refused_by_name(name):
+    """Known gaps of the op set (LayerNormalization over several axes, PReLU with a slope per element): refused,
+    naming the layer and why, not converted into something else."""
+    build, layer, phrase = small_models.REFUSED[name]
+    with pytest.raises(convbridge.ConversionError) as raised:
+        convbridge.convert(build())
+    assert f"'{layer}'" in str(raised.value) and phrase in str(raised.value)

@@ -15,7 +15,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -117,6 +119,67 @@ Result<std::vector<int64_t>> shape_of(const json& shape, const std::string& what
   return out;
 }
 
+// ---- shapes Keras did not record ----
+
+int64_t conv_size(int64_t n, int64_t kernel, int64_t stride, int64_t dilation, KerasPadding padding) {
+  if (n == kUnknownSize) return kUnknownSize;
+  const int64_t extent = (kernel - 1) * dilation + 1;
+  if (padding == KerasPadding::same) return (n + stride - 1) / stride;
+  if (padding == KerasPadding::causal) return (n - 1) / stride + 1;
+  return n < extent ? 0 : (n - extent) / stride + 1;
+}
+
+// Keras' transposed output length (keras/src/backend/common/backend_utils.py, _get_output_shape_given_tf_padding).
+int64_t transposed_size(int64_t n, int64_t kernel, int64_t stride, int64_t dilation, KerasPadding padding,
+                        std::optional<int64_t> output_padding) {
+  if (n == kUnknownSize) return kUnknownSize;
+  const int64_t extent = (kernel - 1) * dilation + 1;
+  if (padding == KerasPadding::same) {
+    return output_padding ? (n - 1) * stride + extent % 2 + *output_padding : n * stride;
+  }
+  return (n - 1) * stride + extent + output_padding.value_or(std::max(extent, stride) - extent);
+}
+
+Result<std::vector<int64_t>> keras_conv_output_shape(const KerasConvLayer& k, const std::vector<int64_t>& in) {
+  if (in.size() != static_cast<size_t>(k.rank) + 2) {
+    return invalid(fmt::format("{} takes rank-{} inputs", k.class_name, k.rank + 2));
+  }
+  std::vector<int64_t> out = {in[0]};
+  for (int i = 0; i < k.rank; ++i) {
+    const auto axis = static_cast<size_t>(i);
+    out.push_back(k.kind == KerasLayerKind::conv_transpose
+                      ? transposed_size(in[axis + 1], k.kernel[axis], k.strides[axis], k.dilation[axis], k.padding,
+                                        k.has_output_padding ? std::optional(k.output_padding[axis]) : std::nullopt)
+                      : conv_size(in[axis + 1], k.kernel[axis], k.strides[axis], k.dilation[axis], k.padding));
+  }
+  const int64_t channels = in.back();
+  out.push_back(k.kind == KerasLayerKind::depthwise
+                    ? (channels == kUnknownSize ? kUnknownSize : channels * k.depth_multiplier)
+                    : k.filters);
+  return out;
+}
+
+// An op-set layer's output, from the op's own shape rule (channels_first): sizes that vary are tried at two
+// values, and the axes whose result differs vary too.
+Result<std::vector<int64_t>> op_layer_output_shape(const OpLayer& layer, const std::vector<int64_t>& in) {
+  std::vector<int64_t> results[2];
+  for (int trial = 0; trial < 2; ++trial) {
+    std::vector<int64_t> first = {in[0] == kUnknownSize ? 2 : in[0], in.back()};
+    for (size_t i = 1; i + 1 < in.size(); ++i) first.push_back(in[i] == kUnknownSize ? (trial == 0 ? 1021 : 1031) : in[i]);
+    CONVBRIDGE_TRY(std::vector<int64_t> out, op_output_shape(layer.op, first));
+    results[trial] = std::move(out);
+  }
+  if (results[0].size() != results[1].size() || results[0].size() < 2) return invalid("an op of varying rank");
+  std::vector<int64_t> merged;
+  for (size_t i = 0; i < results[0].size(); ++i) merged.push_back(results[0][i] == results[1][i] ? results[0][i] : kUnknownSize);
+  merged[0] = in[0];
+  if (merged.size() < 3) return merged;  // (N, C)
+  std::vector<int64_t> keras = {merged[0]};
+  keras.insert(keras.end(), merged.begin() + 2, merged.end());
+  keras.push_back(merged[1]);
+  return keras;
+}
+
 class ConfigParser {
  public:
   Result<ModelGraph> run(const json& root) {
@@ -199,39 +262,134 @@ class ConfigParser {
     }
     return Ok{};
   }
-  // Every node's outputs take the shape Keras recorded where they are read (or declared for the model's outputs).
+  // Every node's outputs take the shape Keras recorded where they are read (or declared for the model's outputs);
+  // where Keras recorded none (a Sequential model records a layer's input only where that layer has weights, and
+  // never the step inside a layer, Dense before its activation), the shape is computed from the inputs', in order.
   Status fill_shapes() {
     for (GraphTensor& input : graph_.inputs) input.symbols.assign(input.shape.size(), "");
     for (GraphNode& node : graph_.nodes) {
       for (const std::string& output : node.outputs) {
         auto it = shapes_.find(output);
-        if (it == shapes_.end() && !node.inputs.empty() && node.inputs[0].kind == Operand::Kind::tensor &&
-            shapes_.count(node.inputs[0].name)) {
-          // Keras records a layer's output where a later layer reads it (a Sequential model only where that layer
-          // has weights), and a layer's output only (not Dense's before its activation): layers that keep the shape,
-          // and Dense but for the units, give it from their input's.
-          std::vector<int64_t> shape = shapes_.at(node.inputs[0].name);
-          if (const auto* linear = std::get_if<LinearNode>(&node.op)) shape.back() = linear->out_features;
-          const auto* layer = std::get_if<LayerNode>(&node.op);
-          const bool keeps_shape = std::holds_alternative<IdentityNode>(node.op) ||
-                                   std::holds_alternative<ScaleOffsetNode>(node.op) ||
-                                   std::holds_alternative<StandardizeNode>(node.op) ||
-                                   (layer != nullptr && (std::holds_alternative<ActivationOp>(layer->layer.op) ||
-                                                         std::holds_alternative<BatchNormOp>(layer->layer.op) ||
-                                                         std::holds_alternative<NormOp>(layer->layer.op)));
-          if (std::holds_alternative<LinearNode>(node.op) || keeps_shape) {
-            it = shapes_.emplace(output, shape).first;
-          }
-        }
         if (it == shapes_.end()) {
-          return invalid(fmt::format("layer '{}': no shape is recorded for its output (the model neither reads nor "
-                                     "returns it)", node.module));
+          auto inferred = infer_shape(node);
+          if (!inferred) {
+            return make_error(inferred.error().code, fmt::format("layer '{}' ({}): {}", node.module, node.module_class,
+                                                                 inferred.error().message));
+          }
+          it = shapes_.emplace(output, *inferred).first;
         }
         node.output_shapes.push_back(it->second);
         node.output_symbols.emplace_back(it->second.size(), "");
       }
     }
     return Ok{};
+  }
+
+  Result<std::vector<int64_t>> infer_shape(const GraphNode& node) const {
+    std::vector<std::vector<int64_t>> in;
+    for (const Operand& operand : node.inputs) {
+      if (operand.kind != Operand::Kind::tensor) continue;
+      const auto it = shapes_.find(operand.name);
+      if (it == shapes_.end()) return invalid("no shape is known for its input");
+      in.push_back(it->second);
+    }
+    if (in.empty()) return invalid("it has no tensor input");
+    const std::vector<int64_t>& x = in[0];
+    return std::visit(
+        [&](const auto& op) -> Result<std::vector<int64_t>> {
+          using T = std::decay_t<decltype(op)>;
+          if constexpr (std::is_same_v<T, KerasConvNode>) {
+            return keras_conv_output_shape(op.layer, x);
+          } else if constexpr (std::is_same_v<T, LayerNode>) {
+            return op_layer_output_shape(op.layer, x);
+          } else if constexpr (std::is_same_v<T, LinearNode>) {
+            std::vector<int64_t> out = x;
+            out.back() = op.out_features;
+            return out;
+          } else if constexpr (std::is_same_v<T, PermuteNode>) {
+            if (op.perm.size() != x.size()) return invalid("Permute's dims do not fit its input's rank");
+            return permuted_shape(x, op.perm);
+          } else if constexpr (std::is_same_v<T, ConcatNode>) {
+            std::vector<int64_t> out = x;
+            const int rank = static_cast<int>(x.size());
+            const int axis = op.dim < 0 ? op.dim + rank : op.dim;
+            if (axis <= 0 || axis >= rank) return invalid("its axis does not fit its inputs' rank");
+            for (size_t i = 1; i < in.size(); ++i) {
+              if (in[i].size() != x.size()) return invalid("its inputs differ in rank");
+              const int64_t a = out[static_cast<size_t>(axis)], b = in[i][static_cast<size_t>(axis)];
+              out[static_cast<size_t>(axis)] = a == kUnknownSize || b == kUnknownSize ? kUnknownSize : a + b;
+            }
+            return out;
+          } else if constexpr (std::is_same_v<T, ReduceNode>) {
+            std::vector<int64_t> out;
+            for (size_t i = 0; i < x.size(); ++i) {
+              const bool reduced = std::find(op.dims.begin(), op.dims.end(), static_cast<int>(i)) != op.dims.end();
+              if (!reduced) out.push_back(x[i]);
+              else if (op.keepdim) out.push_back(1);
+            }
+            return out;
+          } else if constexpr (std::is_same_v<T, ReshapeNode>) {
+            const auto target = reshape_targets_.find(node.name);
+            if (target == reshape_targets_.end()) return invalid("internal: a reshape without its target");
+            return reshaped(x, target->second);
+          } else if constexpr (std::is_same_v<T, ArithmeticNode>) {
+            // Broadcasting, from the last axis (Keras and NumPy rules).
+            std::vector<int64_t> out = x;
+            for (size_t i = 1; i < in.size(); ++i) {
+              if (in[i].size() > out.size()) out.insert(out.begin(), in[i].size() - out.size(), 1);
+              for (size_t k = 0; k < in[i].size(); ++k) {
+                int64_t& a = out[out.size() - 1 - k];
+                const int64_t b = in[i][in[i].size() - 1 - k];
+                if (a == 1 || a == kUnknownSize) a = b == 1 && a == kUnknownSize ? kUnknownSize : b;
+              }
+            }
+            return out;
+          } else {  // elementwise: IdentityNode, ScaleOffsetNode, StandardizeNode
+            return x;
+          }
+        },
+        node.op);
+  }
+
+  static std::vector<int64_t> permuted_shape(const std::vector<int64_t>& shape, const std::vector<int>& perm) {
+    std::vector<int64_t> out;
+    for (const int axis : perm) out.push_back(shape[static_cast<size_t>(axis)]);
+    return out;
+  }
+
+  // Reshape's target (without the batch; -1 once at most) or Flatten's (empty) applied to `in`.
+  static Result<std::vector<int64_t>> reshaped(const std::vector<int64_t>& in, const std::vector<int64_t>& target) {
+    int64_t known = 1;
+    bool varies = false;
+    for (size_t i = 1; i < in.size(); ++i) {
+      if (in[i] == kUnknownSize) varies = true;
+      else known *= in[i];  // sizes <= 2^31, rank <= 8: far below overflow only if the product is bounded
+      if (known > (int64_t{1} << 40)) return invalid("its input is too large");
+    }
+    if (target.empty()) return std::vector<int64_t>{in[0], varies ? kUnknownSize : known};  // Flatten
+    std::vector<int64_t> out = {in[0]};
+    int64_t product = 1;
+    int inferred = -1;
+    for (size_t i = 0; i < target.size(); ++i) {
+      if (target[i] == -1) {
+        if (inferred >= 0) return invalid("its target_shape has -1 twice");
+        inferred = static_cast<int>(i);
+      } else if (target[i] <= 0) {
+        return invalid("its target_shape has a size below 1");
+      } else {
+        product *= target[i];
+        if (product > (int64_t{1} << 40)) return invalid("its target_shape is too large");
+      }
+      out.push_back(target[i]);
+    }
+    if (inferred >= 0) {
+      out[static_cast<size_t>(inferred) + 1] = varies ? kUnknownSize
+                                                      : (known % product == 0 ? known / product : -2);
+      if (out[static_cast<size_t>(inferred) + 1] == -2) return invalid("its target_shape does not divide its input");
+    } else if (!varies && product != known) {
+      return invalid(fmt::format("its target_shape holds {} elements; its input {}", product, known));
+    }
+    return out;
   }
 
   // ---- models ----
@@ -555,6 +713,20 @@ class ConfigParser {
           {"Add", Arithmetic::add},          {"Subtract", Arithmetic::subtract}, {"Multiply", Arithmetic::multiply},
           {"Divide", Arithmetic::divide},    {"TrueDivide", Arithmetic::divide}, {"Maximum", Arithmetic::maximum},
           {"Minimum", Arithmetic::minimum}};
+      if (class_name == "Mean" || class_name == "Sum" || class_name == "Max" || class_name == "Min") {
+        return reduction_call(class_name, config, name, path, inputs, operands, call, outputs, where);
+      }
+      if (class_name == "Concatenate") {
+        if (inputs.empty() || inputs.size() != operands.size()) return invalid(fmt::format("{} concatenates tensors", where));
+        GraphNode& n = node(name, class_name, path, ConcatNode{config.value("axis", -1), false}, operands, 1, call);
+        n.source_op = "keras.ops.concatenate";
+        outputs = n.outputs;
+        return Ok{};
+      }
+      if (class_name == "Tanh" || class_name == "Abs" || class_name == "Exp" || class_name == "Sqrt") {
+        return activation_call(class_name == "Tanh" ? "'tanh'" : "", class_name, name, path, inputs, call, outputs,
+                               where);
+      }
       const auto it = ops.find(class_name);
       if (it == ops.end() || operands.size() != 2) {
         return unsupported(fmt::format("{}: keras.ops.{} is not an op convbridge converts (it converts add, subtract, "
@@ -565,6 +737,19 @@ class ConfigParser {
       n.source_op = "keras.ops." + class_name;
       outputs = n.outputs;
       return Ok{};
+    }
+    // keras.ops activations (keras/src/ops/nn.py): the Activation layer of the same name.
+    if (module == "keras.src.ops.nn") {
+      static const std::map<std::string, std::string> activations = {
+          {"Relu", "'relu'"},       {"Relu6", "'relu6'"},       {"Sigmoid", "'sigmoid'"}, {"Silu", "'silu'"},
+          {"Softplus", "'softplus'"}, {"Softsign", "'softsign'"}, {"Elu", "'elu'"},       {"Selu", "'selu'"},
+          {"HardSigmoid", "'hard_sigmoid'"}, {"HardSilu", "'hard_silu'"}, {"Mish", "'mish'"}};
+      const auto it = activations.find(class_name);
+      if (class_name == "Silu" && config.contains("beta") && config["beta"] != 1.0) {
+        return unsupported(fmt::format("{}: keras.ops.silu with beta != 1", where));
+      }
+      return activation_call(it == activations.end() ? "" : it->second, class_name, name, path, inputs, call,
+                             outputs, where);
     }
     if (module == "keras.src.applications.convnext" && class_name == "LayerScale") {
       CONVBRIDGE_CHECK(one_input());
@@ -577,6 +762,31 @@ class ConfigParser {
       n.parameters = parameters;
       outputs = n.outputs;
       return Ok{};
+    }
+    // convbridge's own Keras layers (python/convbridge/keras_layers.py), in a model convbridge converted from PyTorch:
+    // those with a Keras meaning of their own convert back; the others stand for PyTorch semantics.
+    if (module.rfind("convbridge", 0) == 0) {
+      if (class_name == "ExpectInputSize") {  // the PyTorch module checks the sizes Keras declares itself
+        CONVBRIDGE_CHECK(one_input());
+        GraphNode& n = node(name, class_name, path, IdentityNode{}, tensor_operands(inputs), 1, call);
+        outputs = n.outputs;
+        return Ok{};
+      }
+      if (class_name == "NegInfPadding" && config.contains("padding") && config["padding"].is_array()) {
+        CONVBRIDGE_CHECK(one_input());
+        const size_t rank = config["padding"].size();
+        if (rank < 1 || rank > 3) return invalid(fmt::format("{} pads {} axes", where, rank));
+        CONVBRIDGE_TRY(std::string padding, python_value(config["padding"], path, "padding"));
+        auto parsed = parse_op_layer(fmt::format("keras.layers.ZeroPadding{}D(padding={})", rank, padding));
+        if (!parsed) return make_error(parsed.error().code, fmt::format("{}: {}", where, parsed.error().message));
+        std::get<PadOp>(parsed->op).value = -std::numeric_limits<double>::infinity();  // max pooling's padding
+        parsed->class_name = "NegInfPadding";
+        GraphNode& n = node(name, class_name, path, LayerNode{*parsed}, tensor_operands(inputs), 1, call);
+        outputs = n.outputs;
+        return Ok{};
+      }
+      return unsupported(fmt::format("{} is a convbridge layer standing for PyTorch semantics Keras has no layer "
+                                     "for: convert the original PyTorch model instead", where));
     }
     if (!keras_layer) {
       return unsupported(fmt::format("{} is a custom layer ({}.{}): its code cannot be read as data; convbridge "
@@ -654,7 +864,22 @@ class ConfigParser {
       if (class_name == "Flatten" && config.value("data_format", "channels_last") != "channels_last") {
         return unsupported(fmt::format("{} has data_format='channels_first'", where));
       }
+      std::vector<int64_t> target;
+      if (class_name == "Reshape") {
+        const json& given = config.at("target_shape");
+        if (!given.is_array() || given.empty() || given.size() + 1 > kMaxRank) {
+          return invalid(fmt::format("{} has target_shape={}", where, given.dump().substr(0, 80)));
+        }
+        for (const json& size : given) {
+          if (!size.is_number_integer() || size.get<int64_t>() < -1 || size.get<int64_t>() == 0 ||
+              size.get<int64_t>() > kMaxSize) {
+            return invalid(fmt::format("{} has target_shape={}", where, given.dump().substr(0, 80)));
+          }
+          target.push_back(size.get<int64_t>());
+        }
+      }
       GraphNode& n = node(name, class_name, path, ReshapeNode{}, tensor_operands(inputs), 1, call);
+      reshape_targets_[n.name] = target;
       outputs = n.outputs;
       return Ok{};
     }
@@ -681,33 +906,44 @@ class ConfigParser {
       CONVBRIDGE_CHECK(one_input());
       const json& scale = config.at("scale");
       const json& offset = config.at("offset");
-      if (!scale.is_number() || !offset.is_number()) {
-        return unsupported(fmt::format("{} has a scale or offset per channel; convbridge converts numbers", where));
+      if (scale.is_number() && offset.is_number()) {
+        GraphNode& n = node(name, class_name, path, ScaleOffsetNode{scale.get<double>(), offset.get<double>()},
+                            tensor_operands(inputs), 1, call);
+        outputs = n.outputs;
+        return Ok{};
       }
-      GraphNode& n = node(name, class_name, path, ScaleOffsetNode{scale.get<double>(), offset.get<double>()},
-                          tensor_operands(inputs), 1, call);
-      outputs = n.outputs;
+      // Per channel: x * scale then + offset, each a constant broadcast over the last axis (Keras' order).
+      std::vector<std::string> current = inputs;
+      for (const char* role : {"scale", "offset"}) {
+        CONVBRIDGE_TRY(std::vector<double> values, numbers(config.at(role), where, role));
+        const std::string parameter = path + "/" + role;
+        graph_.parameters.push_back(Parameter{parameter, parameter, {static_cast<int64_t>(values.size())}, values});
+        std::vector<Operand> step_operands = tensor_operands(current);
+        step_operands.push_back(Operand{Operand::Kind::parameter, parameter, 0.0});
+        const bool scale_step = std::string(role) == "scale";
+        GraphNode& n = node(scale_step ? name + ".scale" : name, class_name, path,
+                            ArithmeticNode{scale_step ? Arithmetic::multiply : Arithmetic::add}, step_operands, 1, call);
+        n.parameters = {{role, parameter}};
+        if (scale_step) n.outputs[0] = new_tensor(path + "_scaled");
+        current = n.outputs;
+      }
+      outputs = current;
       return Ok{};
     }
     if (class_name == "Normalization") {
       CONVBRIDGE_CHECK(one_input());
-      CONVBRIDGE_CHECK(normalization_axis(config, where));
+      const bool constants = config.contains("mean") && !config["mean"].is_null();
+      // axis=None: one statistic over every axis, which Keras only allows given as numbers.
+      const bool axis_none = config.contains("axis") && (config["axis"].is_null() ||
+                                                          (config["axis"].is_array() && config["axis"].empty()));
+      if (!(constants && axis_none)) {
+        CONVBRIDGE_CHECK(normalization_axis(config, where));
+      }
       StandardizeNode op{config.value("invert", false), 1e-7};
       std::vector<std::pair<std::string, std::string>> parameters;
-      if (config.contains("mean") && !config["mean"].is_null()) {
+      if (constants) {
         for (const char* role : {"mean", "variance"}) {
-          std::vector<double> values;
-          const json& given = config.at(role);
-          const auto add = [&](const json& v) -> Status {
-            if (!v.is_number()) return invalid(fmt::format("{} has a {} that is not numbers", where, role));
-            values.push_back(v.get<double>());
-            return Ok{};
-          };
-          if (given.is_array()) {
-            for (const json& v : given) CONVBRIDGE_CHECK(add(v));
-          } else {
-            CONVBRIDGE_CHECK(add(given));
-          }
+          CONVBRIDGE_TRY(std::vector<double> values, numbers(config.at(role), where, role));
           const std::string parameter = path + "/" + role;
           graph_.parameters.push_back(Parameter{parameter, parameter, {static_cast<int64_t>(values.size())}, values});
           parameters.emplace_back(role, parameter);
@@ -738,6 +974,23 @@ class ConfigParser {
     return Ok{};
   }
 
+  // A number or a flat list of numbers from the config (Rescaling's scale, Normalization's mean).
+  static Result<std::vector<double>> numbers(const json& given, const std::string& where, const char* role) {
+    std::vector<double> values;
+    const auto add = [&](const json& v) -> Status {
+      if (!v.is_number()) return invalid(fmt::format("{} has a {} that is not numbers", where, role));
+      values.push_back(v.get<double>());
+      return Ok{};
+    };
+    if (given.is_array()) {
+      if (given.empty() || given.size() > static_cast<size_t>(kMaxSize)) return invalid(fmt::format("{} has an empty {}", where, role));
+      for (const json& v : given) CONVBRIDGE_CHECK(add(v));
+    } else {
+      CONVBRIDGE_CHECK(add(given));
+    }
+    return values;
+  }
+
   static Status normalization_axis(const json& config, const std::string& where) {
     const json axis = config.value("axis", json(-1));
     const bool last = (axis.is_number_integer() && axis.get<int64_t>() == -1) ||
@@ -747,6 +1000,59 @@ class ConfigParser {
       return unsupported(fmt::format("{} normalizes over axis={}; convbridge converts normalization over the channel "
                                      "axis (the last)", where, axis.dump()));
     }
+    return Ok{};
+  }
+
+  // keras.ops.<activation>(x) as the Activation layer it equals; "" is not one convbridge converts.
+  Status activation_call(const std::string& activation, const std::string& class_name, const std::string& name,
+                         const std::string& path, const std::vector<std::string>& inputs, size_t call,
+                         std::vector<std::string>& outputs, const std::string& where) {
+    if (activation.empty()) {
+      return unsupported(fmt::format("{}: keras.ops.{} is not an op convbridge converts", where, class_name));
+    }
+    if (inputs.size() != 1) return invalid(fmt::format("{} takes one tensor", where));
+    auto parsed = parse_op_layer(fmt::format("keras.layers.Activation({})", activation));
+    if (!parsed) return make_error(parsed.error().code, fmt::format("{}: {}", where, parsed.error().message));
+    GraphNode& n = node(name, class_name, path, LayerNode{*parsed}, tensor_operands(inputs), 1, call);
+    n.source_op = "keras.ops." + class_name;
+    outputs = n.outputs;
+    return Ok{};
+  }
+
+  // keras.ops.mean / sum / max / min over axis (None: every axis but none is the batch's to reduce here).
+  Status reduction_call(const std::string& class_name, const json& config, const std::string& name,
+                        const std::string& path, const std::vector<std::string>& inputs,
+                        const std::vector<Operand>& operands, size_t call, std::vector<std::string>& outputs,
+                        const std::string& where) {
+    if (inputs.size() != 1 || operands.size() != 1) return invalid(fmt::format("{} reduces one tensor", where));
+    const auto shape = shapes_.find(inputs[0]);
+    if (shape == shapes_.end()) return invalid(fmt::format("{}: no shape is known for its input", where));
+    const int rank = static_cast<int>(shape->second.size());
+    const json axis = config.value("axis", json());
+    std::vector<int> dims;
+    const auto add = [&](const json& a) -> Status {
+      if (!a.is_number_integer()) return invalid(fmt::format("{} has axis={}", where, axis.dump()));
+      const int64_t d = a.get<int64_t>() < 0 ? a.get<int64_t>() + rank : a.get<int64_t>();
+      if (d <= 0 || d >= rank) {
+        return unsupported(fmt::format("{} reduces axis {}: convbridge converts reductions that keep the batch", where,
+                                       a.get<int64_t>()));
+      }
+      dims.push_back(static_cast<int>(d));
+      return Ok{};
+    };
+    if (axis.is_array()) {
+      for (const json& a : axis) CONVBRIDGE_CHECK(add(a));
+    } else {
+      CONVBRIDGE_CHECK(add(axis));
+    }
+    std::sort(dims.begin(), dims.end());
+    dims.erase(std::unique(dims.begin(), dims.end()), dims.end());
+    static const std::map<std::string, Reduction> reductions = {
+        {"Mean", Reduction::mean}, {"Sum", Reduction::sum}, {"Max", Reduction::max}, {"Min", Reduction::min}};
+    GraphNode& n = node(name, class_name, path, ReduceNode{reductions.at(class_name), dims, config.value("keepdims", false)},
+                        tensor_operands(inputs), 1, call);
+    n.source_op = "keras.ops." + class_name;
+    outputs = n.outputs;
     return Ok{};
   }
 
@@ -789,6 +1095,7 @@ class ConfigParser {
   std::vector<std::vector<int64_t>> declared_output_shapes_;
   std::map<std::string, std::vector<int64_t>> shapes_;
   std::map<std::string, std::vector<int64_t>> shapes_of_inputs_;
+  std::map<std::string, std::vector<int64_t>> reshape_targets_;  // node -> Reshape's target_shape (Flatten: empty)
   std::set<std::string> tensor_names_;
   int depth_ = 0;
 };
