@@ -113,11 +113,14 @@ WeightLayoutChange keras_kernel_identity(const std::vector<int64_t>& keras_shape
 //
 // Every change is one strided copy: each destination axis has an extent, the stride at which the source holds it
 // (row-major strides of the reshaped source, permuted) and its own stride (row-major strides of the destination,
-// times the dilation on spatial axes, which leaves the zero taps between). The copy is cache-oblivious in the sense
-// of Frigo, Leiserson, Prokop and Ramachandran, "Cache-Oblivious Algorithms" (FOCS 1999), section 3 (matrix
-// transposition): halve the longest axis until a block's source rows and destination rows fit in the L1 cache
-// together, then copy the block with a plain loop. Each source and destination cache line is then brought in about
-// once, whatever the permutation, where the reference loop fetches one source line per destination element.
+// times the dilation on spatial axes, which leaves the zero taps between). Two ways to copy it, both bringing each
+// source and destination cache line in about once, where the reference loop fetches a source line per element:
+//   - a transpose proper (the destination's contiguous axis is not the source's: every conv kernel pair) goes in
+//     panels of 4x4 register tiles that read the source as a few sequential streams (BlockedCopy::sweep_panels);
+//   - any other copy halves its longest axis until a block fits in the L1 cache, then runs a plain loop: the
+//     cache-oblivious scheme of Frigo, Leiserson, Prokop and Ramachandran, "Cache-Oblivious Algorithms" (FOCS
+//     1999), section 3. Measured on the transposes it reached about half the panels' speed: its Z-order is no
+//     stream a hardware prefetcher follows.
 namespace {
 
 // One axis of a strided copy.
@@ -127,10 +130,8 @@ struct CopyAxis {
   int64_t destination_stride;  // and in the destination
 };
 
-// Elements in a block copied by the plain loop: 2048 floats (8 KiB) or doubles (16 KiB) read, as many written,
-// plus the unused ends of the lines they touch, stay within a 48 KiB L1 data cache (this machine's; 32 KiB on
-// older x86 cores still holds most of it). Measured in bench/relayout_bench.cpp: 1024 to 8192 are within a few
-// per cent of each other on the (2048, 2048, 3, 3) kernel; smaller blocks pay for the recursion, larger ones miss.
+// Bytes in a block copied by the plain loop: read and written, with the unused ends of the lines they touch, they
+// stay within a 32-48 KiB L1 data cache.
 constexpr int64_t kBlockBytes = 16 * 1024;
 // A thread costs tens of microseconds to start and join: below a few MiB one thread finishes first.
 constexpr int64_t kBytesPerThread = 4 * 1024 * 1024;
@@ -176,9 +177,13 @@ void copy_row(const T* source, T* destination, int64_t count, int64_t source_str
 // __builtin_shufflevector), which become SSE shuffles on x86-64's baseline and NEON on AArch64. Loads and stores go
 // through memcpy: rows need not be aligned. Shuffles move bits: NaN payloads and signed zeros are kept.
 constexpr int64_t kTile = 4;
-// Destination-row elements per panel (sweep_panels): two 64-byte cache lines.
+// Contiguous destination elements per panel (sweep_panels): four 64-byte cache lines per destination row, read
+// from 64 (float) or 32 (double) source streams. Source-contiguous elements per panel: at most 1024 destination
+// rows are open at a time (their lines stay in L2, their pages in the TLB). Chosen by measurement on this 2-core
+// machine (bench/relayout_bench.cpp): 128 to 512 bytes of rows, and 256 to unbounded columns, were within the
+// run-to-run noise (about 20 %) of each other; 16 kB blocks of the halving scheme reached about half.
 template <class T>
-constexpr int64_t kPanelRows = 128 / sizeof(T);
+constexpr int64_t kPanelRows = 256 / sizeof(T);
 constexpr int64_t kPanelColumns = 1024;
 typedef float Float4 __attribute__((vector_size(16)));
 typedef double Double2 __attribute__((vector_size(16)));
@@ -194,10 +199,10 @@ void store(T* to, Vector v) {
   std::memcpy(to, &v, sizeof v);
 }
 
-// destination[c * destination_row + r] = source[r * source_row + c] for r, c in [0, 4).
-inline void transpose_tile(const float* source, int64_t source_row, float* destination, int64_t destination_row) {
-  const Float4 r0 = load<Float4>(source), r1 = load<Float4>(source + source_row),
-               r2 = load<Float4>(source + 2 * source_row), r3 = load<Float4>(source + 3 * source_row);
+// destination[c * destination_row + r] = source[row[r] + c] for r, c in [0, 4).
+inline void transpose_tile(const float* source, const int64_t* row, float* destination, int64_t destination_row) {
+  const Float4 r0 = load<Float4>(source + row[0]), r1 = load<Float4>(source + row[1]),
+               r2 = load<Float4>(source + row[2]), r3 = load<Float4>(source + row[3]);
   const Float4 low01 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5), high01 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);
   const Float4 low23 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5), high23 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
   store(destination, __builtin_shufflevector(low01, low23, 0, 1, 4, 5));
@@ -205,33 +210,37 @@ inline void transpose_tile(const float* source, int64_t source_row, float* desti
   store(destination + 2 * destination_row, __builtin_shufflevector(high01, high23, 0, 1, 4, 5));
   store(destination + 3 * destination_row, __builtin_shufflevector(high01, high23, 2, 3, 6, 7));
 }
-inline void transpose_tile(const double* source, int64_t source_row, double* destination, int64_t destination_row) {
+inline void transpose_tile(const double* source, const int64_t* row, double* destination, int64_t destination_row) {
   for (int64_t r = 0; r < kTile; r += 2) {  // four 2x2 sub-tiles, one pair of source rows at a time
-    for (int64_t c = 0; c < kTile; c += 2) {
-      const Double2 upper = load<Double2>(source + r * source_row + c);
-      const Double2 lower = load<Double2>(source + (r + 1) * source_row + c);
-      store(destination + c * destination_row + r, __builtin_shufflevector(upper, lower, 0, 2));
-      store(destination + (c + 1) * destination_row + r, __builtin_shufflevector(upper, lower, 1, 3));
+    for (int64_t k = 0; k < kTile; k += 2) {
+      const Double2 upper = load<Double2>(source + row[r] + k);
+      const Double2 lower = load<Double2>(source + row[r + 1] + k);
+      store(destination + k * destination_row + r, __builtin_shufflevector(upper, lower, 0, 2));
+      store(destination + (k + 1) * destination_row + r, __builtin_shufflevector(upper, lower, 1, 3));
     }
   }
 }
 
-// destination[c * destination_row + r] = source[r * source_row + c] for r < rows, c < columns: a panel of a
+// destination[c * destination_row + r] = source[row_offsets[r] + c] for r < rows, c < columns: a panel of a
 // transpose whose source rows and destination rows are both contiguous. The last tile of a row or column that is
 // not a multiple of 4 long overlaps the one before it, writing a few elements twice with the same value: no
 // element-by-element tail for the 9 taps of a 3x3 kernel.
 template <class T>
-void transpose_panel(const T* source, int64_t source_row, T* destination, int64_t destination_row, int64_t rows,
-                     int64_t columns) {
-  if (rows < kTile || columns < kTile) {
-    for (int64_t c = 0; c < columns; ++c) copy_row(source + c, destination + c * destination_row, rows, source_row, 1);
+void transpose_panel(const T* source, const std::vector<int64_t>& row_offsets, T* destination,
+                     int64_t destination_row, int64_t columns) {
+  const auto row_count = static_cast<int64_t>(row_offsets.size());
+  const int64_t* row = row_offsets.data();
+  if (row_count < kTile || columns < kTile) {
+    for (int64_t c = 0; c < columns; ++c) {
+      for (int64_t r = 0; r < row_count; ++r) destination[c * destination_row + r] = source[row[r] + c];
+    }
     return;
   }
   for (int64_t next_column = 0; next_column < columns; next_column += kTile) {
     const int64_t c = std::min(next_column, columns - kTile);
-    for (int64_t next_row = 0; next_row < rows; next_row += kTile) {
-      const int64_t r = std::min(next_row, rows - kTile);
-      transpose_tile(source + r * source_row + c, source_row, destination + c * destination_row + r, destination_row);
+    for (int64_t next_row = 0; next_row < row_count; next_row += kTile) {
+      const int64_t r = std::min(next_row, row_count - kTile);
+      transpose_tile(source + c, row + r, destination + c * destination_row + r, destination_row);
     }
   }
 }
@@ -260,6 +269,15 @@ class BlockedCopy {
     panel_axes_ = outer_axes_;
     std::stable_sort(panel_axes_.begin(), panel_axes_.end(),
                      [&](size_t a, size_t b) { return axes_[a].source_stride > axes_[b].source_stride; });
+    // The next destination axis continues the inner one's run when its stride is the inner axis' whole extent.
+    group_axis_ = rank;
+    if (column_axis_ < rank && rank >= 2 && rank - 2 != column_axis_ &&
+        axes_[rank - 2].destination_stride == axes_[rank - 1].extent) {
+      group_axis_ = rank - 2;
+    }
+    for (const size_t axis : panel_axes_) {
+      if (axis != group_axis_) grouped_panel_axes_.push_back(axis);
+    }
   }
 
   // Copies the block of `extents` (one per axis) starting at these offsets.
@@ -295,28 +313,42 @@ class BlockedCopy {
     extents[longest] = whole;
   }
 
-  // A transpose proper, in panels of kPanelRows positions of the destination's inner axis: within a panel every
-  // other axis runs in source order, so the panel's source rows are each read front to back (streams the hardware
-  // prefetcher follows) and each destination row gets kPanelRows contiguous elements, whole cache lines, at once.
-  // Halving blocks (below) read the source in Z-order instead, which no prefetcher follows, and with power-of-two
-  // row strides map a block's rows onto a few cache sets.
+  // A transpose proper, in panels of about kPanelRows contiguous destination elements: within a panel every other
+  // axis runs in source order, so the panel's source rows are each read front to back (streams the hardware
+  // prefetcher follows) and each destination row gets the panel's elements, whole cache lines, at once. Halving
+  // blocks (below) read the source in Z-order instead, which no prefetcher follows, and with power-of-two row
+  // strides map a block's rows onto a few cache sets. When the destination's inner axis is short and whole (the 9
+  // taps of HWIO -> OIHW), a panel takes several positions of the next axis too (7 input channels: 63 contiguous
+  // elements per output channel), whose source rows the row offsets list.
   void sweep_panels(const T* source, T* destination, const std::vector<int64_t>& extents,
                     std::vector<int64_t>& index) const {
-    const size_t row_axis = axes_.size() - 1;
-    const int64_t rows = extents[row_axis];
+    const size_t rank = axes_.size();
+    const size_t row_axis = rank - 1;
     const int64_t columns = extents[column_axis_];
-    const int64_t panel_rows = std::min(kPanelRows<T>, rows);
     const int64_t panel_columns = std::min(kPanelColumns, columns);
+    const bool grouped = group_axis_ < rank && extents[row_axis] == axes_[row_axis].extent &&
+                         extents[row_axis] * 2 <= kPanelRows<T>;
+    // The axis panels step along, how far per step, and the source offsets of one panel's rows.
+    const size_t step_axis = grouped ? group_axis_ : row_axis;
+    const int64_t step = grouped ? std::min(kPanelRows<T> / extents[row_axis], extents[group_axis_])
+                                 : std::min(kPanelRows<T>, extents[row_axis]);
+    std::vector<int64_t> row_offsets;
+    for (int64_t g = 0; g < (grouped ? step : 1); ++g) {
+      for (int64_t r = 0; r < (grouped ? extents[row_axis] : step); ++r) {
+        row_offsets.push_back((grouped ? g * axes_[group_axis_].source_stride : 0) + r * axes_[row_axis].source_stride);
+      }
+    }
+    const std::vector<size_t>& odometer = grouped ? grouped_panel_axes_ : panel_axes_;
     for (int64_t next_column = 0; next_column < columns; next_column += panel_columns) {
       const int64_t column = std::min(next_column, columns - panel_columns);
-      for (int64_t next = 0; next < rows; next += panel_rows) {
-        const int64_t first = std::min(next, rows - panel_rows);  // the last panel overlaps the one before
-        const T* panel_source = source + first * axes_[row_axis].source_stride + column;
-        T* panel_destination = destination + first + column * axes_[column_axis_].destination_stride;
-        for_each_offset(panel_axes_, extents, index, [&](int64_t source_offset, int64_t destination_offset) {
-          transpose_panel(panel_source + source_offset, axes_[row_axis].source_stride,
-                          panel_destination + destination_offset, axes_[column_axis_].destination_stride, panel_rows,
-                          panel_columns);
+      for (int64_t next = 0; next < extents[step_axis]; next += step) {
+        const int64_t first = std::min(next, extents[step_axis] - step);  // the last panel overlaps the one before
+        const T* panel_source = source + first * axes_[step_axis].source_stride + column;
+        T* panel_destination = destination + first * axes_[step_axis].destination_stride +
+                               column * axes_[column_axis_].destination_stride;
+        for_each_offset(odometer, extents, index, [&](int64_t source_offset, int64_t destination_offset) {
+          transpose_panel(panel_source + source_offset, row_offsets, panel_destination + destination_offset,
+                          axes_[column_axis_].destination_stride, panel_columns);
         });
       }
     }
@@ -347,37 +379,15 @@ class BlockedCopy {
     }
   }
 
-  // The block: an odometer over the outer axes in destination order, around either a tiled transpose panel or
-  // one row of the destination's inner axis.
+  // A block of a copy that is no transpose proper (the inner axis strided in both tensors, or contiguous in
+  // both): rows of the destination's inner axis, an odometer over the rest in destination order.
   void plain_loop(const T* source, T* destination, const std::vector<int64_t>& extents,
                   std::vector<int64_t>& index) const {
-    const size_t rank = axes_.size();
-    const CopyAxis& inner = axes_[rank - 1];
-    for (const size_t axis : outer_axes_) index[axis] = 0;
-    int64_t source_offset = 0;
-    int64_t destination_offset = 0;
-    while (true) {
-      if (column_axis_ < rank) {
-        transpose_panel(source + source_offset, inner.source_stride, destination + destination_offset,
-                        axes_[column_axis_].destination_stride, extents[rank - 1], extents[column_axis_]);
-      } else {
-        copy_row(source + source_offset, destination + destination_offset, extents[rank - 1], inner.source_stride,
-                 inner.destination_stride);
-      }
-      size_t k = outer_axes_.size();
-      while (k-- > 0) {
-        const size_t axis = outer_axes_[k];
-        if (++index[axis] < extents[axis]) {
-          source_offset += axes_[axis].source_stride;
-          destination_offset += axes_[axis].destination_stride;
-          break;
-        }
-        index[axis] = 0;
-        source_offset -= (extents[axis] - 1) * axes_[axis].source_stride;
-        destination_offset -= (extents[axis] - 1) * axes_[axis].destination_stride;
-      }
-      if (k == static_cast<size_t>(-1)) return;  // every outer index wrapped: the block is done
-    }
+    const CopyAxis& inner = axes_.back();
+    for_each_offset(outer_axes_, extents, index, [&](int64_t source_offset, int64_t destination_offset) {
+      copy_row(source + source_offset, destination + destination_offset, extents.back(), inner.source_stride,
+               inner.destination_stride);
+    });
   }
 
   std::vector<CopyAxis> axes_;
@@ -385,6 +395,8 @@ class BlockedCopy {
   size_t column_axis_;              // the source's contiguous axis when tiles apply, else axes_.size()
   std::vector<size_t> outer_axes_;  // the odometer's axes, outermost first
   std::vector<size_t> panel_axes_;  // the same in source order, for panels
+  size_t group_axis_;               // the axis a panel may take several positions of, else axes_.size()
+  std::vector<size_t> grouped_panel_axes_;  // panel_axes_ without it
 };
 
 // Copies along `axes` (any order; sizes already checked, none 0), blocked, on up to hardware_concurrency threads.
