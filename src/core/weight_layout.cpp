@@ -177,13 +177,14 @@ void copy_row(const T* source, T* destination, int64_t count, int64_t source_str
 // __builtin_shufflevector), which become SSE shuffles on x86-64's baseline and NEON on AArch64. Loads and stores go
 // through memcpy: rows need not be aligned. Shuffles move bits: NaN payloads and signed zeros are kept.
 constexpr int64_t kTile = 4;
-// Contiguous destination elements per panel (sweep_panels): four 64-byte cache lines per destination row, read
-// from 64 (float) or 32 (double) source streams. Source-contiguous elements per panel: at most 1024 destination
-// rows are open at a time (their lines stay in L2, their pages in the TLB). Chosen by measurement on this 2-core
-// machine (bench/relayout_bench.cpp): 128 to 512 bytes of rows, and 256 to unbounded columns, were within the
-// run-to-run noise (about 20 %) of each other; 16 kB blocks of the halving scheme reached about half.
+// Contiguous destination elements per panel (sweep_panels): 1 KiB of each destination row, read from 256 (float)
+// or 128 (double) source streams. Source-contiguous elements per panel: at most 1024 destination rows are open at
+// a time (their lines stay in L2). Chosen by alternating runs on this 2-core machine (bench/relayout_bench.cpp
+// and the same copy in a loop): 1 KiB rows beat 256 B by a quarter on HWIO -> OIHW and tied elsewhere, 2 and
+// 4 KiB lost up to a third; 128, 1024 and 4096 columns were within the run-to-run noise of each other. Blocks of
+// the halving scheme reached about half the panels' speed.
 template <class T>
-constexpr int64_t kPanelRows = 256 / sizeof(T);
+constexpr int64_t kPanelRows = 1024 / sizeof(T);
 constexpr int64_t kPanelColumns = 1024;
 typedef float Float4 __attribute__((vector_size(16)));
 typedef double Double2 __attribute__((vector_size(16)));
