@@ -140,7 +140,10 @@ Result<LayerPlan> plan_op_layer(const OpLayer& layer, const std::optional<std::v
 
 // A source weight (plan.source_weights[index], source layout) -> the neutral tensor, and a neutral tensor -> a
 // target step's weight. Both move elements only (WeightLayoutChange).
+// In float32 too: moving elements needs no widening (the Python bindings convert float32 weights in place).
 std::vector<double> source_weight_to_neutral(const LayerPlan& plan, size_t index, std::span<const double> values);
 std::vector<double> neutral_to_target_weight(const FrameworkWeight& weight, std::span<const double> neutral);
+std::vector<float> source_weight_to_neutral(const LayerPlan& plan, size_t index, std::span<const float> values);
+std::vector<float> neutral_to_target_weight(const FrameworkWeight& weight, std::span<const float> neutral);
 
 }  // namespace convbridge

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "convbridge/conv_spec.hpp"
+#include "convbridge/result.hpp"
 
 namespace convbridge {
 
@@ -45,12 +46,32 @@ WeightLayoutChange keras_depthwise_kernel_to_torch(int rank, const std::vector<i
 WeightLayoutChange keras_kernel_identity(const std::vector<int64_t>& keras_shape, const std::vector<int64_t>& dilate,
                                          std::string_view letters);
 
-// Moves the elements of a row-major tensor of shape change.from_shape into change.to_shape order.
+// Moves the elements of a row-major tensor of shape change.from_shape into change.to_shape order. A cache-blocked
+// copy (threaded for large tensors), bit for bit equal to reference_apply_layout_change. Aborts when `change` is
+// not well-formed or `source` does not hold product(from_shape) elements (callers check user shapes first, e.g.
+// with layout_change_output_size).
 template <class T>
 std::vector<T> apply_layout_change(const WeightLayoutChange& change, std::span<const T> source);
 
-// Generic row-major transpose (numpy.transpose semantics).
+// The same into a caller's buffer of layout_change_output_size(change) elements, which need not be initialised
+// (the Python bindings hand numpy a buffer no one zero-filled). `destination` must not overlap `source`.
+template <class T>
+void apply_layout_change_into(const WeightLayoutChange& change, std::span<const T> source, std::span<T> destination);
+
+// The number of elements apply_layout_change produces, once every size in `change` is checked: the permutation is
+// one, the reshape keeps the element count, the zero taps give to_shape, and no product overflows int64.
+Result<int64_t> layout_change_output_size(const WeightLayoutChange& change);
+
+// Generic row-major transpose (numpy.transpose semantics), cache-blocked like apply_layout_change.
 template <class T>
 std::vector<T> transpose(std::span<const T> source, std::span<const int64_t> shape, std::span<const int> permutation);
+
+// The obviously-correct references the blocked path is tested against bit for bit (tests/unit/weight_layout_test.cpp)
+// and measured against (bench/): one odometer loop over the destination, then the zero taps as a second pass.
+template <class T>
+std::vector<T> reference_apply_layout_change(const WeightLayoutChange& change, std::span<const T> source);
+template <class T>
+std::vector<T> reference_transpose(std::span<const T> source, std::span<const int64_t> shape,
+                                   std::span<const int> permutation);
 
 }  // namespace convbridge

@@ -1,6 +1,7 @@
 // convbridge._impl: marshalling only. Library errors (Result values) become ValueError here, at the Python
 // boundary; arrays come in as zero-copy views (numpy, or torch tensors through DLPack) and go out as numpy arrays
-// that own their buffer through a capsule.
+// that own their buffer through a capsule. Weight re-layout reads the caller's array in place and writes straight
+// into the buffer numpy then owns: the only pass over the data is the re-layout itself.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <span>
 
 #include "cli.hpp"
 #include "convbridge/emit.hpp"
@@ -21,6 +23,7 @@
 #include "convbridge/model/graph.hpp"
 #include "convbridge/model/keras_model.hpp"
 #include "convbridge/model/torch_model.hpp"
+#include "convbridge/checked_math.hpp"
 #include "convbridge/planner.hpp"
 
 namespace nb = nanobind;
@@ -56,6 +59,21 @@ OutputArray<T> to_numpy(std::vector<T> values, const std::vector<int64_t>& shape
   return OutputArray<T>(owned->data(), dims.size(), dims.data(), owner);
 }
 
+// The same for a buffer that was never zero-filled (std::vector would write every element once before the
+// re-layout writes it again: a second pass over 151 MB for a (2048, 2048, 3, 3) kernel).
+template <class T>
+OutputArray<T> to_numpy(std::unique_ptr<T[]> values, const std::vector<int64_t>& shape) {
+  nb::capsule owner(values.get(), [](void* p) noexcept { delete[] static_cast<T*>(p); });
+  T* data = values.release();  // the capsule owns it from here on
+  std::vector<size_t> dims(shape.begin(), shape.end());
+  return OutputArray<T>(data, dims.size(), dims.data(), owner);
+}
+
+template <class T>
+std::span<const T> values_of(const InputArray<T>& array) {
+  return std::span<const T>(array.data(), array.size());
+}
+
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string out = "(";
   for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
@@ -70,8 +88,14 @@ OutputArray<T> convert_with(const WeightLayoutChange& change, const InputArray<T
                            shape_text(change.from_shape) + " (layout " + change.from_layout + ")")
                               .c_str());
   }
-  return to_numpy(apply_layout_change<T>(change, std::span<const T>(weight.data(), weight.size())),
-                  change.to_shape);
+  const int64_t count = unwrap(layout_change_output_size(change));
+  auto converted = std::make_unique_for_overwrite<T[]>(static_cast<size_t>(count));
+  {
+    // The copy touches no Python object: other Python threads run meanwhile (the caller holds `weight`).
+    nb::gil_scoped_release released;
+    apply_layout_change_into<T>(change, values_of(weight), std::span<T>(converted.get(), static_cast<size_t>(count)));
+  }
+  return to_numpy(std::move(converted), change.to_shape);
 }
 
 // PyTorch weight (O, I/G, *k) -> the kernel the plan's convolution reads, element for element.
@@ -127,7 +151,9 @@ std::vector<std::vector<OutputArray<T>>> layer_target_weights(const LayerPlan& p
                            std::to_string(source.size()))
                               .c_str());
   }
-  std::vector<std::vector<double>> neutral(plan.weights.size());
+  // In the caller's precision throughout: elements are only moved, so float32 stays float32 without a round trip
+  // through float64 (which would also quiet signalling NaNs).
+  std::vector<std::vector<T>> neutral(plan.weights.size());
   for (size_t i = 0; i < source.size(); ++i) {
     const FrameworkWeight& w = plan.source_weights[i];
     const auto& expected = w.from_neutral.to_shape;
@@ -142,22 +168,21 @@ std::vector<std::vector<OutputArray<T>>> layer_target_weights(const LayerPlan& p
                                 .c_str());
     }
     if (w.neutral_index < 0) continue;
-    std::vector<double> values(source[i].data(), source[i].data() + source[i].size());
-    neutral.at(static_cast<size_t>(w.neutral_index)) = source_weight_to_neutral(plan, i, values);
+    neutral.at(static_cast<size_t>(w.neutral_index)) = source_weight_to_neutral(plan, i, values_of(source[i]));
   }
   std::vector<std::vector<OutputArray<T>>> out;
   for (const TargetStep& step : plan.steps) {
     std::vector<OutputArray<T>> arrays;
     for (const FrameworkWeight& w : step.weights) {
-      std::vector<double> values;
+      std::vector<T> values;
       if (w.neutral_index < 0) {
-        int64_t count = 1;
-        for (const int64_t d : w.from_neutral.to_shape) count *= d;
-        values.assign(static_cast<size_t>(count), w.fill);
+        const auto count = checked_product(w.from_neutral.to_shape);
+        if (!count) throw nb::value_error(("weight '" + w.name + "' has more elements than fit in 64 bits").c_str());
+        values.assign(static_cast<size_t>(*count), static_cast<T>(w.fill));
       } else {
         values = neutral_to_target_weight(w, neutral.at(static_cast<size_t>(w.neutral_index)));
       }
-      arrays.push_back(to_numpy(std::vector<T>(values.begin(), values.end()), w.from_neutral.to_shape));
+      arrays.push_back(to_numpy(std::move(values), w.from_neutral.to_shape));
     }
     out.push_back(std::move(arrays));
   }
@@ -172,22 +197,28 @@ std::string layer_plan_repr(const LayerPlan& plan) {
 
 // ---- whole models ----
 
-// {parameter name: values} and their shapes, from {parameter name: array} (float32/64).
+// {parameter name: values} and their shapes, from {parameter name: array} (float32/64). The model planners convert
+// in float64: a float64 array is read in place (the dict keeps it alive for the call), a float32 one is widened
+// (exactly) into `widened`.
 struct ParameterValues {
-  std::map<std::string, std::vector<double>> values;
+  std::map<std::string, std::span<const double>> values;
   std::map<std::string, std::vector<int64_t>> shapes;
+  std::map<std::string, std::vector<double>> widened;
+  std::vector<InputArray<double>> held;  // the arrays `values` reads (a cast may have made a contiguous copy)
 };
 ParameterValues parameter_values(const nb::dict& parameters) {
   ParameterValues out;
   for (const auto& [key, value] : parameters) {
     const std::string name = nb::cast<std::string>(key);
     if (nb::isinstance<InputArray<double>>(value)) {
-      const auto array = nb::cast<InputArray<double>>(value);
-      out.values[name].assign(array.data(), array.data() + array.size());
+      const auto& array = out.held.emplace_back(nb::cast<InputArray<double>>(value));
+      out.values[name] = values_of(array);
       out.shapes[name] = shape_of(array);
     } else {
       const auto array = nb::cast<InputArray<float>>(value);
-      out.values[name].assign(array.data(), array.data() + array.size());
+      std::vector<double>& widened = out.widened[name];
+      widened.assign(array.data(), array.data() + array.size());
+      out.values[name] = widened;
       out.shapes[name] = shape_of(array);
     }
   }
@@ -240,7 +271,7 @@ nb::dict model_target_weights(const model::KerasModelPlan& plan, const nb::dict&
 nb::dict torch_model_state(const model::TorchModelPlan& plan, const nb::dict& parameters) {
   ParameterValues values = parameter_values(parameters);
   for (const auto& [name, constant] : plan.constants) {
-    values.values[name] = constant;
+    values.values[name] = constant;  // the plan outlives the call
     values.shapes[name] = {static_cast<int64_t>(constant.size())};
   }
   const auto convert = [&](const model::TargetWeight& w, std::span<const double> v) {

@@ -137,8 +137,14 @@ WeightLayoutChange inverse_change(const WeightLayoutChange& change) {
 std::vector<double> source_weight_to_neutral(const LayerPlan& plan, size_t index, std::span<const double> values) {
   return apply_layout_change(inverse_change(plan.source_weights.at(index).from_neutral), values);
 }
+std::vector<float> source_weight_to_neutral(const LayerPlan& plan, size_t index, std::span<const float> values) {
+  return apply_layout_change(inverse_change(plan.source_weights.at(index).from_neutral), values);
+}
 
 std::vector<double> neutral_to_target_weight(const FrameworkWeight& weight, std::span<const double> neutral) {
+  return apply_layout_change(weight.from_neutral, neutral);
+}
+std::vector<float> neutral_to_target_weight(const FrameworkWeight& weight, std::span<const float> neutral) {
   return apply_layout_change(weight.from_neutral, neutral);
 }
 
