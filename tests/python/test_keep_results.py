@@ -359,7 +359,10 @@ def test_explanations_are_wrapped_and_quote_this_layers_kernel():
     assert "TF 'same' pads (2, 3)" in " ".join(line.strip() for line in explanation)  # this layer's k=7 at 224
     dilated = " ".join(line.strip() for line in _cli("translate", "nn.Conv2d(4, 8, 3, stride=2, dilation=2)").stdout
                        .splitlines())
-    assert "about 4x the work of the strided convolution" in dilated
+    assert "would compute 4x the outputs" in dilated  # this layer's strides, in the one-op plan's why
+    depthwise = " ".join(line.strip() for line in _cli("translate", "nn.Conv2d(4, 4, 3, stride=2, dilation=2, "
+                                                                   "groups=4)").stdout.splitlines())
+    assert "about 4x the work of the strided convolution" in depthwise
 
 
 def test_pasted_assignment_lines_translate():
