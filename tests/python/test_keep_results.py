@@ -40,7 +40,8 @@ MULTI_STEP = [
     "nn.Conv2d(3, 8, 3, padding=1, padding_mode='reflect')",                     # TorchReflectPad
     "nn.Conv2d(3, 8, 3, padding=2, padding_mode='replicate')",                   # TorchEdgePad
     "nn.Conv2d(3, 8, 3, padding=1, padding_mode='circular')",                    # TorchEdgePad
-    "nn.Conv2d(4, 8, 3, stride=2, dilation=2)",                                  # Conv2D, AveragePooling2D subsample
+    "nn.Conv2d(3, 6, 3, stride=2, dilation=2, padding=2, groups=3)",             # Conv2D + AveragePooling2D subsample
+    "nn.Conv2d(3, 6, 3, stride=2, dilation=2, padding=2)",                       # TfConv, pads folded in
     "nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)",  # TorchGroupedConvTranspose
     "nn.Conv1d(3, 4, 5, padding=2, padding_mode='reflect')",
     "nn.Conv3d(2, 4, 3, padding=1, padding_mode='replicate')",
