@@ -3,16 +3,19 @@
 
 For every row of bench/layer_shapes.json (a PyTorch conv and its input shape) this times, in one process:
   - convbridge.to_keras(module): the Keras layer, called inside tf.function;
-  - the tf.nn code of convbridge.translate(module).tf_code(): conv(x, weight, bias), inside tf.function;
+  - the tf.nn code of convbridge.translate(module).tf_code(): conv(x, weight, bias) inside tf.function, the
+    weights graph constants (their re-layout folded, as for a deployed layer);
   - hand-written TF for the same layer, written below per kind of layer (Keras' own layer, and raw tf.nn ops with
     the padding, strides, dilations and groups spelled out by hand), each checked exact against PyTorch (float64)
     before it is timed; the fastest of them is the baseline.
 Keras' own ConvND with groups > 1 is not among the hand-written forms (see handwritten_forward).
-Timing: every candidate of a row runs one untimed call and then `--inner` timed calls per round, the candidates take turns within each round (so
+Timing: every candidate of a row runs one untimed call and then `--inner` timed calls per round (more for fast
+layers, so that a round takes ~30 ms), the candidates take turns within each round (so
 load from other processes falls on all of them alike), and each candidate's time is its median round. The ratio
 is convbridge's time / the fastest hand-written time; the target is <= 1.05.
 
-    PYTHONPATH=build-python/pkg python bench/tf_plans_vs_handwritten.py [--rounds 15] [--inner 5] [--write]
+    PYTHONPATH=build-python/pkg python bench/tf_plans_vs_handwritten.py [--rounds 15] [--inner 5] [--threads 1]
+        [--only REGEX] [--write]
 
 --write puts the table into README.md between the tf-plans-bench markers.
 """
@@ -193,6 +196,13 @@ def time_interleaved(functions, x, rounds, inner):
     for f in compiled.values():  # trace, then warm the kernels' caches
         f(x).numpy()
         f(x).numpy()
+    # At least `inner` calls per timed block, and enough that a block takes ~30 ms: single calls of a 1 ms layer
+    # are at the mercy of the scheduler on a shared machine.
+    start = time.perf_counter()
+    for f in compiled.values():
+        f(x).numpy()
+    per_call = (time.perf_counter() - start) / len(compiled)
+    inner = max(inner, math.ceil(0.03 / max(per_call, 1e-6)))
     samples = {name: [] for name in compiled}
     names = list(compiled)
     for round_index in range(rounds):
@@ -237,10 +247,16 @@ def bench_row(row, rounds, inner):
     layer = convbridge.to_keras(module)
     namespace = {}
     exec(plan.tf_code(), namespace)
-    weight = tf.constant(module.weight.detach().numpy())
-    bias = None if module.bias is None else tf.constant(module.bias.detach().numpy())
+    weight = module.weight.detach().numpy()
+    bias = None if module.bias is None else module.bias.detach().numpy()
     conv = namespace["conv"]
-    candidates = {"convbridge to_keras": layer, "convbridge tf_code": lambda x: conv(x, weight, bias)}
+
+    def tf_code(x):
+        # The weights as constants of the traced graph, so Grappler folds their re-layout (a deployed layer). Held
+        # in tf.Variables to train, conv re-lays the PyTorch-layout weight at every call instead.
+        return conv(x, tf.constant(weight), None if bias is None else tf.constant(bias))
+
+    candidates = {"convbridge to_keras": layer, "convbridge tf_code": tf_code}
     candidates.update({f"hand: {name}": f for name, f in hand.items()})
     for name, f in candidates.items():
         worst = float(np.max(np.abs(np.asarray(f(x)).astype(np.float64) - expected)))
@@ -258,7 +274,9 @@ def markdown(results, args):
         f"Converted layer vs the fastest hand-written exact TF for the same layer, batch 1, on this machine "
         f"({platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores; TensorFlow {tf.__version__}, "
         f"Keras {keras.__version__}); `bench/tf_plans_vs_handwritten.py`, shapes from `bench/layer_shapes.json`. "
-        f"Times: median of {args.rounds} interleaved rounds of {args.inner} calls inside tf.function; ratio = "
+        f"TF intra-op threads: {args.threads or 'default'}. "
+        f"Times: median of {args.rounds} interleaved rounds of at least {args.inner} calls (and ~30 ms) inside "
+        f"tf.function; ratio = "
         f"convbridge / fastest hand-written (target <= {TARGET}). Every candidate is checked exact against PyTorch "
         f"(float64) first.",
         "",
@@ -289,7 +307,13 @@ def main():
     parser.add_argument("--inner", type=int, default=5)
     parser.add_argument("--only", help="regular expression: run the rows whose layer text or name matches")
     parser.add_argument("--write", action="store_true", help="write the table into README.md")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TF intra-op threads (0: TF's default); on a machine shared with other jobs, 1 gives "
+                             "steadier ratios, since a 2-thread op waits for both threads to be scheduled")
     args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     rows = json.loads((HERE / "layer_shapes.json").read_text())["rows"]
     if args.only:
         rows = [r for r in rows if re.search(args.only, r["layer"] + " " + r["name"])]
