@@ -157,8 +157,11 @@ def tf_constructs(code):
             text = f"per group: {_render(conv_call)}, then tf.concat"
         elif isinstance(value, ast.Call):
             # axis: tf.squeeze's; dilations only where they are not 1 (tf.nn.convolution's dilated convs)
+            # groups: tf_conv's, where it is not 1
             keep = [k for k in value.keywords if k.arg in ("padding", "mode", "strides", "stride", "axis")
-                    or (k.arg == "dilations" and not _is_default(k))]
+                    or (k.arg in ("dilations", "groups") and not _is_default(k))]
+            if ast.unparse(value.func) == "tf_conv":
+                value.args = value.args[:1]
             text = ast.unparse(ast.Call(func=value.func, args=value.args[:1] if "nn." in ast.unparse(value.func)
                                         else value.args, keywords=keep))
         found.append(text)

@@ -28,6 +28,15 @@ enum class TfConvKind {
   depthwise,  // keras.layers.DepthwiseConvND(depth_multiplier=M) / tf.nn.depthwise_conv2d; kernel (*k, C_in, M)
 };
 
+// What computes a conv step. Both compute the same sums; the planner picks the faster on TF's CPU kernels and
+// says why in the step's `why`.
+enum class ConvImplementation {
+  keras_layer,  // keras.layers.ConvND / DepthwiseConvND; in tf code tf.nn.convNd / depthwise_conv2d
+  tf_conv,      // convbridge's tf_conv (python/convbridge/keras_layers.py; the TfConv layer in Keras outputs): one
+                // raw tf.nn op with the grouped kernel, strides with dilations and the pads folded in, its gradient
+                // from a portable form; for groups in 3-D (no grouped Conv3D CPU kernel) one conv per group
+};
+
 // One TensorFlow convolution with TF padding semantics (SAME is resolved from the input size at run time).
 struct ConvStep {
   TfConvKind kind = TfConvKind::conv;
@@ -41,10 +50,12 @@ struct ConvStep {
   std::vector<PadPair> explicit_pads;  // [rank], for TfPadding::explicit_pads
   bool use_bias = true;
   int weight = 0;  // which kernel the step reads, when a layer has several (SeparableConv: 0 depthwise, 1 pointwise)
+  ConvImplementation implementation = ConvImplementation::keras_layer;
 };
 
 // Keeps every s-th element along each spatial dim, starting at 0: x[:, ::s0, ::s1, :]. Used to split a conv with
-// stride > 1 and dilation > 1 (which Keras layers refuse) into a stride-1 dilated conv and this exact selection.
+// stride > 1 and dilation > 1 into a stride-1 dilated conv and this exact selection where no single TF op is right
+// for it (depthwise, one input channel per group), and to keep TF's oneDNN kernels off their wrong path.
 struct SubsampleStep {
   std::vector<int64_t> strides;  // [rank]
 };

@@ -1,7 +1,7 @@
 """Keras adapter: builds Keras layers from a plan (its JSON form), with the converted weights loaded.
 
-Layer choices mirror the Keras emitter (src/emit/keras_emitter.cpp): explicit zero padding -> ZeroPaddingND +
-'valid'; reflect / replicate / circular -> the layers in convbridge.keras_layers; subsample ->
+Layer choices mirror the Keras emitter (src/emit/keras_emitter.cpp): a tf_conv step -> keras_layers.TfConv with the
+explicit pads folded in; explicit zero padding otherwise -> ZeroPaddingND + 'valid'; reflect / replicate / circular -> the layers in convbridge.keras_layers; subsample ->
 AveragePoolingND(pool_size=1, strides=s), which keeps x[::s]; transposed -> ConvNDTranspose (or
 TorchGroupedConvTranspose) with explicit output_padding, then CroppingND. A multi-layer plan is a keras.Sequential
 that starts with keras.Input((None,) * rank + (C,)), so it stays exact for every input size after its first call; a
@@ -26,6 +26,11 @@ def _zero_padding(rank, pads):
 
 def _conv_layer(step):
     rank = step["rank"]
+    if step.get("implementation") == "tf_conv":  # the explicit pads folded in (see build_layer)
+        padding = _pairs(step["explicit_pads"]) if step["padding"] == "explicit" else step["padding"]
+        return keras_layers.TfConv(step["filters"], tuple(step["kernel_size"]), strides=tuple(step["strides"]),
+                                   dilation_rate=tuple(step["dilation_rate"]), padding=padding,
+                                   groups=step["groups"], use_bias=step["use_bias"])
     common = dict(strides=tuple(step["strides"]), padding="same" if step["padding"] == "same" else "valid",
                   dilation_rate=tuple(step["dilation_rate"]), use_bias=step["use_bias"])
     if step["kind"] == "depthwise":
@@ -73,7 +78,7 @@ def build_layer(plan_json, kernel, bias):
             else:
                 layers.append(keras_layers.TorchEdgePad(_pairs(step["pads"]), step["mode"]))
         elif step["op"] == "conv":
-            if step["padding"] == "explicit":
+            if step["padding"] == "explicit" and step.get("implementation") != "tf_conv":
                 layers.append(_zero_padding(rank, step["explicit_pads"]))
             conv = _conv_layer(step)
             conv.build((None,) + (None,) * rank + (step["in_channels"],))

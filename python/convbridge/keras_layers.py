@@ -117,6 +117,155 @@ class TorchGroupedConvTranspose(keras.layers.Layer):
                 "output_padding": self.output_padding, "use_bias": self.use_bias}
 
 
+# convbridge-section: tf_conv
+
+
+def tf_conv(x, kernel, strides, dilations, padding, groups):
+    """One convolution step of a convbridge plan on a channels_last tensor x, with TF semantics.
+
+    kernel: (*k, C_in / groups, C_out), output group g reading input channels [g*C_in/G, (g+1)*C_in/G) as PyTorch
+    does; strides, dilations: one int per spatial axis (both may exceed 1 at once); padding: "SAME", "VALID" or one
+    (before, after) pair of zeros per spatial axis.
+
+    The forward pass is one TF op where TF's CPU kernels have one, measured fastest on TF 2.21's oneDNN CPU kernels
+    (bench/tf_plans_vs_handwritten.py): the grouped kernel in a single conv2d (Keras' ConvND runs groups through XLA
+    on CPU, 4-11x slower), strides and dilations in one call (instead of a stride-1 conv sampled at x[::s], which
+    computes s**rank times the outputs), explicit pads inside conv2d. Those ops have CPU gradients only in some cases
+    ("Gradients for grouped convolutions are not supported on CPU"; dilated Conv2DBackpropInput only in float32 with
+    'SAME'/'VALID'), so the gradient is always taken from the portable form: the same convolution as one undilated
+    or space-to-batch (tf.nn.convolution) conv per group, then x[::s], which has CPU kernels and gradients in every
+    float dtype. Both forms compute the same sums. The portable form also runs the forward pass where the single op
+    has no CPU kernel: a grouped Conv3D, or a dilated Conv3D outside float32 ("CPU implementation of Conv3D
+    currently only supports dilated rates of 1").
+    """
+    import tensorflow as tf
+
+    rank = len(strides)
+    strides, dilations = [int(s) for s in strides], [int(d) for d in dilations]
+    explicit = not isinstance(padding, str)
+    pads = [[0, 0]] + [[int(b), int(a)] for b, a in padding] + [[0, 0]] if explicit else None
+    strided_and_dilated = max(strides) > 1 and max(dilations) > 1
+    if strided_and_dilated and not explicit and padding.upper() == "SAME":
+        raise ValueError("tf_conv: 'SAME' with strides and dilations together is not a convbridge plan step")
+
+    def single_op(x, kernel):
+        if rank == 3:  # conv3d takes no explicit pads
+            x = tf.pad(x, pads) if explicit else x
+            return tf.nn.conv3d(x, kernel, [1] + strides + [1], "VALID" if explicit else padding.upper(),
+                                dilations=[1] + dilations + [1])
+        if rank == 1:  # a height-1 conv2d, as tf.nn.conv1d is, but with explicit pads
+            x, kernel = tf.expand_dims(x, 1), tf.expand_dims(kernel, 0)
+            if explicit:
+                pads_2d = [[0, 0], [0, 0]] + pads[1:]
+            y = tf.nn.conv2d(x, kernel, [1, 1, strides[0], 1], pads_2d if explicit else padding.upper(),
+                             dilations=[1, 1, dilations[0], 1])
+            return tf.squeeze(y, 1)
+        return tf.nn.conv2d(x, kernel, [1] + strides + [1], pads if explicit else padding.upper(),
+                            dilations=[1] + dilations + [1])
+
+    def portable(x, kernel):
+        if explicit:
+            x = tf.pad(x, pads)
+        conv_strides = [1] * rank if strided_and_dilated else strides
+
+        conv_padding = "VALID" if explicit else padding.upper()
+
+        def one_group(xg, kg):
+            if max(dilations) > 1:  # space_to_batch around an undilated conv
+                return tf.nn.convolution(xg, kg, strides=conv_strides, padding=conv_padding, dilations=dilations)
+            # tf.nn.convolution's undilated Conv3D has no eager gradient (its data_format attribute is unset)
+            if rank == 1:
+                return tf.nn.conv1d(xg, kg, conv_strides[0], conv_padding)
+            conv = tf.nn.conv2d if rank == 2 else tf.nn.conv3d
+            return conv(xg, kg, [1] + conv_strides + [1], conv_padding)
+
+        if groups == 1:
+            y = one_group(x, kernel)
+        else:
+            y = tf.concat([one_group(xg, kg) for xg, kg in zip(tf.split(x, groups, axis=-1),
+                                                               tf.split(kernel, groups, axis=-1))], axis=-1)
+        if strided_and_dilated:
+            y = y[(slice(None),) + tuple(slice(None, None, s) for s in strides)]
+        return y
+
+    x = tf.convert_to_tensor(x)
+    kernel = tf.cast(tf.convert_to_tensor(kernel), x.dtype)
+    has_single_op = x.dtype == tf.float32 or (x.dtype == tf.float64 and rank < 3)
+    if (rank == 3 and groups > 1) or not has_single_op:
+        return portable(x, kernel)
+
+    @tf.custom_gradient
+    def fast_forward_portable_gradient(x, kernel):
+        def gradient(dy):
+            with tf.GradientTape() as tape:
+                tape.watch([x, kernel])
+                y = portable(x, kernel)
+            return tape.gradient(y, [x, kernel], output_gradients=dy)
+
+        return single_op(x, kernel), gradient
+
+    return fast_forward_portable_gradient(x, kernel)
+
+
+# convbridge-section: TfConv
+
+
+def _conv_output_size(size, kernel, stride, dilation, padding):
+    if size is None:
+        return None
+    extent = (kernel - 1) * dilation + 1
+    if isinstance(padding, str) and padding.upper() == "SAME":
+        return -(-size // stride)
+    if not isinstance(padding, str):
+        size += padding[0] + padding[1]
+    return (size - extent) // stride + 1
+
+
+@keras.saving.register_keras_serializable(package="convbridge")
+class TfConv(keras.layers.Layer):
+    """A convolution on channels_last tensors computed by tf_conv (one raw tf.nn op, gradient from the portable
+    form), where Keras' ConvND is slower (groups > 1: XLA on CPU; dilation: space-to-batch around the conv) or
+    refuses the arguments (strides > 1 with dilation_rate > 1).
+
+    Weights as Keras' ConvND: kernel (*kernel_size, C_in / groups, filters), then bias (filters,). padding: "same",
+    "valid", or one (before, after) pair of zeros per spatial axis (PyTorch's padding folded into the conv).
+    """
+
+    def __init__(self, filters, kernel_size, strides, dilation_rate, padding="valid", groups=1, use_bias=True,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = tuple(int(k) for k in kernel_size)
+        self.strides = tuple(int(s) for s in strides)
+        self.dilation_rate = tuple(int(d) for d in dilation_rate)
+        self.padding = padding if isinstance(padding, str) else tuple(tuple(int(v) for v in p) for p in padding)
+        self.groups = int(groups)
+        self.use_bias = bool(use_bias)
+
+    def build(self, input_shape):
+        in_channels = int(input_shape[-1])
+        self.kernel = self.add_weight(name="kernel", shape=self.kernel_size + (in_channels // self.groups,
+                                                                               self.filters))
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros") if self.use_bias else None
+
+    def call(self, x):
+        import tensorflow as tf
+
+        y = tf_conv(x, self.kernel, self.strides, self.dilation_rate, self.padding, self.groups)
+        return tf.nn.bias_add(y, tf.cast(self.bias, y.dtype)) if self.use_bias else y
+
+    def compute_output_shape(self, input_shape):
+        spatial = [_conv_output_size(size, k, s, d, self.padding if isinstance(self.padding, str) else self.padding[i])
+                   for i, (size, k, s, d) in enumerate(zip(input_shape[1:-1], self.kernel_size, self.strides,
+                                                           self.dilation_rate))]
+        return (input_shape[0], *spatial, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "dilation_rate": self.dilation_rate, "padding": self.padding,
+                "groups": self.groups, "use_bias": self.use_bias}
+
+
 # convbridge-section: ExpectInputSize
 
 

@@ -257,8 +257,25 @@ std::string_view source_framework(const KerasConvLayer& source) { return source.
 
 std::string_view source_noun(const KerasConvLayer& source) { return source.is_tf_nn ? "tf.nn call" : "Keras layer"; }
 
-std::string keras_conv_constructor(const ConvStep& conv, std::string_view prefix, std::string_view extra) {
+bool conv_pads_folded(const ConvStep& conv, bool fold_explicit_pads) {
+  return fold_explicit_pads && conv.implementation == ConvImplementation::tf_conv &&
+         conv.padding == TfPadding::explicit_pads;
+}
+
+std::string keras_conv_constructor(const ConvStep& conv, std::string_view prefix, std::string_view extra,
+                                   bool fold_explicit_pads) {
   const std::string padding = conv.padding == TfPadding::same ? "same" : "valid";
+  if (conv.implementation == ConvImplementation::tf_conv) {
+    std::string padding_argument = fmt::format("\"{}\"", padding);
+    if (conv_pads_folded(conv, fold_explicit_pads)) {
+      std::vector<std::string> pairs;
+      for (const PadPair& p : conv.explicit_pads) pairs.push_back(fmt::format("({}, {})", p.before, p.after));
+      padding_argument = fmt::format("({}{})", fmt::join(pairs, ", "), pairs.size() == 1 ? "," : "");
+    }
+    return fmt::format("TfConv({}, {}, strides={}, dilation_rate={}, padding={}, groups={}, use_bias={}{})",
+                       conv.out_channels, py_tuple(conv.kernel), py_tuple(conv.strides), py_tuple(conv.dilation),
+                       padding_argument, conv.groups, conv.use_bias ? "True" : "False", extra);
+  }
   if (conv.kind == TfConvKind::depthwise) {
     return fmt::format("{}DepthwiseConv{}D({}, strides={}, padding=\"{}\", depth_multiplier={}, "
                        "dilation_rate={}, use_bias={}{})",

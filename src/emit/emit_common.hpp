@@ -58,10 +58,14 @@ std::string python_kernel_lines_tf(const WeightLayoutChange& change, const std::
 std::string_view python_spread_taps_tf();
 
 // The Keras layer of a conv step: keras.layers.Conv2D(16, (3, 3), strides=..., use_bias=True) (DepthwiseConvND for
-// the depthwise kind; ConvNDTranspose, or TorchGroupedConvTranspose for groups > 1). prefix replaces
-// "keras.layers."; extra is appended to the arguments (", name=...").
+// the depthwise kind; ConvNDTranspose, or TorchGroupedConvTranspose for groups > 1), or TfConv(...) for a tf_conv
+// step (keras_layers.py sections kTfConvSections, which the code must embed). prefix replaces "keras.layers.";
+// extra is appended to the arguments (", name=..."). An explicitly padded step expects input the caller has
+// zero-padded, unless fold_explicit_pads and the layer takes the pads itself (conv_pads_folded).
 std::string keras_conv_constructor(const ConvStep& conv, std::string_view prefix = "keras.layers.",
-                                   std::string_view extra = "");
+                                   std::string_view extra = "", bool fold_explicit_pads = false);
+bool conv_pads_folded(const ConvStep& conv, bool fold_explicit_pads);
+inline const std::vector<std::string> kTfConvSections{"tf_conv", "TfConv"};
 std::string keras_transposed_constructor(const TransposedConvStep& conv, std::string_view prefix = "keras.layers.",
                                          std::string_view extra = "");
 

@@ -24,6 +24,9 @@ struct StepDescriber {
                                                              : "explicit " + describe_padding(step.explicit_pads, rank);
     std::string head = step.kind == TfConvKind::depthwise
                            ? fmt::format("DepthwiseConv{}D(depth_multiplier={})", step.rank, step.depth_multiplier)
+                       : step.implementation == ConvImplementation::tf_conv
+                           ? fmt::format("TfConv {}-D ({} filters, groups={}, raw tf.nn)", step.rank, step.out_channels,
+                                         step.groups)
                            : fmt::format("Conv{}D({} filters, groups={})", step.rank, step.out_channels, step.groups);
     return fmt::format("{}: kernel {}, strides {}, dilation {}, padding {}, {}", head, emit::py_tuple(step.kernel),
                        emit::py_tuple(step.strides), emit::py_tuple(step.dilation), padding,

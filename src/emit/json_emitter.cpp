@@ -34,6 +34,7 @@ struct StepToJson {
     out["padding"] = step.padding == TfPadding::same ? "same" : step.padding == TfPadding::valid ? "valid" : "explicit";
     if (step.padding == TfPadding::explicit_pads) out["explicit_pads"] = pads_json(step.explicit_pads);
     out["use_bias"] = step.use_bias;
+    out["implementation"] = step.implementation == ConvImplementation::tf_conv ? "tf_conv" : "keras_layer";
     return out;
   }
   Json operator()(const TransposedConvStep& step) const {

@@ -3,6 +3,8 @@
 // - keras.ops.pad(mode='reflect') is tf.pad REFLECT on the TF backend; keras.ops.pad rejects 'edge' and 'wrap' on
 //   TF, so replicate and circular are built from edge slices. Both layers come from python/convbridge/
 //   keras_layers.py, embedded verbatim (the same classes convbridge.to_keras uses).
+// - TfConv (keras_layers.py) for tf_conv steps: one raw tf.nn op where Keras' ConvND is slower or refuses the
+//   arguments (the planner's rule, src/plan/torch_to_tf.cpp), the explicit pads folded into it.
 // - AveragePoolingND(pool_size=1, strides=s) keeps every s-th element: x[::s] as a built-in, serialisable layer
 //   (bit-identical for finite values; it would turn -0.0 into +0.0).
 #include <fmt/format.h>
@@ -61,12 +63,15 @@ std::string emit_keras(const Plan& plan) {
                                      padding_fill_name(pad->fill)));
       }
     } else if (const auto* c = std::get_if<ConvStep>(&step.op)) {
-      if (c->padding == TfPadding::explicit_pads) {
+      if (c->padding == TfPadding::explicit_pads && !emit::conv_pads_folded(*c, true)) {
         layers.push_back(fmt::format("keras.layers.ZeroPadding{}D({})", spec.rank,
                                      emit::keras_padding_tuple(c->explicit_pads)));
       }
       layers.push_back("conv");
-      conv_expression = emit::keras_conv_constructor(*c);
+      conv_expression = emit::keras_conv_constructor(*c, "keras.layers.", "", true);
+      if (c->implementation == ConvImplementation::tf_conv) {
+        for (const std::string& section : emit::kTfConvSections) use_section({section});
+      }
     } else if (const auto* t = std::get_if<TransposedConvStep>(&step.op)) {
       layers.push_back("conv");
       conv_expression = emit::keras_transposed_constructor(*t);

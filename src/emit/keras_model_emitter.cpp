@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "convbridge/model/keras_model.hpp"
@@ -51,7 +52,17 @@ from keras import layers, ops
                                                "axes).", plan.runtime_transposes,
                                                plan.runtime_transposes == 1 ? "" : "s")));
   if (plan.needs_torch_padding) out += emit::kTorchPaddingPython;
-  if (!plan.helpers.empty()) out += emit::python_sections(emit::kKerasLayersPython, plan.helpers);
+  // The conv lines come from emit::keras_conv_constructor, which names TfConv for tf_conv plan steps.
+  std::vector<std::string> helpers = plan.helpers;
+  const bool uses_tf_conv = std::any_of(plan.lines.begin(), plan.lines.end(), [](const TargetLine& line) {
+    return line.expression.starts_with("TfConv(");
+  });
+  for (const std::string& section : emit::kTfConvSections) {
+    if (uses_tf_conv && std::find(helpers.begin(), helpers.end(), section) == helpers.end()) {
+      helpers.push_back(section);
+    }
+  }
+  if (!helpers.empty()) out += emit::python_sections(emit::kKerasLayersPython, helpers);
   out += fmt::format("\n\ndef build_model():\n    \"\"\"The {} graph with Keras' initial weights.\"\"\"\n",
                      plan.model_name);
   for (size_t i = 0; i < plan.inputs.size(); ++i) {

@@ -12,6 +12,8 @@
 //   covers only float32 'VALID'/'SAME'), and in the forward Conv3D in float64; so dilated convs use
 //   tf.nn.convolution (space_to_batch around an undilated conv, as Keras' Conv layers do). depthwise_conv2d does
 //   the same by itself.
+// - Grouped and dilated convs (and strided dilated ones, where one op is right for them) are tf_conv steps: one raw
+//   op forward, gradient from the portable form below (keras_layers.py, tf_conv); the rules are the planner's.
 // - The code is meant to be kept in a model that trains: weight and bias may be numpy arrays, tensors or
 //   tf.Variables, and every step from them to the output is a TF op (no numpy, no tf.constant), so it runs inside
 //   tf.function, also traced with unknown batch and spatial sizes, and tf.GradientTape reaches the variables
@@ -43,8 +45,23 @@ std::string padding_argument(const ConvStep& conv, bool explicit_allowed) {
   return "\"VALID\"";
 }
 
+// Lines computing `y` from `x` and `kernel` for a tf_conv step (keras_layers.py's tf_conv, embedded).
+std::string tf_conv_lines(const ConvStep& conv) {
+  std::string padding = conv.padding == TfPadding::same ? "\"SAME\"" : "\"VALID\"";
+  if (conv.padding == TfPadding::explicit_pads) {
+    std::vector<std::string> pairs;
+    for (const PadPair& p : conv.explicit_pads) pairs.push_back(fmt::format("({}, {})", p.before, p.after));
+    padding = fmt::format("[{}]", fmt::join(pairs, ", "));
+  }
+  return fmt::format("    # tf_conv: one tf.nn op forward (the plan's why says which), the gradient of the per-group /\n"
+                     "    # space-to-batch form, which TF's CPU kernels differentiate in every dtype.\n"
+                     "    y = tf_conv(x, kernel, strides={}, dilations={}, padding={}, groups={})\n",
+                     py_tuple(conv.strides), py_tuple(conv.dilation), padding, conv.groups);
+}
+
 // Lines computing `y` from `x` and `kernel` for the conv step.
 std::string conv_lines(const ConvStep& conv) {
+  if (conv.implementation == ConvImplementation::tf_conv) return tf_conv_lines(conv);
   std::string out;
   const bool dilated = std::any_of(conv.dilation.begin(), conv.dilation.end(), [](int64_t d) { return d > 1; });
   const bool depthwise = conv.kind == TfConvKind::depthwise;
@@ -173,6 +190,11 @@ std::string emit_tf_nn(const Plan& plan) {
     out += emit::kTorchPaddingPython;
   }
   if (spreads_taps) out += emit::python_spread_taps_tf();
+  const bool uses_tf_conv = std::any_of(plan.steps.begin(), plan.steps.end(), [](const PlanStep& step) {
+    const auto* conv = std::get_if<ConvStep>(&step.op);
+    return conv != nullptr && conv->implementation == ConvImplementation::tf_conv;
+  });
+  if (uses_tf_conv) out += emit::python_sections(emit::kKerasLayersPython, {"tf_conv"});
   out += fmt::format(R"PY(
 
 def conv(x, weight, bias=None):

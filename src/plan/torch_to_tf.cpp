@@ -1,7 +1,8 @@
 // PyTorch -> TensorFlow/Keras planner. Facts relied on (see docs/semantics.md for sources and tests):
 // - TF 'SAME' pads need = max(0, (ceil(in/s)-1)*s + eff - in), before = need/2 (kernel_shape_util.cc); at stride 1
 //   that is (eff-1)/2 before and the rest after, which is exactly PyTorch's padding='same' split (conv.py).
-// - Keras ConvND and tf.nn.convolution reject strides > 1 together with dilation_rate > 1 (keras base_conv.py).
+// - Keras ConvND and tf.nn.convolution reject strides > 1 together with dilation_rate > 1 (keras base_conv.py); the
+//   raw tf.nn.conv2d/conv3d ops take both (TF's Conv2D op attributes), and oneDNN computes them in one call.
 // - tf.pad has CONSTANT, REFLECT and SYMMETRIC only; SYMMETRIC repeats the edge and is not PyTorch's replicate.
 // - Keras has DepthwiseConv1D/2D (kernel (*k, C, M), output channel c*M+m, as PyTorch) but no DepthwiseConv3D.
 #include <fmt/format.h>
@@ -89,15 +90,28 @@ Status plan_forward(Plan& plan) {
   const std::optional<std::vector<int64_t>>& input_shape = plan.input_shape;
   const auto rank = static_cast<size_t>(spec.rank);
 
-  // Stride together with dilation: Keras refuses it, so convolve at stride 1 and keep every s-th output.
-  const bool split_stride = any_greater_than_one(spec.stride) && any_greater_than_one(spec.dilation);
   const bool depthwise_op = is_depthwise(spec) && spec.rank <= 2;
+  const int64_t in_per_group = spec.in_channels / spec.groups;
+  const bool dilated = any_greater_than_one(spec.dilation);
+  // Which computation, by rule (times: bench/tf_plans_vs_handwritten.py, TF 2.21 oneDNN CPU kernels):
+  // - groups > 1 (not depthwise) or dilation > 1: tf_conv, one raw tf.nn op. Keras' ConvND runs a grouped conv
+  //   through XLA on the CPU (keras/src/backend/tensorflow/nn.py, conv: "grouped convolutions are broken on CPU
+  //   without XLA"), 4-11x slower than conv2d with the grouped kernel, 37x for Conv3D; and a dilated one through
+  //   tf.nn.convolution's space_to_batch, slower than conv2d's own dilations.
+  // - Depthwise convs stay Keras' DepthwiseConvND (tf.nn.depthwise_conv2d): measured as fast as any other form.
+  const bool use_tf_conv = !depthwise_op && (spec.groups > 1 || dilated);
+  // Stride together with dilation: one op does both (TF's Conv2D/Conv3D take both; Keras refuses them together),
+  // except where that op is wrong: tf.nn.depthwise_conv2d silently ignores such strides, and with one input
+  // channel per group TF 2.21's oneDNN kernels have a wrong path at stride > 1 (tests/python/test_traps.py). There,
+  // convolve at stride 1 and keep every s-th output.
+  const bool strided_and_dilated = any_greater_than_one(spec.stride) && dilated;
+  const bool split_stride = strided_and_dilated && (depthwise_op || in_per_group == 1);
   // TF 2.21's default (oneDNN) CPU Conv2D/Conv3D kernels return garbage for one input channel per group, stride > 1
   // on the last spatial axis, an output of width 1 and a batch > 1 (tests/python/test_traps.py,
   // test_exact_despite_tf_onednn_width1_bug). Convolving that axis at stride 1 and keeping every s-th column is
   // exact and never takes that path; the extra work is confined to single-channel convolutions.
-  const bool onednn_guard = !split_stride && spec.rank >= 2 && !depthwise_op &&
-                            spec.in_channels / spec.groups == 1 && spec.stride.back() > 1;
+  const bool onednn_guard = !split_stride && spec.rank >= 2 && !depthwise_op && in_per_group == 1 &&
+                            spec.stride.back() > 1;
   std::vector<int64_t> conv_strides = split_stride ? std::vector<int64_t>(rank, 1) : spec.stride;
   std::vector<int64_t> subsample_strides = split_stride ? spec.stride : std::vector<int64_t>(rank, 1);
   if (onednn_guard) {
@@ -128,15 +142,41 @@ Status plan_forward(Plan& plan) {
     if (spec.groups == 1) {
       conv_why = fmt::format("a plain Conv{}D with the same kernel, dilation and channels", spec.rank);
     } else if (is_depthwise(spec)) {
-      conv_why = fmt::format("groups == in_channels is depthwise, but Keras has no DepthwiseConv3D: Conv3D(groups={}) "
-                             "computes the same thing",
+      conv_why = fmt::format("groups == in_channels is depthwise, but Keras has no DepthwiseConv3D: a grouped conv "
+                             "with {} groups of one input channel computes the same thing",
                              spec.groups);
     } else {
-      conv_why = fmt::format("groups={}: Conv{}D(groups={}) reads input channels [g*{}, (g+1)*{}) for output "
+      conv_why = fmt::format("groups={}: the grouped kernel reads input channels [g*{}, (g+1)*{}) for output "
                              "group g, as PyTorch does",
-                             spec.groups, spec.rank, spec.groups, spec.in_channels / spec.groups,
-                             spec.in_channels / spec.groups);
+                             spec.groups, in_per_group, in_per_group);
     }
+  }
+  if (use_tf_conv) {
+    conv.implementation = ConvImplementation::tf_conv;
+    std::vector<std::string> reasons;
+    if (spec.groups > 1 && spec.rank <= 2) {
+      reasons.push_back(fmt::format("one tf.nn.conv2d with the grouped kernel, where Keras' Conv{}D(groups={}) "
+                                    "runs through XLA on the CPU (measured 4-11x slower)",
+                                    spec.rank, spec.groups));
+    } else if (spec.groups > 1) {
+      reasons.push_back(fmt::format("TF has no grouped Conv3D CPU kernel, so one conv3d per group, concatenated; "
+                                    "Keras' Conv3D(groups={}) runs through XLA on the CPU (measured 37x slower)",
+                                    spec.groups));
+    }
+    if (strided_and_dilated && !split_stride) {
+      reasons.push_back(fmt::format("strides {} and dilation {} in the one conv{}d call (Keras' ConvND refuses them "
+                                    "together; a stride-1 conv sampled at x[::s] would compute {}x the outputs)",
+                                    emit_tuple(spec.stride), emit_tuple(spec.dilation), spec.rank == 1 ? 2 : spec.rank,
+                                    checked_product(spec.stride).value_or(0)));
+    } else if (dilated) {
+      reasons.push_back(fmt::format("dilation {} as conv{}d's own dilations, where Keras' Conv{}D wraps an undilated "
+                                    "conv in space_to_batch/batch_to_space",
+                                    emit_tuple(spec.dilation), spec.rank == 1 ? 2 : spec.rank, spec.rank));
+    }
+    conv_why += fmt::format(". Runs as tf_conv (the TfConv layer in Keras outputs): {}; its gradient comes from the "
+                            "per-group, space-to-batch form, because TF's CPU kernels have none for a grouped or a "
+                            "dilated explicitly padded conv",
+                            fmt::join(reasons, "; "));
   }
 
   if (!any_padding(spec.padding)) {
@@ -147,6 +187,14 @@ Status plan_forward(Plan& plan) {
                           fmt::format("pad {} with {}. {}", describe_padding(spec.padding, spec.rank),
                                       padding_fill_name(spec.fill), fill_reason(spec.fill))});
     conv.padding = TfPadding::valid;
+  } else if (use_tf_conv) {
+    // Pad folding: PyTorch's pads are the op's explicit padding (tf.pad first in 3-D), exact for every size; for a
+    // grouped kernel conv2d with explicit pads measured 2-3x faster than with 'SAME'.
+    conv.padding = TfPadding::explicit_pads;
+    conv.explicit_pads = spec.padding;
+    conv_why += fmt::format("; PyTorch pads {} with zeros, folded into the convolution as explicit padding (exact "
+                            "for every input size)",
+                            describe_padding(spec.padding, spec.rank));
   } else {
     CONVBRIDGE_TRY(const bool same_everywhere, same_matches_every_size(spec, conv_strides));
     if (same_everywhere) {
@@ -198,10 +246,15 @@ Status plan_forward(Plan& plan) {
   if (split_stride) {
     plan.steps.push_back(
         {SubsampleStep{subsample_strides},
-         fmt::format("keep every ({})-th output: Keras ConvND rejects strides > 1 with dilation_rate > 1, and a "
-                     "stride-1 dilated convolution sampled at x[::s] computes exactly the strided outputs; it costs "
-                     "about {}x the work of the strided convolution, since it computes every output it then drops",
-                     fmt::join(subsample_strides, ", "), checked_product(subsample_strides).value_or(0))});
+         fmt::format("keep every ({})-th output: {}, so the convolution runs at stride 1 and x[::s] keeps exactly "
+                     "the strided outputs; it costs about {}x the work of the strided convolution, since it "
+                     "computes every output it then drops",
+                     fmt::join(subsample_strides, ", "),
+                     depthwise_op ? "tf.nn.depthwise_conv2d is wrong with strides and dilations together (and Keras "
+                                    "refuses them)"
+                                  : "with one input channel per group a strided dilated conv would take TF 2.21's "
+                                    "wrong oneDNN path (and Keras refuses strides with dilations)",
+                     checked_product(subsample_strides).value_or(0))});
   } else if (onednn_guard) {
     plan.steps.push_back(
         {SubsampleStep{subsample_strides},
@@ -211,9 +264,12 @@ Status plan_forward(Plan& plan) {
                      spec.stride.back(), spec.stride.back(), spec.stride.back())});
   }
 
-  if (conv.kind == TfConvKind::conv && spec.groups > 1) {
-    plan.notes.push_back("Keras runs grouped convolutions on the CPU through XLA (jit_compile); raw tf.nn.conv3d "
-                         "has no grouped CPU kernel, so the tf.nn code convolves each group separately in 3-D.");
+  if (use_tf_conv) {
+    plan.notes.push_back("tf_conv (a function; TfConv, the Keras layer around it) is embedded in the generated code "
+                         "and registered for keras.models.load_model: its forward pass is one tf.nn op, its "
+                         "gradient that of the per-group / space-to-batch form of the same convolution (TF's CPU "
+                         "kernels have no gradient for grouped convs, nor for dilated ones outside float32 "
+                         "'SAME'/'VALID'), so the layer trains like Keras' own.");
   }
   return Ok{};
 }

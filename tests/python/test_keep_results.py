@@ -40,7 +40,8 @@ MULTI_STEP = [
     "nn.Conv2d(3, 8, 3, padding=1, padding_mode='reflect')",                     # TorchReflectPad
     "nn.Conv2d(3, 8, 3, padding=2, padding_mode='replicate')",                   # TorchEdgePad
     "nn.Conv2d(3, 8, 3, padding=1, padding_mode='circular')",                    # TorchEdgePad
-    "nn.Conv2d(4, 8, 3, stride=2, dilation=2)",                                  # Conv2D, AveragePooling2D subsample
+    "nn.Conv2d(3, 6, 3, stride=2, dilation=2, padding=2, groups=3)",             # Conv2D + AveragePooling2D subsample
+    "nn.Conv2d(3, 6, 3, stride=2, dilation=2, padding=2)",                       # TfConv, pads folded in
     "nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2)",  # TorchGroupedConvTranspose
     "nn.Conv1d(3, 4, 5, padding=2, padding_mode='reflect')",
     "nn.Conv3d(2, 4, 3, padding=1, padding_mode='replicate')",
@@ -359,7 +360,10 @@ def test_explanations_are_wrapped_and_quote_this_layers_kernel():
     assert "TF 'same' pads (2, 3)" in " ".join(line.strip() for line in explanation)  # this layer's k=7 at 224
     dilated = " ".join(line.strip() for line in _cli("translate", "nn.Conv2d(4, 8, 3, stride=2, dilation=2)").stdout
                        .splitlines())
-    assert "about 4x the work of the strided convolution" in dilated
+    assert "would compute 4x the outputs" in dilated  # this layer's strides, in the one-op plan's why
+    depthwise = " ".join(line.strip() for line in _cli("translate", "nn.Conv2d(4, 4, 3, stride=2, dilation=2, "
+                                                                   "groups=4)").stdout.splitlines())
+    assert "about 4x the work of the strided convolution" in depthwise
 
 
 def test_pasted_assignment_lines_translate():

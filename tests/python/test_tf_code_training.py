@@ -68,6 +68,13 @@ CASES = [
     case("2d-depthwise-stride2-dilation2", "nn.Conv2d(4, 4, 3, groups=4, stride=2, dilation=2)",
          (2, 4, 9, 10), (1, 4, 12, 7)),
     case("2d-same-dilation2", "nn.Conv2d(3, 4, 3, padding='same', dilation=2)", (2, 3, 7, 8), (1, 3, 5, 10)),
+    # tf_conv: one raw op forward with strides, dilations and the grouped kernel; gradient from the portable form
+    case("2d-groups2-stride2-dilation2", "nn.Conv2d(4, 6, 3, stride=2, dilation=2, padding=2, groups=2)",
+         (2, 4, 9, 10), (1, 4, 12, 7)),
+    case("1d-groups3-stride2-dilation3", "nn.Conv1d(6, 6, 3, stride=2, dilation=3, padding=1, groups=3)", (2, 6, 11),
+         (1, 6, 14)),
+    case("3d-stride2-dilation2", "nn.Conv3d(2, 3, 2, stride=2, dilation=2, padding=1)", (2, 2, 5, 6, 4),
+         (1, 2, 4, 7, 6)),
     case("1d-depthwise-dilation2-pad2", "nn.Conv1d(4, 8, 3, dilation=2, groups=4, padding=2)", (2, 4, 9), (1, 4, 6)),
     case("3d-groups2-dilation", "nn.Conv3d(4, 6, 2, dilation=(1, 2, 2), groups=2, padding=(0, 1, 2))",
          (2, 4, 3, 4, 5), (1, 4, 2, 6, 3)),
@@ -371,3 +378,44 @@ def test_float32_variables_with_a_float64_input():
     for name in ("weight", "bias"):
         assert grads[name].dtype == tf.float32
         assert_close(grads[name].numpy(), expected[name], gradient_tolerance(expected[name], terms[name]), name)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# convbridge's TfConv layer (to_keras of grouped / dilated convs) trains like Keras' own layers
+# ------------------------------------------------------------------------------------------------------------------
+
+TF_CONV_CASES = [
+    case("2d-groups4", "nn.Conv2d(8, 8, 3, padding=1, groups=4)", (2, 8, 6, 7)),
+    case("2d-stride2-dilation2-pad2", "nn.Conv2d(3, 4, 3, stride=2, dilation=2, padding=2)", (2, 3, 9, 10)),
+    case("3d-groups2", "nn.Conv3d(4, 6, 3, padding=1, groups=2)", (2, 4, 4, 5, 3)),
+]
+
+
+@pytest.mark.parametrize("text,shapes", TF_CONV_CASES)
+def test_tf_conv_layer_gradients_equal_pytorch(text, shapes):
+    """to_keras gives a TfConv layer here; tf.GradientTape over its trainable weights (eagerly and in tf.function)
+    gives PyTorch's gradients, re-laid out: TF's CPU kernels have no gradient for the op its forward pass runs."""
+    import convbridge
+
+    module = torch_layer(text)
+    layer = convbridge.to_keras(module)
+    assert type(layer).__name__ == "TfConv", type(layer)
+    (shape,) = shapes
+    x, g = inputs_for(text, shape, module)
+    expected_y, expected = torch_gradients(module, x, g)
+    terms = accumulated_terms(module, x.shape, expected_y.shape)
+    rank = len(module.kernel_size)
+
+    def gradients(x_last, g_last):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x_last) * g_last)
+        return tape.gradient(loss, [layer.kernel, layer.bias])
+
+    for label, run in (("eager", gradients), ("tf.function", tf.function(gradients))):
+        kernel_grad, bias_grad = run(tf.constant(channels_last(x)), tf.constant(channels_last(g)))
+        # Keras kernel (*k, C_in/G, C_out) -> PyTorch (C_out, C_in/G, *k)
+        weight_grad = np.transpose(np.asarray(kernel_grad), (rank + 1, rank, *range(rank)))
+        assert_close(weight_grad, expected["weight"], gradient_tolerance(expected["weight"], terms["weight"]),
+                     f"TfConv kernel gradient, {label} ({text})")
+        assert_close(bias_grad, expected["bias"], gradient_tolerance(expected["bias"], terms["bias"]),
+                     f"TfConv bias gradient, {label} ({text})")

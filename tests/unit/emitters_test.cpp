@@ -62,8 +62,11 @@ TEST(TfNnEmitter, Rank1And3PadFirstAndGroups3dAreSplit) {
   const std::string conv1 = emit_tf_nn(plan_for("nn.Conv1d(3, 6, 3, stride=2, padding=1)"));
   EXPECT_TRUE(contains(conv1, "x = tf.pad(x, [[0, 0], [1, 1], [0, 0]])")) << conv1;
   EXPECT_TRUE(contains(conv1, "padding=\"VALID\"")) << conv1;
+  // Grouped 3-D: tf_conv, whose portable form convolves group by group (TF has no grouped Conv3D CPU kernel).
   const std::string conv3 = emit_tf_nn(plan_for("nn.Conv3d(4, 6, 3, groups=2)"));
-  EXPECT_TRUE(contains(conv3, "tf.split(x, 2, axis=-1)")) << conv3;
+  EXPECT_TRUE(contains(conv3, "y = tf_conv(x, kernel, strides=(1, 1, 1), dilations=(1, 1, 1), padding=\"VALID\", "
+                              "groups=2)")) << conv3;
+  EXPECT_TRUE(contains(conv3, "tf.split(x, groups, axis=-1)")) << conv3;
 }
 
 // The tf code must run on tensors and tf.Variables and be differentiable (tests/python/test_tf_code_training.py):
@@ -97,14 +100,18 @@ TEST(TfNnEmitter, DilatedTransposedKernelsAreSpreadWithTfOps) {
 }
 
 TEST(TfNnEmitter, ConstructsWithCpuGradients) {
-  // Dilated: tf.nn.convolution (TF's CPU conv kernels have no dilated gradient in float64 / explicit padding).
+  // Strided and dilated: one tf_conv step with the pads folded in; its gradient is the portable form's
+  // (tf.nn.convolution: TF's CPU conv kernels have no dilated gradient in float64 / with explicit padding).
   const std::string dilated = emit_tf_nn(plan_for("nn.Conv2d(3, 4, 3, stride=2, dilation=2, padding=1)"));
-  EXPECT_TRUE(contains(dilated, "x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])")) << dilated;
-  EXPECT_TRUE(contains(dilated, "y = tf.nn.convolution(x, kernel, strides=(1, 1), padding=\"VALID\", dilations=(2, 2))"))
-      << dilated;
-  // Grouped 2-D: one conv per group (no CPU gradient for grouped conv2d).
+  EXPECT_TRUE(contains(dilated, "y = tf_conv(x, kernel, strides=(2, 2), dilations=(2, 2), padding=[(1, 1), (1, 1)], "
+                                "groups=1)")) << dilated;
+  EXPECT_TRUE(contains(dilated, "@tf.custom_gradient")) << dilated;
+  EXPECT_TRUE(contains(dilated, "return tf.nn.convolution(xg, kg, strides=conv_strides")) << dilated;
+  EXPECT_FALSE(contains(dilated, "class TfConv")) << dilated;  // the function only: tf code needs no Keras
+  // Grouped 2-D: one conv2d with the grouped kernel forward, one conv per group in the gradient.
   const std::string grouped = emit_tf_nn(plan_for("nn.Conv2d(4, 6, 3, groups=2)"));
-  EXPECT_TRUE(contains(grouped, "tf.nn.conv2d(xg, kg, strides=(1, 1, 1, 1), padding=\"VALID\"")) << grouped;
+  EXPECT_TRUE(contains(grouped, "y = tf_conv(x, kernel, strides=(1, 1), dilations=(1, 1), padding=\"VALID\", groups=2)"))
+      << grouped;
   // Depthwise 1-D: a height-1 depthwise_conv2d, explicit padding on the width only.
   const std::string depthwise1d = emit_tf_nn(plan_for("nn.Conv1d(4, 8, 3, stride=2, groups=4, padding=1)"));
   EXPECT_TRUE(contains(depthwise1d, "y = tf.nn.depthwise_conv2d(tf.expand_dims(x, 1), tf.expand_dims(kernel, 0), "
@@ -121,10 +128,11 @@ TEST(JsonEmitter, IsCompleteAndParses) {
   EXPECT_EQ(json["exact_for"], "every_input_size");
   EXPECT_EQ(json["input_shape"], (std::vector<int64_t>{2, 4, 11, 10}));
   EXPECT_EQ(json["output_shape"], (std::vector<int64_t>{2, 8, 5, 4}));  // floor((11+2-5)/2)+1, floor((10+2-5)/2)+1
-  ASSERT_EQ(json["steps"].size(), 3u);
+  ASSERT_EQ(json["steps"].size(), 2u);  // stride with dilation in the one conv op
   EXPECT_EQ(json["steps"][0]["op"], "pad");
   EXPECT_EQ(json["steps"][1]["op"], "conv");
-  EXPECT_EQ(json["steps"][2]["op"], "subsample");
+  EXPECT_EQ(json["steps"][1]["implementation"], "tf_conv");
+  EXPECT_EQ(json["steps"][1]["strides"], (std::vector<int64_t>{2, 2}));
   EXPECT_EQ(json["weights"]["kernel"]["to_layout"], "HWIO");
   EXPECT_FALSE(json["steps"][0]["why"].get<std::string>().empty());
 }

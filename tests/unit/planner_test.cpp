@@ -35,7 +35,7 @@ TEST(Planner, NoPaddingIsValid) {
 
 TEST(Planner, SameAtStride1IsTfSameForEverySize) {
   for (const char* text : {"nn.Conv2d(3, 16, 3, padding='same')", "nn.Conv2d(3, 16, 4, padding='same')",
-                           "nn.Conv1d(3, 16, 4, padding='same', dilation=3)", "nn.Conv2d(3, 16, 3, padding=1)"}) {
+                           "nn.Conv2d(3, 16, 3, padding=1)"}) {
     const Plan plan = plan_for(text);
     EXPECT_EQ(conv_of(plan).padding, TfPadding::same) << text;
     EXPECT_TRUE(plan.exact_for_every_input_size) << text;
@@ -81,19 +81,52 @@ TEST(Planner, SameAtKnownSizeNeedsOnlyEqualStartAndCount) {
   expect_verified(other);
 }
 
-TEST(Planner, StrideWithDilationSplitsIntoSubsample) {
+// Grouped and dilated convs run as tf_conv (one raw tf.nn op), with PyTorch's pads folded in as explicit padding,
+// exact for every size: 'same' would be exact here too, but conv2d with a grouped kernel is faster with explicit
+// pads (bench/tf_plans_vs_handwritten.py).
+TEST(Planner, GroupedAndDilatedRunAsTfConvWithFoldedPads) {
+  for (const char* text : {"nn.Conv2d(8, 8, 3, padding=1, groups=4)", "nn.Conv1d(3, 16, 4, padding='same', dilation=3)",
+                           "nn.Conv3d(4, 8, 3, padding=1, groups=2)", "nn.Conv2d(4, 8, 3, padding=2, dilation=2)"}) {
+    const Plan plan = plan_for(text);
+    ASSERT_EQ(plan.steps.size(), 1u) << text;
+    EXPECT_EQ(conv_of(plan).implementation, ConvImplementation::tf_conv) << text;
+    EXPECT_EQ(conv_of(plan).padding, TfPadding::explicit_pads) << text;
+    EXPECT_EQ(conv_of(plan).explicit_pads, plan.source.padding) << text;
+    EXPECT_TRUE(plan.exact_for_every_input_size) << text;
+    EXPECT_NE(plan.steps[0].why.find("Runs as tf_conv"), std::string::npos) << plan.steps[0].why;
+    expect_verified(plan);
+  }
+  // Plain and depthwise convs stay Keras layers: measured as fast as any raw op.
+  for (const char* text : {"nn.Conv2d(3, 16, 3, padding=1)", "nn.Conv2d(8, 8, 3, groups=8, dilation=2)"}) {
+    EXPECT_EQ(conv_of(plan_for(text)).implementation, ConvImplementation::keras_layer) << text;
+  }
+}
+
+// Stride with dilation: one tf_conv step where one op is right for it; stride-1 conv + subsample where it is not
+// (depthwise_conv2d ignores such strides; one input channel per group takes oneDNN's wrong path).
+TEST(Planner, StrideWithDilationIsOneOpWhereTfIsRightForIt) {
   const Plan plan = plan_for("nn.Conv2d(4, 8, 3, stride=2, dilation=2, padding=2)");
-  ASSERT_EQ(plan.steps.size(), 2u);
-  EXPECT_EQ(conv_of(plan).strides, (std::vector<int64_t>{1, 1}));
-  EXPECT_EQ(conv_of(plan).padding, TfPadding::same);  // pads (2, 2) == 'same' split of eff 5 at stride 1
-  const auto* subsample = std::get_if<SubsampleStep>(&plan.steps.back().op);
-  ASSERT_NE(subsample, nullptr);
-  EXPECT_EQ(subsample->strides, (std::vector<int64_t>{2, 2}));
+  ASSERT_EQ(plan.steps.size(), 1u);
+  EXPECT_EQ(conv_of(plan).strides, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(conv_of(plan).dilation, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(conv_of(plan).implementation, ConvImplementation::tf_conv);
+  EXPECT_EQ(conv_of(plan).padding, TfPadding::explicit_pads);
   expect_verified(plan);
-  // Stride on one axis and dilation on the other is still refused by Keras, so it is split too.
   const Plan mixed = plan_for("nn.Conv2d(4, 8, 3, stride=(2, 1), dilation=(1, 2))");
-  EXPECT_EQ(mixed.steps.size(), 2u);
+  EXPECT_EQ(mixed.steps.size(), 1u);
   expect_verified(mixed);
+
+  for (const char* text : {"nn.Conv2d(4, 4, 3, stride=2, dilation=2, padding=2, groups=4)",
+                           "nn.Conv2d(1, 8, 3, stride=2, dilation=2, padding=2)",
+                           "nn.Conv2d(4, 8, 3, stride=2, dilation=2, padding=2, groups=4)"}) {
+    const Plan split = plan_for(text);
+    ASSERT_EQ(split.steps.size(), 2u) << text;
+    EXPECT_EQ(conv_of(split).strides, (std::vector<int64_t>{1, 1})) << text;
+    const auto* subsample = std::get_if<SubsampleStep>(&split.steps.back().op);
+    ASSERT_NE(subsample, nullptr) << text;
+    EXPECT_EQ(subsample->strides, (std::vector<int64_t>{2, 2})) << text;
+    expect_verified(split);
+  }
 }
 
 TEST(Planner, DepthwiseAndGroups) {
