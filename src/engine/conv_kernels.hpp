@@ -85,32 +85,38 @@ struct ConvGeometry {
 };
 
 // The packed weight the GEMM kernels read, per group g (outermost), with t the kernel tap (kz, ky, kx) row-major:
-//   forward, channels_first:    [g][o][i][t]  (the GEMM's A, O/G x (I/G * taps))
-//   forward, channels_last:     [g][t][i][o]  (the GEMM's B, (taps * I/G) x O/G)
+//   forward, channels_first:    [g][o][i][t]  (the GEMM's A, O/G x (I/G * taps)): PyTorch's (O, I/G, *k) as it is
+//   forward, channels_last:     [g][t][i][o]  (the GEMM's B, (taps * I/G) x O/G): TF's (*k, I, O) as it is for G = 1
 //   transposed, channels_first: [g][o][t][i]  (A, (O/G * taps) x I/G)
 //   transposed, channels_last:  [g][i][t][o]  (B, I/G x (taps * O/G))
 // where i and o index the input and output channels within group g. pack_weight fills it from a framework-layout
 // accessor: forward weight_at(o_global, i, kz, ky, kx), transposed weight_at(i_global, o, kz, ky, kx), the same
-// accessors the naive loops read.
+// accessors the naive loops read. It walks the source in PyTorch's order (forward o, i, t; transposed i, o, t).
 template <class WeightAt>
 std::vector<double> pack_weight(const ConvGeometry& g, bool transposed, WeightAt weight_at) {
   const int64_t ig = g.in_per_group(), og = g.out_per_group(), taps = g.taps();
+  int64_t o_stride = 0, i_stride = 0, t_stride = 0;
+  if (!transposed && !g.channels_last) {
+    o_stride = ig * taps, i_stride = taps, t_stride = 1;
+  } else if (!transposed) {
+    t_stride = ig * og, i_stride = og, o_stride = 1;
+  } else if (!g.channels_last) {
+    o_stride = taps * ig, t_stride = ig, i_stride = 1;
+  } else {
+    i_stride = taps * og, t_stride = og, o_stride = 1;
+  }
+  const int64_t outer_count = transposed ? ig : og, inner_count = transposed ? og : ig;
+  const int64_t outer_stride = transposed ? i_stride : o_stride, inner_stride = transposed ? o_stride : i_stride;
   std::vector<double> packed(static_cast<size_t>(g.groups * ig * og * taps));
   for (int64_t group = 0; group < g.groups; ++group)
-    for (int64_t o = 0; o < og; ++o)
-      for (int64_t i = 0; i < ig; ++i)
+    for (int64_t outer = 0; outer < outer_count; ++outer)
+      for (int64_t inner = 0; inner < inner_count; ++inner) {
+        double* dst = packed.data() + group * ig * og * taps + outer * outer_stride + inner * inner_stride;
+        const int64_t global = group * outer_count + outer;  // o_global forward, i_global transposed
         for (int64_t kz = 0; kz < g.kernel[0]; ++kz)
           for (int64_t ky = 0; ky < g.kernel[1]; ++ky)
-            for (int64_t kx = 0; kx < g.kernel[2]; ++kx) {
-              const int64_t t = (kz * g.kernel[1] + ky) * g.kernel[2] + kx;
-              int64_t index = 0;
-              if (!transposed && !g.channels_last) index = (o * ig + i) * taps + t;
-              if (!transposed && g.channels_last) index = (t * ig + i) * og + o;
-              if (transposed && !g.channels_last) index = (o * taps + t) * ig + i;
-              if (transposed && g.channels_last) index = (i * taps + t) * og + o;
-              packed[static_cast<size_t>(group * ig * og * taps + index)] =
-                  transposed ? weight_at(group * ig + i, o, kz, ky, kx) : weight_at(group * og + o, i, kz, ky, kx);
-            }
+            for (int64_t kx = 0; kx < g.kernel[2]; ++kx, dst += t_stride) *dst = weight_at(global, inner, kz, ky, kx);
+      }
   return packed;
 }
 

@@ -221,7 +221,12 @@ void direct_single_input_conv(const ConvGeometry& g, const double* input, std::s
             const double* src = in_plane + (source[0] * g.in_spatial[1] + source[1]) * g.in_spatial[2];
             double* dst = out_plane + row * g.out_spatial[2];
             const Run run = inside(source[2], g.stride[2], g.in_spatial[2], g.out_spatial[2]);
-            for (int64_t j = run.begin; j < run.end; ++j) dst[j] += w * src[source[2] + j * g.stride[2]];
+            const double* first = src + source[2];
+            if (g.stride[2] == 1) {  // contiguous: the compiler vectorises this form
+              for (int64_t j = run.begin; j < run.end; ++j) dst[j] += w * first[j];
+            } else {
+              for (int64_t j = run.begin; j < run.end; ++j) dst[j] += w * first[j * g.stride[2]];
+            }
           }
         }
       }

@@ -152,11 +152,14 @@ ConvGeometry geometry_of(const View5& in, int64_t out_channels, int64_t groups, 
 
 // A zero-padded, strided, dilated, grouped cross-correlation (`zero_pads` per spatial axis): the naive loop on the
 // materialised padding, or the GEMM kernel, which reads the padding as zeros without materialising it.
+// `already_packed`: the weight itself when its framework layout is the GEMM kernel's packed one (pack_weight), so
+// that it is read in place; empty otherwise.
 template <class WeightAt>
 Tensor padded_conv(ConvAlgorithm algorithm, const Tensor& input, int rank, bool channels_last,
                    const std::vector<PadPair>& zero_pads, int64_t out_channels, int64_t groups,
                    const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride,
-                   const std::vector<int64_t>& dilation, WeightAt weight_at, std::span<const double> bias) {
+                   const std::vector<int64_t>& dilation, WeightAt weight_at, std::span<const double> bias,
+                   std::span<const double> already_packed = {}) {
   if (algorithm == ConvAlgorithm::gemm) {
     const View5 in = View5::of(input.shape, channels_last);
     ConvGeometry g = geometry_of(in, out_channels, groups, kernel, stride, dilation);
@@ -171,7 +174,9 @@ Tensor padded_conv(ConvAlgorithm algorithm, const Tensor& input, int rank, bool 
       out.channels = out_channels;
       out.spatial = g.out_spatial;
       Tensor result{out.shape(rank), std::vector<double>(static_cast<size_t>(out.size()))};
-      engine_detail::gemm_forward_conv(g, input.data, engine_detail::pack_weight(g, false, weight_at), bias,
+      std::vector<double> packed;
+      if (already_packed.empty()) packed = engine_detail::pack_weight(g, false, weight_at);
+      engine_detail::gemm_forward_conv(g, input.data, already_packed.empty() ? packed : already_packed, bias,
                                        result.data);
       return result;
     }
@@ -266,8 +271,10 @@ struct TfStepRunner {
       auto at = [&](int64_t o, int64_t i, int64_t kz, int64_t ky, int64_t kx) {
         return kernel.data[static_cast<size_t>((((kz * k[1] + ky) * k[2] + kx) * in_per_group + i) * o_count + o)];
       };
+      // With one group TF's (*k, C_in, C_out) is the packed channels_last layout.
       x = padded_conv(algorithm, x, step.rank, true, pads, step.out_channels, step.groups, step.kernel,
-                      step.strides, step.dilation, at, step.use_bias ? bias : std::span<const double>{});
+                      step.strides, step.dilation, at, step.use_bias ? bias : std::span<const double>{},
+                      step.groups == 1 ? std::span<const double>(kernel.data) : std::span<const double>{});
     }
     return Ok{};
   }
@@ -352,7 +359,8 @@ Result<Tensor> reference_torch_conv(const ConvSpec& spec, const Tensor& input, c
   };
   Tensor out = padded_conv(algorithm, zeros ? input : padded, spec.rank, false,
                            zeros ? spec.padding : std::vector<PadPair>(spec.padding.size()), spec.out_channels,
-                           spec.groups, spec.kernel, spec.stride, spec.dilation, at, bias);
+                           spec.groups, spec.kernel, spec.stride, spec.dilation, at, bias,
+                           weight.data);  // (O, I/G, *k) is the packed channels_first layout
   if (out.shape != out_shape) {
     return make_error(ErrorCode::unsupported, "internal error: the reference engine disagrees with the shape math");
   }
