@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Converted layers against the best hand-written exact TensorFlow, per real-model layer shape (not a test).
 
-For every row of bench/layer_shapes.json (a PyTorch conv and its input shape) this times, in one process:
+For every row of bench/tf_layer_shapes.json (a PyTorch conv and its input shape) this times, in one process:
   - convbridge.to_keras(module): the Keras layer, called inside tf.function;
   - the tf.nn code of convbridge.translate(module).tf_code(): conv(x, weight, bias) inside tf.function, the
     weights graph constants (their re-layout folded, as for a deployed layer);
@@ -273,7 +273,7 @@ def markdown(results, args):
     lines = [
         f"Converted layer vs the fastest hand-written exact TF for the same layer, batch 1, on this machine "
         f"({platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores; TensorFlow {tf.__version__}, "
-        f"Keras {keras.__version__}); `bench/tf_plans_vs_handwritten.py`, shapes from `bench/layer_shapes.json`. "
+        f"Keras {keras.__version__}); `bench/tf_plans_vs_handwritten.py`, shapes from `bench/tf_layer_shapes.json`. "
         f"TF intra-op threads: {args.threads or 'default'}. "
         f"Times: median of {args.rounds} interleaved rounds of at least {args.inner} calls (and ~30 ms) inside "
         f"tf.function; ratio = "
@@ -314,7 +314,7 @@ def main():
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    rows = json.loads((HERE / "layer_shapes.json").read_text())["rows"]
+    rows = json.loads((HERE / "tf_layer_shapes.json").read_text())["rows"]
     if args.only:
         rows = [r for r in rows if re.search(args.only, r["layer"] + " " + r["name"])]
     results = []

@@ -43,8 +43,12 @@ inline void check_error(const Error& error, std::string_view input) {
   }
 }
 
-// A plan of the op set: the target's code defines its entry point, the JSON parses, and the reference engine (a
-// twentieth of the CLI's budget) finds no mismatch.
+// Operations the reference engine may spend on one fuzz input: small enough that each input stays well under the
+// fuzzer's timeout and memory limit in the sanitized build (the CLI's budget is sized for interactive use).
+inline constexpr int64_t kFuzzWorkBudget = 2'000'000;
+
+// A plan of the op set: the target's code defines its entry point, the JSON parses, and the reference engine
+// (kFuzzWorkBudget) finds no mismatch.
 inline void check_layer_plan(const LayerPlan& plan, std::string_view input) {
   if (plan.target == Framework::keras) {
     if (emit_keras(plan).find("def make_layer(") == std::string::npos) fuzz_fail("no make_layer", input);
@@ -55,7 +59,7 @@ inline void check_layer_plan(const LayerPlan& plan, std::string_view input) {
   if (!nlohmann::json::accept(emit_json(plan))) fuzz_fail("the JSON plan does not parse", input);
   if (explain_plan(plan).empty()) fuzz_fail("empty explanation", input);
   if (plan.steps.empty()) fuzz_fail("a plan without steps", input);
-  auto report = verify_plan(plan, 0, kDefaultWorkBudget / 20);
+  auto report = verify_plan(plan, 0, kFuzzWorkBudget);
   if (!report) {
     check_error(report.error(), input);
     return;
@@ -65,14 +69,14 @@ inline void check_layer_plan(const LayerPlan& plan, std::string_view input) {
   }
 }
 
-// A TF/Keras -> PyTorch plan: every emitter produces its output, and the reference engine (with a twentieth of the
-// CLI's budget, which keeps each input well under the fuzzer's timeout in the sanitized build) finds no mismatch.
+// A TF/Keras -> PyTorch plan: every emitter produces its output, and the reference engine (kFuzzWorkBudget) finds
+// no mismatch.
 inline void check_torch_plan(const TorchPlan& plan, std::string_view input) {
   const std::string torch = emit_torch(plan);
   if (torch.find("def make_module(") == std::string::npos) fuzz_fail("no make_module", input);
   if (!nlohmann::json::accept(emit_json(plan))) fuzz_fail("the JSON plan does not parse", input);
   if (explain_plan(plan).empty()) fuzz_fail("empty explanation", input);
-  auto report = verify_plan(plan, 0, kDefaultWorkBudget / 20);
+  auto report = verify_plan(plan, 0, kFuzzWorkBudget);
   if (!report) {
     check_error(report.error(), input);
     return;

@@ -27,7 +27,7 @@ input_timeout=${FUZZ_TIMEOUT:-10}
 # installs the same, and builds the release build too).
 sudo=""
 [[ $(id -u) -ne 0 ]] && sudo=sudo
-packages=(clang libclang-rt-14-dev ninja-build libfmt-dev nlohmann-json3-dev libcli11-dev)
+packages=(clang libclang-rt-14-dev ninja-build libfmt-dev nlohmann-json3-dev libcli11-dev libopenblas-dev)
 command -v cmake >/dev/null 2>&1 || packages+=(cmake)
 missing=()
 for package in "${packages[@]}"; do

@@ -3,15 +3,18 @@
 #   scripts/setup.sh                    system packages + release build (no PyTorch/TensorFlow)
 #   scripts/setup.sh --with-frameworks  also the .venv with torch, tensorflow-cpu, pytest and hypothesis
 #   scripts/setup.sh --with-fuzzers     also clang and libFuzzer's runtime (for scripts/fuzz.sh)
+#   scripts/setup.sh --with-benchmarks  also Google Benchmark and BLIS (for bench/, never run by CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 with_frameworks=0
 with_fuzzers=0
+with_benchmarks=0
 for argument in "$@"; do
   case $argument in
     --with-frameworks) with_frameworks=1 ;;
     --with-fuzzers) with_fuzzers=1 ;;
+    --with-benchmarks) with_benchmarks=1 ;;
     *) echo "setup: unknown option $argument" >&2; exit 2 ;;
   esac
 done
@@ -19,12 +22,16 @@ done
 sudo=""
 [[ $(id -u) -ne 0 ]] && sudo=sudo
 
-# System packages: compiler, build tools and the libraries that are not our core.
-# libbenchmark-dev: Google Benchmark for bench/ (-DCONVBRIDGE_BUILD_BENCHMARKS=ON; never built or run by CI).
-packages=(g++ ninja-build pkg-config libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev)
+# System packages: compiler, build tools and the libraries that are not our core (OpenBLAS: the reference engine's
+# dgemm).
+packages=(g++ ninja-build pkg-config libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
+          libopenblas-dev)
 command -v cmake >/dev/null 2>&1 || packages+=(cmake)
 if ((with_fuzzers)); then
   packages+=(clang libclang-rt-14-dev)  # libFuzzer, ASan and UBSan runtimes for clang 14
+fi
+if ((with_benchmarks)); then
+  packages+=(libbenchmark-dev libblis-dev)  # Google Benchmark; BLIS for -DCONVBRIDGE_BLAS=BLIS
 fi
 missing=()
 for package in "${packages[@]}"; do

@@ -1,6 +1,8 @@
 // The reference engine: plainly correct, float64, no framework needed. It computes a convolution the way PyTorch
 // defines it, executes a TF plan the way TensorFlow defines each step, and compares the two, so the CLI can verify
-// a translation on its own. Speed is not a goal here.
+// a translation on its own. Convolutions run as matrix products on BLAS (ConvAlgorithm::gemm), fast enough to verify
+// real layers at their real sizes; the naive loops (ConvAlgorithm::naive) stay as the obviously-correct reference
+// that the fast path is tested against.
 #pragma once
 
 #include <cstdint>
@@ -22,23 +24,29 @@ struct Tensor {
   std::vector<double> data;
 };
 
+// How the engine computes convolutions: im2col + dgemm (the default), or the naive loops that read as the
+// definition. Both compute the same sums in float64; only the order of the additions differs.
+enum class ConvAlgorithm { gemm, naive };
+
 // PyTorch semantics. input: (N, C_in, *spatial); weight: (C_out, C_in/groups, *kernel); bias: (C_out) or empty.
 // Returns (N, C_out, *spatial_out).
 Result<Tensor> reference_torch_conv(const ConvSpec& spec, const Tensor& input, const Tensor& weight,
-                                    std::span<const double> bias);
+                                    std::span<const double> bias, ConvAlgorithm algorithm = ConvAlgorithm::gemm);
 
 // TensorFlow semantics for every step of `plan`. input: channels_last (N, *spatial, C_in); kernel: in
 // plan.kernel_layout.to_shape; bias: (C_out) or empty. Returns channels_last (N, *spatial_out, C_out).
-Result<Tensor> run_tf_plan(const Plan& plan, const Tensor& input, const Tensor& kernel, std::span<const double> bias);
+Result<Tensor> run_tf_plan(const Plan& plan, const Tensor& input, const Tensor& kernel, std::span<const double> bias,
+                           ConvAlgorithm algorithm = ConvAlgorithm::gemm);
 
 // TensorFlow semantics for a list of TF steps (kernels indexed by each step's `weight`).
 Result<Tensor> run_tf_steps(std::span<const PlanStep> steps, int rank, const Tensor& input,
-                            std::span<const Tensor> kernels, std::span<const double> bias);
+                            std::span<const Tensor> kernels, std::span<const double> bias,
+                            ConvAlgorithm algorithm = ConvAlgorithm::gemm);
 
 // PyTorch semantics for a TF/Keras -> PyTorch plan. input: channels_first (N, C_in, *spatial); keras_weights: the
 // Keras weights in Keras layouts (TorchPlan::weight_shapes), converted here by each step's layout.
 Result<Tensor> run_torch_plan(const TorchPlan& plan, const Tensor& input, std::span<const Tensor> keras_weights,
-                              std::span<const double> bias);
+                              std::span<const double> bias, ConvAlgorithm algorithm = ConvAlgorithm::gemm);
 
 // An activation with its neutral semantics (convbridge/activation.hpp), in place; softmax kinds run over the
 // channel axis, last or second.
@@ -67,10 +75,30 @@ struct VerificationReport {
 };
 
 // Runs the PyTorch reference and the plan on random inputs, weights and bias (fixed seed) and compares them:
-// at the plan's input shape when it has one, else at several sizes (the smallest valid one, odd and even sizes).
-// Operations (multiply-adds plus elements written) one verification may spend by default: interactive in a
-// release build. Checks over the budget are skipped and say so.
-inline constexpr int64_t kDefaultWorkBudget = 40'000'000;
+// at the plan's input shape when it has one (batch min(N, 2), or 1 when 2 is over the budget), else at several sizes
+// (the smallest valid one, odd and even sizes).
+// Operations one verification may spend by default. An operation is a scalar step of the engine (an element
+// written, copied into a column buffer, or a multiply-add of a direct loop); 16 multiply-adds inside dgemm count as
+// one (verify.cpp). 2e9 is about two seconds on the 2-core CI machine, enough for every layer of ResNet-50 and
+// MobileNetV2 at 224, a UNet at 256 and a 3-D ResNet-18 at 16x112x112 (bench/layer_shapes.json; a unit test checks
+// that none is skipped). Checks over the budget, or holding a tensor over 2^24 elements, are skipped and say so.
+inline constexpr int64_t kDefaultWorkBudget = 2'000'000'000;
+
+// A check verify_plan will run: its input shape (the source framework's layout), its cost in operations, and the
+// elements of the largest tensor it holds.
+struct PlannedCheck {
+  std::vector<int64_t> input_shape;
+  int64_t work = 0;
+  int64_t largest_tensor = 0;
+};
+struct PlannedChecks {
+  std::vector<PlannedCheck> within_budget;
+  int64_t cheapest_over_budget = -1;  // the least work among skipped checks; -1 if none (or each overflowed)
+};
+
+// What verify_plan(plan, seed, work_budget) will check and spend, without running it.
+PlannedChecks plan_verification(const Plan& plan, int64_t work_budget = kDefaultWorkBudget);
+PlannedChecks plan_verification(const TorchPlan& plan, int64_t work_budget = kDefaultWorkBudget);
 
 Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed, int64_t work_budget = kDefaultWorkBudget);
 
@@ -78,10 +106,13 @@ Result<VerificationReport> verify_plan(const Plan& plan, uint64_t seed, int64_t 
 Result<VerificationReport> verify_plan(const TorchPlan& plan, uint64_t seed,
                                       int64_t work_budget = kDefaultWorkBudget);
 
+// The op set runs on naive loops (pooling, normalization, resizing, ...), about 1 G operations/s: its own budget.
+inline constexpr int64_t kOpSetWorkBudget = 40'000'000;
+
 // The same for a plan of the op set: the source op against the target steps' ops, in float64, with random
 // weights (variances positive), at the plan's input shape or, when sizes are unknown, at the smallest valid
 // size and a few larger odd and even ones, batch 2.
 Result<VerificationReport> verify_plan(const LayerPlan& plan, uint64_t seed,
-                                      int64_t work_budget = kDefaultWorkBudget);
+                                      int64_t work_budget = kOpSetWorkBudget);
 
 }  // namespace convbridge

@@ -1,4 +1,5 @@
-// Naive convolution loops, one place for each semantic, written for obviousness. Every tensor is seen as 5-D
+// Naive convolution loops, one place for each semantic, written for obviousness, and the step runners that use
+// them or the GEMM kernels (gemm_conv.cpp) that compute the same sums fast. Every tensor is seen as 5-D
 // (N, C, D, H, W) with missing spatial dims of size 1, in either channel position, so one loop serves ranks 1-3.
 #include <fmt/format.h>
 
@@ -6,60 +7,16 @@
 
 #include "convbridge/checked_math.hpp"
 #include "convbridge/engine.hpp"
+#include "engine/conv_kernels.hpp"
 
 namespace convbridge {
 namespace {
 
-using Dims3 = std::array<int64_t, 3>;
-
-Dims3 promote(std::span<const int64_t> values, int64_t fill) {
-  Dims3 out{fill, fill, fill};
-  std::copy(values.begin(), values.end(), out.end() - static_cast<std::ptrdiff_t>(values.size()));
-  return out;
-}
-
-// A row-major activation tensor seen as (N, C, D, H, W).
-struct View5 {
-  int64_t batch = 1, channels = 1;
-  Dims3 spatial{1, 1, 1};
-  bool channels_last = false;
-
-  static View5 of(const std::vector<int64_t>& shape, bool channels_last) {
-    View5 v;
-    v.channels_last = channels_last;
-    v.batch = shape.front();
-    v.channels = channels_last ? shape.back() : shape[1];
-    const auto first = shape.begin() + (channels_last ? 1 : 2);
-    v.spatial = promote(std::span<const int64_t>(&*first, shape.size() - 2), 1);
-    return v;
-  }
-  int64_t at(int64_t n, int64_t c, int64_t z, int64_t y, int64_t x) const {
-    if (channels_last) return (((n * spatial[0] + z) * spatial[1] + y) * spatial[2] + x) * channels + c;
-    return (((n * channels + c) * spatial[0] + z) * spatial[1] + y) * spatial[2] + x;
-  }
-  std::vector<int64_t> shape(int rank) const {
-    std::vector<int64_t> s{batch};
-    if (!channels_last) s.push_back(channels);
-    for (int i = 3 - rank; i < 3; ++i) s.push_back(spatial[static_cast<size_t>(i)]);
-    if (channels_last) s.push_back(channels);
-    return s;
-  }
-  int64_t size() const { return batch * channels * spatial[0] * spatial[1] * spatial[2]; }
-};
-
-// Where padded position i of an axis of length n (with `before` elements added in front) reads from, or -1 for a
-// zero. reflect mirrors around the edge element, replicate clamps, circular wraps (at most once, as PyTorch allows).
-int64_t padded_source(int64_t i, int64_t n, int64_t before, PaddingFill fill) {
-  const int64_t j = i - before;
-  if (j >= 0 && j < n) return j;
-  switch (fill) {
-    case PaddingFill::zeros: return -1;
-    case PaddingFill::reflect: return j < 0 ? -j : 2 * (n - 1) - j;
-    case PaddingFill::replicate: return j < 0 ? 0 : n - 1;
-    case PaddingFill::circular: return j < 0 ? j + n : j - n;
-  }
-  return -1;
-}
+using engine_detail::ConvGeometry;
+using engine_detail::Dims3;
+using engine_detail::padded_source;
+using engine_detail::promote;
+using engine_detail::View5;
 
 Tensor pad_spatial(const Tensor& input, int rank, bool channels_last, const std::vector<PadPair>& pads,
                    PaddingFill fill) {
@@ -171,6 +128,89 @@ Tensor transposed_scatter(const Tensor& input, int rank, bool channels_last, int
   return result;
 }
 
+// Materialised padding: the naive element loop, or the same values copied row by row.
+Tensor materialise_padding(ConvAlgorithm algorithm, const Tensor& input, int rank, bool channels_last,
+                           const std::vector<PadPair>& pads, PaddingFill fill) {
+  if (algorithm == ConvAlgorithm::naive) return pad_spatial(input, rank, channels_last, pads, fill);
+  return engine_detail::pad_spatial_by_rows(input, rank, channels_last, pads, fill);
+}
+
+ConvGeometry geometry_of(const View5& in, int64_t out_channels, int64_t groups, const std::vector<int64_t>& kernel,
+                         const std::vector<int64_t>& stride, const std::vector<int64_t>& dilation) {
+  ConvGeometry g;
+  g.batch = in.batch;
+  g.in_channels = in.channels;
+  g.out_channels = out_channels;
+  g.groups = groups;
+  g.in_spatial = in.spatial;
+  g.kernel = promote(kernel, 1);
+  g.stride = promote(stride, 1);
+  g.dilation = promote(dilation, 1);
+  g.channels_last = in.channels_last;
+  return g;
+}
+
+// A zero-padded, strided, dilated, grouped cross-correlation (`zero_pads` per spatial axis): the naive loop on the
+// materialised padding, or the GEMM kernel, which reads the padding as zeros without materialising it.
+// `already_packed`: the weight itself when its framework layout is the GEMM kernel's packed one (pack_weight), so
+// that it is read in place; empty otherwise.
+template <class WeightAt>
+Tensor padded_conv(ConvAlgorithm algorithm, const Tensor& input, int rank, bool channels_last,
+                   const std::vector<PadPair>& zero_pads, int64_t out_channels, int64_t groups,
+                   const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride,
+                   const std::vector<int64_t>& dilation, WeightAt weight_at, std::span<const double> bias,
+                   std::span<const double> already_packed = {}) {
+  if (algorithm == ConvAlgorithm::gemm) {
+    const View5 in = View5::of(input.shape, channels_last);
+    ConvGeometry g = geometry_of(in, out_channels, groups, kernel, stride, dilation);
+    for (size_t a = 0; a < 3; ++a) {
+      const PadPair pads = a + zero_pads.size() >= 3 ? zero_pads[a + zero_pads.size() - 3] : PadPair{};
+      g.offset[a] = pads.before;
+      const int64_t extent = (g.kernel[a] - 1) * g.dilation[a] + 1;
+      g.out_spatial[a] = (in.spatial[a] + pads.before + pads.after - extent) / g.stride[a] + 1;
+    }
+    if (engine_detail::fits_blas(g)) {
+      View5 out = in;
+      out.channels = out_channels;
+      out.spatial = g.out_spatial;
+      Tensor result{out.shape(rank), std::vector<double>(static_cast<size_t>(out.size()))};
+      std::vector<double> packed;
+      if (already_packed.empty()) packed = engine_detail::pack_weight(g, false, weight_at);
+      engine_detail::gemm_forward_conv(g, input.data, already_packed.empty() ? packed : already_packed, bias,
+                                       result.data);
+      return result;
+    }
+    // Dimensions past BLAS's 32-bit integers (far over any verification budget) take the loops below.
+  }
+  return valid_conv(pad_spatial(input, rank, channels_last, zero_pads, PaddingFill::zeros), rank, channels_last,
+                    out_channels, groups, kernel, stride, dilation, weight_at, bias);
+}
+
+// A transposed convolution (transposed_scatter's semantics): the naive scatter, or im2col's inverse on GEMM.
+template <class WeightAt>
+Tensor transposed_conv(ConvAlgorithm algorithm, const Tensor& input, int rank, bool channels_last,
+                       int64_t out_channels, int64_t groups, const std::vector<int64_t>& kernel,
+                       const std::vector<int64_t>& stride, const std::vector<int64_t>& dilation, Dims3 out_spatial,
+                       Dims3 crop, WeightAt weight_at, std::span<const double> bias) {
+  if (algorithm == ConvAlgorithm::gemm) {
+    const View5 in = View5::of(input.shape, channels_last);
+    ConvGeometry g = geometry_of(in, out_channels, groups, kernel, stride, dilation);
+    g.out_spatial = out_spatial;
+    g.offset = crop;
+    if (engine_detail::fits_blas(g)) {
+      View5 out = in;
+      out.channels = out_channels;
+      out.spatial = out_spatial;
+      Tensor result{out.shape(rank), std::vector<double>(static_cast<size_t>(out.size()))};
+      engine_detail::gemm_transposed_conv(g, input.data, engine_detail::pack_weight(g, true, weight_at), bias,
+                                          result.data);
+      return result;
+    }
+  }
+  return transposed_scatter(input, rank, channels_last, out_channels, groups, kernel, stride, dilation, out_spatial,
+                            crop, weight_at, bias);
+}
+
 Status check_size(const Tensor& t, std::string_view what) {
   auto count = checked_product(t.shape);
   if (!count || static_cast<size_t>(*count) != t.data.size()) {
@@ -189,12 +229,13 @@ Status check_shape(const Tensor& t, const std::vector<int64_t>& expected, std::s
 
 struct TfStepRunner {
   int rank;
+  ConvAlgorithm algorithm;
   std::span<const Tensor> kernels;  // indexed by the steps' `weight`
   std::span<const double> bias;
   Tensor& x;  // channels_last activations, updated in place
 
   Status operator()(const PadStep& step) const {
-    x = pad_spatial(x, rank, true, step.pads, step.fill);
+    x = materialise_padding(algorithm, x, rank, true, step.pads, step.fill);
     return Ok{};
   }
 
@@ -213,7 +254,6 @@ struct TfStepRunner {
                                                       step.strides[a], step.dilation[a], TfPadding::valid));
       if (out == 0) return make_error(ErrorCode::input_shape, "the TF convolution would produce an empty output");
     }
-    const Tensor padded = pad_spatial(x, step.rank, true, pads, PaddingFill::zeros);
     const Tensor& kernel = kernels[static_cast<size_t>(step.weight)];
     const Dims3 k = promote(step.kernel, 1);
     if (step.kind == TfConvKind::depthwise) {
@@ -223,16 +263,18 @@ struct TfStepRunner {
         return kernel.data[static_cast<size_t>((((kz * k[1] + ky) * k[2] + kx) * c_count + o / m_count) * m_count +
                                                o % m_count)];
       };
-      x = valid_conv(padded, step.rank, true, step.out_channels, step.in_channels, step.kernel, step.strides,
-                     step.dilation, at, step.use_bias ? bias : std::span<const double>{});
+      x = padded_conv(algorithm, x, step.rank, true, pads, step.out_channels, step.in_channels, step.kernel,
+                      step.strides, step.dilation, at, step.use_bias ? bias : std::span<const double>{});
     } else {
       // kernel (*k, C_in/G, C_out).
       const int64_t in_per_group = step.in_channels / step.groups, o_count = step.out_channels;
       auto at = [&](int64_t o, int64_t i, int64_t kz, int64_t ky, int64_t kx) {
         return kernel.data[static_cast<size_t>((((kz * k[1] + ky) * k[2] + kx) * in_per_group + i) * o_count + o)];
       };
-      x = valid_conv(padded, step.rank, true, step.out_channels, step.groups, step.kernel, step.strides,
-                     step.dilation, at, step.use_bias ? bias : std::span<const double>{});
+      // With one group TF's (*k, C_in, C_out) is the packed channels_last layout.
+      x = padded_conv(algorithm, x, step.rank, true, pads, step.out_channels, step.groups, step.kernel,
+                      step.strides, step.dilation, at, step.use_bias ? bias : std::span<const double>{},
+                      step.groups == 1 ? std::span<const double>(kernel.data) : std::span<const double>{});
     }
     return Ok{};
   }
@@ -257,9 +299,9 @@ struct TfStepRunner {
     auto at = [&](int64_t i, int64_t o, int64_t kz, int64_t ky, int64_t kx) {
       return kernel.data[static_cast<size_t>((((kz * k[1] + ky) * k[2] + kx) * out_per_group + o) * i_count + i)];
     };
-    x = transposed_scatter(x, step.rank, true, step.out_channels, step.groups, step.kernel, step.strides,
-                           std::vector<int64_t>(step.kernel.size(), 1), out_spatial, crop, at,
-                           step.use_bias ? bias : std::span<const double>{});
+    x = transposed_conv(algorithm, x, step.rank, true, step.out_channels, step.groups, step.kernel, step.strides,
+                        std::vector<int64_t>(step.kernel.size(), 1), out_spatial, crop, at,
+                        step.use_bias ? bias : std::span<const double>{});
     return Ok{};
   }
 
@@ -284,7 +326,7 @@ struct TfStepRunner {
 }  // namespace
 
 Result<Tensor> reference_torch_conv(const ConvSpec& spec, const Tensor& input, const Tensor& weight,
-                                    std::span<const double> bias) {
+                                    std::span<const double> bias, ConvAlgorithm algorithm) {
   CONVBRIDGE_CHECK(validate(spec));
   CONVBRIDGE_TRY(std::vector<int64_t> out_shape, torch_conv_output_shape(spec, input.shape));
   CONVBRIDGE_CHECK(check_size(input, "input"));
@@ -302,18 +344,23 @@ Result<Tensor> reference_torch_conv(const ConvSpec& spec, const Tensor& input, c
     std::vector<int64_t> spatial_out(out_shape.begin() + 2, out_shape.end());
     std::vector<int64_t> crop;
     for (const PadPair& p : spec.padding) crop.push_back(p.before);
-    return transposed_scatter(input, spec.rank, false, spec.out_channels, spec.groups, spec.kernel, spec.stride,
-                              spec.dilation, promote(spatial_out, 1), promote(crop, 0), at, bias);
+    return transposed_conv(algorithm, input, spec.rank, false, spec.out_channels, spec.groups, spec.kernel,
+                           spec.stride, spec.dilation, promote(spatial_out, 1), promote(crop, 0), at, bias);
   }
-  // _ConvNd._conv_forward: F.pad with padding_mode, then an unpadded convolution (zeros pad the same way).
-  const Tensor padded = pad_spatial(input, spec.rank, false, spec.padding, spec.fill);
+  // _ConvNd._conv_forward: F.pad with padding_mode, then an unpadded convolution (zeros pad the same way, and
+  // padded_conv reads zero padding without materialising it).
+  const bool zeros = spec.fill == PaddingFill::zeros;
+  const Tensor padded =
+      zeros ? Tensor{} : materialise_padding(algorithm, input, spec.rank, false, spec.padding, spec.fill);
   const Dims3 k = promote(spec.kernel, 1);
   const int64_t in_per_group = spec.in_channels / spec.groups;
   auto at = [&](int64_t o, int64_t i, int64_t kz, int64_t ky, int64_t kx) {  // weight (O, I/G, *k)
     return weight.data[static_cast<size_t>((((o * in_per_group + i) * k[0] + kz) * k[1] + ky) * k[2] + kx)];
   };
-  Tensor out = valid_conv(padded, spec.rank, false, spec.out_channels, spec.groups, spec.kernel, spec.stride,
-                          spec.dilation, at, bias);
+  Tensor out = padded_conv(algorithm, zeros ? input : padded, spec.rank, false,
+                           zeros ? spec.padding : std::vector<PadPair>(spec.padding.size()), spec.out_channels,
+                           spec.groups, spec.kernel, spec.stride, spec.dilation, at, bias,
+                           weight.data);  // (O, I/G, *k) is the packed channels_first layout
   if (out.shape != out_shape) {
     return make_error(ErrorCode::unsupported, "internal error: the reference engine disagrees with the shape math");
   }
@@ -321,27 +368,28 @@ Result<Tensor> reference_torch_conv(const ConvSpec& spec, const Tensor& input, c
 }
 
 Result<Tensor> run_tf_steps(std::span<const PlanStep> steps, int rank, const Tensor& input,
-                            std::span<const Tensor> kernels, std::span<const double> bias) {
+                            std::span<const Tensor> kernels, std::span<const double> bias, ConvAlgorithm algorithm) {
   CONVBRIDGE_CHECK(check_size(input, "input"));
   CONVBRIDGE_TRY(std::vector<int64_t> out_shape, tf_steps_output_shape(steps, input.shape));
   Tensor x = input;
-  for (const PlanStep& step : steps) CONVBRIDGE_CHECK(std::visit(TfStepRunner{rank, kernels, bias, x}, step.op));
+  for (const PlanStep& step : steps) CONVBRIDGE_CHECK(std::visit(TfStepRunner{rank, algorithm, kernels, bias, x}, step.op));
   if (x.shape != out_shape) {
     return make_error(ErrorCode::unsupported, "internal error: the step runner disagrees with the shape rules");
   }
   return x;
 }
 
-Result<Tensor> run_tf_plan(const Plan& plan, const Tensor& input, const Tensor& kernel, std::span<const double> bias) {
+Result<Tensor> run_tf_plan(const Plan& plan, const Tensor& input, const Tensor& kernel, std::span<const double> bias,
+                           ConvAlgorithm algorithm) {
   CONVBRIDGE_CHECK(check_shape(kernel, plan.kernel_layout.to_shape, "kernel"));
   if (input.shape.size() != static_cast<size_t>(plan.source.rank) + 2) {
     return make_error(ErrorCode::input_shape, "the input does not have the layer's rank");
   }
-  return run_tf_steps(plan.steps, plan.source.rank, input, std::span<const Tensor>(&kernel, 1), bias);
+  return run_tf_steps(plan.steps, plan.source.rank, input, std::span<const Tensor>(&kernel, 1), bias, algorithm);
 }
 
 Result<Tensor> run_torch_plan(const TorchPlan& plan, const Tensor& input, std::span<const Tensor> keras_weights,
-                              std::span<const double> bias) {
+                              std::span<const double> bias, ConvAlgorithm algorithm) {
   CONVBRIDGE_CHECK(check_size(input, "input"));
   if (keras_weights.size() != plan.weight_shapes.size()) {
     return make_error(ErrorCode::invalid_argument, "wrong number of weights");
@@ -360,12 +408,13 @@ Result<Tensor> run_torch_plan(const TorchPlan& plan, const Tensor& input, std::s
           pads.push_back(p);
         }
       }
-      x = pad_spatial(x, rank, false, pads, PaddingFill::zeros);
+      x = materialise_padding(algorithm, x, rank, false, pads, PaddingFill::zeros);
     } else if (const auto* conv = std::get_if<TorchConvStep>(&step.op)) {
       const Tensor& keras = keras_weights[static_cast<size_t>(conv->weight)];
       CONVBRIDGE_CHECK(check_shape(keras, conv->layout.from_shape, "weight"));
       const Tensor weight{conv->layout.to_shape, apply_layout_change<double>(conv->layout, keras.data)};
-      CONVBRIDGE_TRY(x, reference_torch_conv(conv->spec, x, weight, conv->takes_bias ? bias : std::span<const double>{}));
+      const std::span<const double> conv_bias = conv->takes_bias ? bias : std::span<const double>{};
+      CONVBRIDGE_TRY(x, reference_torch_conv(conv->spec, x, weight, conv_bias, algorithm));
     } else if (const auto* crop = std::get_if<TorchCropStep>(&step.op)) {
       View5 in = View5::of(x.shape, false);
       View5 out = in;
