@@ -842,15 +842,14 @@ Status Machine::run(std::span<const std::byte> program) {
         CONVBRIDGE_CHECK(push(id));
         break;
       }
-      case 'N': {
-        CONVBRIDGE_TRY(const ValueId id, make_scalar(Kind::none, 0));
-        CONVBRIDGE_CHECK(push(id));
-        break;
-      }
+      case 'N':
       case 0x88:
       case 0x89: {
-        CONVBRIDGE_TRY(const ValueId id, make_scalar(Kind::boolean, code == 0x88));
-        CONVBRIDGE_CHECK(push(id));
+        ValueId& shared = code == 'N' ? none_ : code == 0x88 ? true_ : false_;
+        if (shared == kNoValue) {
+          CONVBRIDGE_TRY(shared, make_scalar(code == 'N' ? Kind::none : Kind::boolean, code == 0x88));
+        }
+        CONVBRIDGE_CHECK(push(shared));
         break;
       }
       case 'K':
@@ -1208,8 +1207,44 @@ Result<std::vector<NamedTensor>> Machine::named_tensors(int64_t& skipped_values)
   std::vector<std::string> path;
   skipped_values = 0;
   if (root_ == kNoValue) return out;
+  // kNoValue marks "not computed yet"; a node being computed counts 1 (a cycle adds nothing more).
+  std::vector<uint64_t> expanded(values_.size(), UINT64_MAX);
+  CONVBRIDGE_TRY(const uint64_t tree_size, expanded_size(root_, 0, expanded));
+  const uint64_t limit = std::max<uint64_t>(10'000'000, limits_.max_expansion * values_.size());
+  if (tree_size > limit) {
+    return file_error(label_, ErrorCode::invalid_argument,
+                      fmt::format("the pickle's {} values expand to more than {} when its shared references are "
+                                  "copied (a billion laughs); refused",
+                                  values_.size(), limit));
+  }
   CONVBRIDGE_CHECK(walk(root_, path, 0, visited, out, skipped_values));
   return out;
+}
+
+// The number of nodes of the object tree under `id` if every shared reference were a copy, saturating at 2^62.
+Result<uint64_t> Machine::expanded_size(ValueId id, int depth, std::vector<uint64_t>& memo) const {
+  if (depth > limits_.max_nesting) {
+    return file_error(label_, ErrorCode::invalid_argument,
+                      fmt::format("the pickle nests containers deeper than {} levels", limits_.max_nesting));
+  }
+  if (memo[id] != UINT64_MAX) return memo[id];
+  memo[id] = 1;  // in progress: a cycle back here counts once
+  const Value& value = values_[id];
+  constexpr uint64_t kSaturated = uint64_t{1} << 62;
+  uint64_t total = 1;
+  const auto add = [&](ValueId child) -> Status {
+    if (child == kNoValue) return Ok{};
+    CONVBRIDGE_TRY(const uint64_t size, expanded_size(child, depth + 1, memo));
+    total = std::min(kSaturated, total + size);
+    return Ok{};
+  };
+  for (ValueId child : value.items) CONVBRIDGE_CHECK(add(child));
+  if (value.kind == Kind::object) {
+    CONVBRIDGE_CHECK(add(value.arguments));
+    CONVBRIDGE_CHECK(add(value.state));
+  }
+  memo[id] = total;
+  return total;
 }
 
 Status Machine::walk(ValueId id, std::vector<std::string>& path, int depth, std::vector<bool>& visited,

@@ -93,9 +93,12 @@ struct NamedTensor {
 
 struct Limits {
   uint64_t max_value_bytes = uint64_t{256} << 20;  // all values, their strings and item lists
-  size_t max_stack = size_t{1} << 22;
+  size_t max_stack = size_t{1} << 21;
   size_t max_marks = size_t{1} << 20;
-  size_t max_memo = size_t{1} << 22;
+  size_t max_memo = size_t{1} << 21;
+  // A billion-laughs pickle: the object tree, were its shared references copied, over this many times its values
+  // (and over 10^7 values). fickling flags GET/PUT ratios above 10; torch's own pickles expand by 1.
+  uint64_t max_expansion = 1000;
   int max_nesting = 200;
   size_t max_line = size_t{1} << 16;  // text opcodes (GLOBAL, INT, ...)
 };
@@ -148,6 +151,7 @@ class Machine {
   std::string key_of(ValueId id, int depth) const;
   std::string describe(ValueId id) const;
 
+  Result<uint64_t> expanded_size(ValueId id, int depth, std::vector<uint64_t>& memo) const;
   Status walk(ValueId id, std::vector<std::string>& path, int depth, std::vector<bool>& visited,
               std::vector<NamedTensor>& out, int64_t& skipped) const;
 
@@ -170,6 +174,7 @@ class Machine {
   std::unordered_map<std::string, size_t> storage_by_key_;
   std::vector<Tensor> tensors_;
 
+  ValueId none_ = kNoValue, true_ = kNoValue, false_ = kNoValue;  // shared: NONE and NEWTRUE cost no memory
   ValueId root_ = kNoValue;
   int protocol_ = 0;
   size_t position_ = 0;      // of the opcode being run, for errors
