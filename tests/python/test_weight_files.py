@@ -199,11 +199,14 @@ def test_files_we_write_load_in_safetensors_and_numpy(tmp_path):
         assert sorted(loaded.files) == sorted(tensors)
         for name, tensor in tensors.items():
             assert loaded[name].dtype == tensor.numpy().dtype and loaded[name].tobytes() == raw(tensor), name
-    # The header follows the reference writer: padded to 8 bytes, tensors by descending alignment, then name.
+    # The header follows the reference writer: padded to 8 bytes, tensors by descending alignment, then name...
     header_size = int.from_bytes((tmp_path / "w.safetensors").read_bytes()[:8], "little")
     assert header_size % 8 == 0
     header = json.loads((tmp_path / "w.safetensors").read_bytes()[8:8 + header_size])
     assert list(header) == ["steps", "conv.bias", "conv.weight", "h", "mask"]
+    # ... so the file is byte for byte what safetensors' own save_file writes for the same tensors.
+    safetensors_torch.save_file(tensors, str(tmp_path / "reference.safetensors"))
+    assert (tmp_path / "w.safetensors").read_bytes() == (tmp_path / "reference.safetensors").read_bytes()
 
 
 def test_torchscript_and_legacy_files_are_refused_clearly(tmp_path):
