@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 shift || true
 all_targets=(fuzz_pytorch_layer fuzz_pipeline fuzz_input_shape fuzz_keras_layer fuzz_tf_nn_call fuzz_op_layer fuzz_model_graph
-             fuzz_keras_model
+             fuzz_keras_model fuzz_torch_checkpoint fuzz_safetensors fuzz_npz
              fuzz_cli)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
@@ -27,7 +27,8 @@ input_timeout=${FUZZ_TIMEOUT:-10}
 # installs the same, and builds the release build too).
 sudo=""
 [[ $(id -u) -ne 0 ]] && sudo=sudo
-packages=(clang libclang-rt-14-dev ninja-build libfmt-dev nlohmann-json3-dev libcli11-dev libopenblas-dev)
+packages=(clang libclang-rt-14-dev ninja-build pkg-config libfmt-dev nlohmann-json3-dev libcli11-dev libzip-dev
+          libopenblas-dev)
 command -v cmake >/dev/null 2>&1 || packages+=(cmake)
 missing=()
 for package in "${packages[@]}"; do

@@ -22,11 +22,12 @@ from convbridge._impl import plan_pytorch_layer as _plan_pytorch_layer
 from convbridge._impl import plan_tf_nn_call as _plan_tf_nn_call
 from convbridge import _impl, _keras_registration, _keras_source, _op_layers, _torch
 from convbridge._model import ConversionError
+from convbridge._weights import inspect_weights, read_weights
 
 _keras_registration.install()  # saved models with convbridge's Keras layers load after `import convbridge`
 
 __all__ = ["Plan", "TorchPlan", "LayerPlan", "ConversionError", "translate", "to_keras", "to_torch", "convert",
-           "convert_weights", "__version__"]
+           "convert_weights", "read_weights", "inspect_weights", "__version__"]
 
 
 def _input_shape(input_shape, allow_unknown=False):

@@ -19,6 +19,7 @@
 #include "convbridge/emit.hpp"
 #include "convbridge/engine.hpp"
 #include "convbridge/frontends.hpp"
+#include "convbridge/io/weights.hpp"
 #include "convbridge/layer_plan.hpp"
 #include "convbridge/model/graph.hpp"
 #include "convbridge/model/keras_model.hpp"
@@ -620,6 +621,42 @@ NB_MODULE(_impl, m) {
         return std::make_tuple(result.exit_status, std::move(result.out), std::move(result.err));
       },
       "arguments"_a);
+
+  // Weight files: every tensor as (name, dtype name, shape, uint8 array of its C-order little-endian bytes). The
+  // array owns the buffer the reader filled (no copy); convbridge.read_weights views it with the right dtype.
+  m.def(
+      "read_weight_file",
+      [](const std::string& path) {
+        auto file = unwrap(io::open_weight_file(path));
+        nb::list tensors;
+        for (size_t i = 0; i < file->tensors().size(); ++i) {
+          const io::TensorInfo& info = file->tensors()[i];
+          auto* bytes = new std::vector<std::byte>(unwrap(file->read_tensor(i)));
+          nb::capsule owner(bytes, [](void* p) noexcept { delete static_cast<std::vector<std::byte>*>(p); });
+          const size_t length = bytes->size();
+          nb::ndarray<nb::numpy, uint8_t> array(reinterpret_cast<uint8_t*>(bytes->data()), 1, &length, owner);
+          tensors.append(nb::make_tuple(info.name, std::string(io::dtype_info(info.dtype).name), info.shape, array));
+        }
+        return tensors;
+      },
+      "path"_a, "Reads a torch.save zip, safetensors or .npz file without executing anything in it.");
+  m.def(
+      "inspect_weight_file",
+      [](const std::string& path) {
+        auto file = unwrap(io::open_weight_file(path));
+        nb::list tensors, globals;
+        for (const io::TensorInfo& info : file->tensors()) {
+          tensors.append(nb::make_tuple(info.name, std::string(io::dtype_info(info.dtype).name), info.shape));
+        }
+        for (const io::PickleGlobal& global : file->globals()) {
+          globals.append(nb::make_tuple(global.name, global.meaning, global.known, global.references,
+                                        global.refused_calls));
+        }
+        const char* formats[] = {"torch", "safetensors", "npz"};
+        return nb::make_tuple(formats[static_cast<int>(file->format())], file->description(), tensors, globals,
+                              file->notes());
+      },
+      "path"_a, "The tensors (name, dtype, shape), pickle globals and notes of a weight file; reads no tensor data.");
 
   m.attr("__version__") = CONVBRIDGE_VERSION;
 }

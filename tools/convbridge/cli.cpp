@@ -18,6 +18,7 @@
 #include "convbridge/frontends.hpp"
 #include "convbridge/layer_plan.hpp"
 #include "convbridge/planner.hpp"
+#include "weights_command.hpp"
 
 namespace convbridge::cli {
 namespace {
@@ -40,6 +41,8 @@ constexpr const char* kExamples = R"TXT(Examples:
   convbridge translate "nn.Upsample(scale_factor=2, mode='bilinear', align_corners=True)" --emit keras
   convbridge translate "keras.layers.AveragePooling2D(3, 1, padding='same')" --input-shape None,None,None,8
   convbridge translate "keras.layers.BatchNormalization()" --emit torch
+  convbridge weights inspect checkpoint.pt
+  convbridge weights convert checkpoint.pt -o model.safetensors
 
 Exit status: 0 success, 1 the reference engine found a mismatch (a convbridge bug: please report it),
 2 invalid layer text, input shape or arguments.)TXT";
@@ -317,6 +320,10 @@ CliResult run_translate(const TranslateOptions& options) {
 }  // namespace
 
 CliResult run(const std::vector<std::string>& arguments) {
+  // `weights` has options of its own (-o, --json); translate's option checks below do not apply to it.
+  if (!arguments.empty() && arguments.front() == "weights") {
+    return run_weights(std::vector<std::string>(arguments.begin() + 1, arguments.end()));
+  }
   CLI::App app{"convbridge: translate convolution layers between PyTorch and TensorFlow/Keras exactly, explain "
                "every difference, and verify the result with a built-in reference engine.",
                "convbridge"};
@@ -355,6 +362,9 @@ CliResult run(const std::vector<std::string>& arguments) {
   translate->add_option("--seed", options.seed_text, "Seed of the random verification data (default 0)")
       ->type_name("N");
   translate->footer(kExamples);
+  // Listed for --help; `convbridge weights ...` is dispatched to run_weights before this parser runs.
+  app.add_subcommand("weights", "Inspect or convert weight files (torch.save zip, safetensors, .npz) without a "
+                                "framework and without executing anything: see convbridge weights --help");
 
   if (auto unknown = unknown_option(arguments)) return fail(*unknown);
   try {

@@ -1,0 +1,53 @@
+"""Weight files read without a framework and without executing anything: torch.save zip checkpoints, safetensors
+and .npz, through the C++ readers (the same ones `convbridge weights` uses)."""
+
+import os
+
+import numpy as np
+
+from convbridge import _impl
+
+# dtype names (PyTorch's spelling) -> numpy dtypes; bfloat16 and float8 need ml_dtypes (which TensorFlow installs).
+_NUMPY = {"bool": np.bool_, "uint8": np.uint8, "int8": np.int8, "int16": np.int16, "uint16": np.uint16,
+          "int32": np.int32, "uint32": np.uint32, "int64": np.int64, "uint64": np.uint64, "float16": np.float16,
+          "float32": np.float32, "float64": np.float64}
+_ML_DTYPES = {"bfloat16": "bfloat16", "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2": "float8_e5m2"}
+
+
+def _numpy_dtype(name, tensor):
+    if name in _NUMPY:
+        return np.dtype(_NUMPY[name]).newbyteorder("<")
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise ValueError(f"tensor {tensor!r} is {name}, which numpy has no dtype for: install ml_dtypes "
+                         f"(pip install ml_dtypes) to read it") from None
+    return np.dtype(getattr(ml_dtypes, _ML_DTYPES[name]))
+
+
+def read_weights(path):
+    """{name: numpy array} for every tensor of a torch.save zip (.pt/.pth/.bin), safetensors or .npz file.
+
+    Nothing in the file is executed: a checkpoint's pickle is interpreted by a machine that calls nothing (see
+    README "Weight files"); a malformed or hostile file raises ValueError naming the problem. Nested checkpoints
+    ({"model": ..., "optimizer": ...}) give dotted names ("model.conv1.weight"). Each array is a view of the
+    buffer the reader filled, C order, native little-endian.
+    """
+    arrays = {}
+    for name, dtype, shape, data in _impl.read_weight_file(os.fspath(path)):
+        arrays[name] = data.view(_numpy_dtype(dtype, name)).reshape(shape)
+    return arrays
+
+
+def inspect_weights(path):
+    """What a weight file holds, without reading its tensor data: format, description, tensors (name, dtype,
+    shape), and for a checkpoint the globals its pickle names (and which it refused to run)."""
+    file_format, description, tensors, globals_, notes = _impl.inspect_weight_file(os.fspath(path))
+    return {
+        "format": file_format,
+        "description": description,
+        "tensors": [{"name": n, "dtype": d, "shape": tuple(s)} for n, d, s in tensors],
+        "globals": [{"name": n, "meaning": m, "known": k, "references": r, "refused_calls": c}
+                    for n, m, k, r, c in globals_],
+        "notes": list(notes),
+    }
