@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -179,4 +180,11 @@ def test_readme_example_is_the_real_output():
     arguments = shlex.split(command[len("$ build/convbridge "):])
     result = subprocess.run([str(CONVBRIDGE_BIN), *arguments], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == expected, "README.md's example is out of date: paste the command's output"
+    # The float64 difference is the last bits of the BLAS kernel the machine's OpenBLAS picks (its dgemm sums in a
+    # kernel-specific order): the text around it must match, and the number stay at round-off.
+    difference = re.compile(r"max \|diff\| ([0-9.e+-]+)")
+    for number in difference.findall(result.stdout):
+        assert float(number) <= 1e-12, result.stdout
+    normalized = [difference.sub("max |diff| <round-off>", line) for line in result.stdout.splitlines()]
+    assert normalized == [difference.sub("max |diff| <round-off>", line) for line in expected], \
+        "README.md's example is out of date: paste the command's output"
