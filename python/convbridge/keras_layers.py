@@ -211,15 +211,18 @@ def tf_conv(x, kernel, strides, dilations, padding, groups):
 # convbridge-section: TfConv
 
 
-def _conv_output_size(size, kernel, stride, dilation, padding):
-    if size is None:
-        return None
-    extent = (kernel - 1) * dilation + 1
-    if isinstance(padding, str) and padding.upper() == "SAME":
-        return -(-size // stride)
-    if not isinstance(padding, str):
-        size += padding[0] + padding[1]
-    return (size - extent) // stride + 1
+def _conv_output_shape(input_shape, kernel_size, strides, dilation_rate, padding, channels):
+    """TF's output shape of a conv on channels_last input_shape (None sizes stay None); padding "same", "valid" or
+    one (before, after) pair per spatial axis."""
+    spatial = []
+    for axis, (size, k, s, d) in enumerate(zip(input_shape[1:-1], kernel_size, strides, dilation_rate)):
+        if size is not None and isinstance(padding, str) and padding.upper() == "SAME":
+            size = -(-size // s)
+        elif size is not None:
+            before, after = (0, 0) if isinstance(padding, str) else padding[axis]
+            size = (size + before + after - (k - 1) * d - 1) // s + 1
+        spatial.append(size)
+    return (input_shape[0], *spatial, channels)
 
 
 @keras.saving.register_keras_serializable(package="convbridge")
@@ -256,10 +259,8 @@ class TfConv(keras.layers.Layer):
         return tf.nn.bias_add(y, tf.cast(self.bias, y.dtype)) if self.use_bias else y
 
     def compute_output_shape(self, input_shape):
-        spatial = [_conv_output_size(size, k, s, d, self.padding if isinstance(self.padding, str) else self.padding[i])
-                   for i, (size, k, s, d) in enumerate(zip(input_shape[1:-1], self.kernel_size, self.strides,
-                                                           self.dilation_rate))]
-        return (input_shape[0], *spatial, self.filters)
+        return _conv_output_shape(input_shape, self.kernel_size, self.strides, self.dilation_rate, self.padding,
+                                  self.filters)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
@@ -312,10 +313,9 @@ class TfDepthwiseConv(keras.layers.Layer):
         return tf.nn.bias_add(y, tf.cast(self.bias, y.dtype)) if self.use_bias else y
 
     def compute_output_shape(self, input_shape):
-        spatial = [_conv_output_size(size, k, s, d, self.padding if isinstance(self.padding, str) else self.padding[i])
-                   for i, (size, k, s, d) in enumerate(zip(input_shape[1:-1], self.kernel_size, self.strides,
-                                                           self.dilation_rate))]
-        return (input_shape[0], *spatial, input_shape[-1] * self.depth_multiplier)
+        channels = None if input_shape[-1] is None else input_shape[-1] * self.depth_multiplier
+        return _conv_output_shape(input_shape, self.kernel_size, self.strides, self.dilation_rate, self.padding,
+                                  channels)
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size, "strides": self.strides,
