@@ -223,8 +223,8 @@ def plan_summary(plan):
     parts = []
     for step in steps:
         if step["op"] == "conv":
-            parts.append("TfConv" if step.get("implementation") == "tf_conv"
-                         else ("DepthwiseConv" if step["kind"] == "depthwise" else "Conv") + f"{step['rank']}D")
+            kind = "DepthwiseConv" if step["kind"] == "depthwise" else "Conv"
+            parts.append(f"Tf{kind}" if step.get("implementation") == "tf_conv" else f"{kind}{step['rank']}D")
         elif step["op"] == "conv_transpose":
             parts.append(f"Conv{step['rank']}DTranspose")
         else:

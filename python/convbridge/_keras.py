@@ -28,6 +28,11 @@ def _conv_layer(step):
     rank = step["rank"]
     if step.get("implementation") == "tf_conv":  # the explicit pads folded in (see build_layer)
         padding = _pairs(step["explicit_pads"]) if step["padding"] == "explicit" else step["padding"]
+        if step["kind"] == "depthwise":
+            return keras_layers.TfDepthwiseConv(tuple(step["kernel_size"]), strides=tuple(step["strides"]),
+                                                dilation_rate=tuple(step["dilation_rate"]), padding=padding,
+                                                depth_multiplier=step["depth_multiplier"],
+                                                use_bias=step["use_bias"])
         return keras_layers.TfConv(step["filters"], tuple(step["kernel_size"]), strides=tuple(step["strides"]),
                                    dilation_rate=tuple(step["dilation_rate"]), padding=padding,
                                    groups=step["groups"], use_bias=step["use_bias"])

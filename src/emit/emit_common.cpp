@@ -265,12 +265,21 @@ bool conv_pads_folded(const ConvStep& conv, bool fold_explicit_pads) {
 std::string keras_conv_constructor(const ConvStep& conv, std::string_view prefix, std::string_view extra,
                                    bool fold_explicit_pads) {
   const std::string padding = conv.padding == TfPadding::same ? "same" : "valid";
-  if (conv.implementation == ConvImplementation::tf_conv) {
+  // A depthwise tf_conv step gains only from its folded pads: without them it is Keras' DepthwiseConvND.
+  const bool depthwise_layer = conv.kind == TfConvKind::depthwise && conv_pads_folded(conv, fold_explicit_pads);
+  if (conv.implementation == ConvImplementation::tf_conv &&
+      (conv.kind == TfConvKind::conv || depthwise_layer)) {
     std::string padding_argument = fmt::format("\"{}\"", padding);
     if (conv_pads_folded(conv, fold_explicit_pads)) {
       std::vector<std::string> pairs;
       for (const PadPair& p : conv.explicit_pads) pairs.push_back(fmt::format("({}, {})", p.before, p.after));
       padding_argument = fmt::format("({}{})", fmt::join(pairs, ", "), pairs.size() == 1 ? "," : "");
+    }
+    if (depthwise_layer) {
+      return fmt::format("TfDepthwiseConv({}, strides={}, dilation_rate={}, padding={}, depth_multiplier={}, "
+                         "use_bias={}{})",
+                         py_tuple(conv.kernel), py_tuple(conv.strides), py_tuple(conv.dilation), padding_argument,
+                         conv.depth_multiplier, conv.use_bias ? "True" : "False", extra);
     }
     return fmt::format("TfConv({}, {}, strides={}, dilation_rate={}, padding={}, groups={}, use_bias={}{})",
                        conv.out_channels, py_tuple(conv.kernel), py_tuple(conv.strides), py_tuple(conv.dilation),

@@ -23,7 +23,9 @@ struct StepDescriber {
                           : step.padding == TfPadding::valid ? "'valid'"
                                                              : "explicit " + describe_padding(step.explicit_pads, rank);
     std::string head = step.kind == TfConvKind::depthwise
-                           ? fmt::format("DepthwiseConv{}D(depth_multiplier={})", step.rank, step.depth_multiplier)
+                           ? fmt::format("{}DepthwiseConv{}D(depth_multiplier={})",
+                                         step.implementation == ConvImplementation::tf_conv ? "Tf" : "", step.rank,
+                                         step.depth_multiplier)
                        : step.implementation == ConvImplementation::tf_conv
                            ? fmt::format("TfConv {}-D ({} filters, groups={}, raw tf.nn)", step.rank, step.out_channels,
                                          step.groups)

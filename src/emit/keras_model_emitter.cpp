@@ -52,10 +52,10 @@ from keras import layers, ops
                                                "axes).", plan.runtime_transposes,
                                                plan.runtime_transposes == 1 ? "" : "s")));
   if (plan.needs_torch_padding) out += emit::kTorchPaddingPython;
-  // The conv lines come from emit::keras_conv_constructor, which names TfConv for tf_conv plan steps.
+  // The conv lines come from emit::keras_conv_constructor, which names TfConv / TfDepthwiseConv for tf_conv steps.
   std::vector<std::string> helpers = plan.helpers;
   const bool uses_tf_conv = std::any_of(plan.lines.begin(), plan.lines.end(), [](const TargetLine& line) {
-    return line.expression.starts_with("TfConv(");
+    return line.expression.starts_with("TfConv(") || line.expression.starts_with("TfDepthwiseConv(");
   });
   for (const std::string& section : emit::kTfConvSections) {
     if (uses_tf_conv && std::find(helpers.begin(), helpers.end(), section) == helpers.end()) {

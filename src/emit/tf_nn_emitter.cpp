@@ -61,7 +61,8 @@ std::string tf_conv_lines(const ConvStep& conv) {
 
 // Lines computing `y` from `x` and `kernel` for the conv step.
 std::string conv_lines(const ConvStep& conv) {
-  if (conv.implementation == ConvImplementation::tf_conv) return tf_conv_lines(conv);
+  // A depthwise tf_conv step is the depthwise_conv2d below already (its pads folded in too).
+  if (conv.implementation == ConvImplementation::tf_conv && conv.kind == TfConvKind::conv) return tf_conv_lines(conv);
   std::string out;
   const bool dilated = std::any_of(conv.dilation.begin(), conv.dilation.end(), [](int64_t d) { return d > 1; });
   const bool depthwise = conv.kind == TfConvKind::depthwise;
@@ -192,7 +193,7 @@ std::string emit_tf_nn(const Plan& plan) {
   if (spreads_taps) out += emit::python_spread_taps_tf();
   const bool uses_tf_conv = std::any_of(plan.steps.begin(), plan.steps.end(), [](const PlanStep& step) {
     const auto* conv = std::get_if<ConvStep>(&step.op);
-    return conv != nullptr && conv->implementation == ConvImplementation::tf_conv;
+    return conv != nullptr && conv->implementation == ConvImplementation::tf_conv && conv->kind == TfConvKind::conv;
   });
   if (uses_tf_conv) out += emit::python_sections(emit::kKerasLayersPython, {"tf_conv"});
   out += fmt::format(R"PY(

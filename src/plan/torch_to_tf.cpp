@@ -238,6 +238,13 @@ Status plan_forward(Plan& plan) {
           conv_why += " because TF 'same' would pad differently (it splits d*(k-1) as before=total//2, "
                       "after=total-before)";
         }
+        if (depthwise_op) {
+          // Pad folding for depthwise convs: tf.nn.depthwise_conv2d takes the pads itself, measured 1.6-1.9x
+          // faster than ZeroPadding2D + DepthwiseConv2D('valid') at stride 2 (bench/tf_plans_vs_handwritten.py).
+          conv.implementation = ConvImplementation::tf_conv;
+          conv_why += "; the pads are folded into tf.nn.depthwise_conv2d (the TfDepthwiseConv layer in Keras "
+                      "outputs), measured 1.6-1.9x faster than ZeroPadding2D + DepthwiseConv2D('valid')";
+        }
       }
     }
   }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "convbridge/engine.hpp"
+#include "convbridge/emit.hpp"
 #include "convbridge/planner.hpp"
 #include "plan_for.hpp"
 
@@ -97,9 +98,23 @@ TEST(Planner, GroupedAndDilatedRunAsTfConvWithFoldedPads) {
     expect_verified(plan);
   }
   // Plain and depthwise convs stay Keras layers: measured as fast as any raw op.
-  for (const char* text : {"nn.Conv2d(3, 16, 3, padding=1)", "nn.Conv2d(8, 8, 3, groups=8, dilation=2)"}) {
+  for (const char* text : {"nn.Conv2d(3, 16, 3, padding=1)", "nn.Conv2d(8, 8, 3, groups=8, dilation=2)",
+                           "nn.Conv2d(8, 8, 3, groups=8, padding=1)"}) {
     EXPECT_EQ(conv_of(plan_for(text)).implementation, ConvImplementation::keras_layer) << text;
   }
+  // ... except a depthwise conv with explicit zero pads: they are folded into tf.nn.depthwise_conv2d.
+  const Plan depthwise = plan_for("nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)");
+  ASSERT_EQ(depthwise.steps.size(), 1u);
+  EXPECT_EQ(conv_of(depthwise).kind, TfConvKind::depthwise);
+  EXPECT_EQ(conv_of(depthwise).implementation, ConvImplementation::tf_conv);
+  EXPECT_EQ(conv_of(depthwise).padding, TfPadding::explicit_pads);
+  const std::string keras = emit_keras(depthwise);
+  EXPECT_NE(keras.find("conv = TfDepthwiseConv((3, 3), strides=(2, 2), dilation_rate=(1, 1), padding=((1, 1), (1, 1)), "
+                       "depth_multiplier=1, use_bias=True)"),
+            std::string::npos)
+      << keras;
+  EXPECT_EQ(keras.find("keras.layers.ZeroPadding2D("), std::string::npos) << keras;
+  expect_verified(depthwise);
 }
 
 // Stride with dilation: one tf_conv step where one op is right for it; stride-1 conv + subsample where it is not
