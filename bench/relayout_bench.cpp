@@ -91,7 +91,10 @@ std::vector<Case> cases() {
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string out = "(";
-  for (size_t i = 0; i < shape.size(); ++i) out += (i ? "," : "") + std::to_string(shape[i]);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) out += ',';  // appended piece by piece: GCC 12's -Wrestrict misfires on "," + std::string at -O3
+    out += std::to_string(shape[i]);
+  }
   return out + ")";
 }
 

@@ -428,10 +428,13 @@ void strided_copy(const T* source, T* destination, std::vector<CopyAxis> axes) {
     return;
   }
   const auto part = [&](int64_t p) {
-    const int64_t begin = axes[longest].extent * p / parts;
-    const int64_t end = axes[longest].extent * (p + 1) / parts;
+    // Part p starts at p * (extent / parts) plus one for each earlier part that takes one of the remainder: no
+    // product larger than the extent.
+    const int64_t share = axes[longest].extent / parts;
+    const int64_t remainder = axes[longest].extent % parts;
+    const int64_t begin = p * share + std::min(p, remainder);
     std::vector<int64_t> part_extents = extents;
-    part_extents[longest] = end - begin;
+    part_extents[longest] = share + (p < remainder ? 1 : 0);
     copier.copy(source + begin * axes[longest].source_stride, destination + begin * axes[longest].destination_stride,
                 part_extents);
   };

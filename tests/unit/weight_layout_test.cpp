@@ -271,7 +271,8 @@ TEST(BlockedRelayout, EveryLayoutPairMatchesReference) {
 TEST(BlockedRelayout, LargeTensorsOnThreadsMatchReference) {
   // Over the per-thread threshold, so the copy is split between threads where the machine has several.
   std::mt19937_64 random(18);
-  const WeightLayoutChange conv = torch_conv_weight_to_tf_conv(spec_with(2, 256, 1024, 1, {3, 3}));  // 9 MiB float
+  // 9 MiB float; 1023 output channels: the longest axis splits unevenly between threads.
+  const WeightLayoutChange conv = torch_conv_weight_to_tf_conv(spec_with(2, 257, 1023, 1, {3, 3}));
   expect_matches_reference<float>(conv, random);
   const WeightLayoutChange back = keras_kernel_to_torch(2, {3, 3, 256, 512}, "HWIO", "OIHW");
   expect_matches_reference<double>(back, random);  // 9 MiB double
