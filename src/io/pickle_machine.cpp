@@ -766,16 +766,30 @@ Status Machine::run(std::span<const std::byte> program) {
   };
   const auto memo_put = [&](uint64_t key) -> Status {
     CONVBRIDGE_TRY(const ValueId id, top());
-    if (memo_.size() >= limits_.max_memo && !memo_.contains(key)) {
-      return fail(fmt::format("the memo exceeds {} entries", limits_.max_memo));
+    ValueId* slot = nullptr;
+    if (key < limits_.max_memo) {
+      if (memo_dense_.size() <= key) memo_dense_.resize(std::max<size_t>(key + 1, memo_dense_.size() * 2), kNoValue);
+      slot = &memo_dense_[key];
+    } else if (auto found = memo_sparse_.find(key); found != memo_sparse_.end()) {
+      slot = &found->second;
     }
-    memo_[key] = id;
+    if (!slot || *slot == kNoValue) {
+      if (memo_entries_ >= limits_.max_memo) return fail(fmt::format("the memo exceeds {} entries", limits_.max_memo));
+      ++memo_entries_;
+      if (!slot) slot = &memo_sparse_[key];
+    }
+    *slot = id;
     return Ok{};
   };
   const auto memo_get = [&](uint64_t key) -> Status {
-    const auto found = memo_.find(key);
-    if (found == memo_.end()) return fail(fmt::format("memo entry {} was never stored", key));
-    return push(found->second);  // shared, not copied
+    ValueId id = kNoValue;
+    if (key < memo_dense_.size()) {
+      id = memo_dense_[key];
+    } else if (auto found = memo_sparse_.find(key); found != memo_sparse_.end()) {
+      id = found->second;
+    }
+    if (id == kNoValue) return fail(fmt::format("memo entry {} was never stored", key));
+    return push(id);  // shared, not copied
   };
   const auto memo_key = [&](const std::string& text) -> Result<uint64_t> {
     uint32_t key = 0;
@@ -1143,7 +1157,7 @@ Status Machine::run(std::span<const std::byte> program) {
         at += 4;
         break;
       case 0x94:  // MEMOIZE: Python's key is len(memo)
-        CONVBRIDGE_CHECK(memo_put(memo_.size()));
+        CONVBRIDGE_CHECK(memo_put(memo_entries_));
         break;
       case 'g': {
         CONVBRIDGE_TRY(const std::string text, read_line());

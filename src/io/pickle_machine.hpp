@@ -163,7 +163,10 @@ class Machine {
   uint64_t value_bytes_ = 0;
   std::vector<ValueId> stack_;
   std::vector<size_t> marks_;
-  std::unordered_map<uint64_t, ValueId> memo_;
+  // The memo: keys below max_memo (MEMOIZE's and BINPUT's, in practice all) in a vector, others in a map.
+  std::vector<ValueId> memo_dense_;
+  std::unordered_map<uint64_t, ValueId> memo_sparse_;
+  size_t memo_entries_ = 0;
   // dict value -> (key -> index of the pair in items), for SETITEM's overwrite semantics in O(1).
   std::unordered_map<ValueId, std::unordered_map<std::string, size_t>> dict_index_;
 

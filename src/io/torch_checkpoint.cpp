@@ -16,7 +16,6 @@ namespace convbridge::io {
 namespace {
 
 constexpr uint64_t kMaxDataPklBytes = uint64_t{128} << 20;
-constexpr size_t kReadChunk = size_t{1} << 20;
 
 // Contiguous bytes of one storage entry, byte-swapped to little-endian where the archive is big-endian.
 class StorageRangeReader final : public TensorReader {

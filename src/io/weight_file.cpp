@@ -57,6 +57,10 @@ Result<std::unique_ptr<WeightFile>> open_source(std::shared_ptr<ByteSource> sour
                       "a legacy torch.save file (the pre-1.6 format of stacked pickles): re-save it with torch >= 1.6 "
                       "where you trust it: torch.save(torch.load(f, weights_only=True), out)");
   }
+  // safetensors: a u64 header size that fits the file, then JSON starting with '{' (README "Format": MUST begin
+  // with '{'). Checked before the pickle and tar signatures: a header size of 128 + 256k starts with byte 0x80.
+  const bool brace_at_8 = head.size() >= 9 && std::to_integer<char>(head[8]) == '{';
+  if (brace_at_8 && load_u64(head.data()) <= source->size() - 8) return open_safetensors(source);
   if (head.size() >= 262 && std::memcmp(head.data() + 257, "ustar", 5) == 0) {
     return file_error(label, ErrorCode::unsupported,
                       "a tar archive (torch.save's legacy tar format, PyTorch <= 0.1.10, or another tar): not read");
@@ -72,8 +76,8 @@ Result<std::unique_ptr<WeightFile>> open_source(std::shared_ptr<ByteSource> sour
   if (head.size() >= 6 && std::memcmp(head.data(), "\x93NUMPY", 6) == 0) {
     return file_error(label, ErrorCode::unsupported, "a single .npy array: save it into an .npz (numpy.savez)");
   }
-  // safetensors: a u64 header size, then JSON starting with '{' (README "Format": MUST begin with '{').
-  if (head.size() >= 9 && std::to_integer<char>(head[8]) == '{') return open_safetensors(source);
+  // A '{' at byte 8 with an impossible header size: a damaged safetensors file (the reader says which rule fails).
+  if (brace_at_8) return open_safetensors(source);
   return file_error(label, ErrorCode::invalid_argument,
                     "not a weight file convbridge recognizes (a torch.save zip, safetensors or .npz)");
 }

@@ -502,6 +502,12 @@ def build(marker):
                       data=safetensors(st, b"\x80\x3f\x00\xc0" + struct.pack("<q", -5)),
                       tensors=[("b", "bfloat16", (2,), b"\x80\x3f\x00\xc0"), ("i", "int64", (1,), struct.pack("<q", -5)),
                                ("e", "float32", (0, 3), b"")]))
+    # A header of 128 bytes: the file starts with byte 0x80, as a pickle does (found by fuzz_torch_checkpoint: the
+    # format was once recognized in the wrong order).
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, separators=(",", ":")).encode()
+    valid.append(dict(name="safetensors_header_size_0x80", extension="safetensors",
+                      data=safetensors(header + b" " * (128 - len(header)), floats(7)),
+                      tensors=[("w", "float32", (1,), floats(7))]))
     fortran = npy("<i4", (2, 3), struct.pack("<6i", 0, 3, 1, 4, 2, 5), fortran=True)
     valid.append(dict(name="npz_mixed", extension="npz",
                       data=npz([("x.npy", npy("<f8", (2,), struct.pack("<2d", 1.5, -1))),
