@@ -126,8 +126,8 @@ bool fits_blas(const ConvGeometry& geometry);
 // Elements of the column buffer the GEMM kernels hold at once (16 MiB of float64): im2col and col2im are tiled to it.
 inline constexpr int64_t kColumnBufferElements = int64_t{1} << 21;
 
-// output (N, C_out, *out_spatial) or channels_last, fully written: bias (or 0) plus the convolution. Tests pass a
-// tiny column buffer to exercise the tiling.
+// output (N, C_out, *out_spatial) or channels_last, zero-filled on entry (as a new std::vector is), holds the bias
+// plus the convolution on return. Tests pass a tiny column buffer to exercise the tiling.
 void gemm_forward_conv(const ConvGeometry& geometry, std::span<const double> input, std::span<const double> packed,
                        std::span<const double> bias, std::span<double> output,
                        int64_t column_buffer_elements = kColumnBufferElements);
