@@ -6,6 +6,7 @@
 #include <array>
 #include <bit>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 
 #include "convbridge/checked_math.hpp"
@@ -614,7 +615,8 @@ std::string Machine::key_of(ValueId id, int depth) const {
     case Kind::integer: return fmt::format("i{}", v.number);
     case Kind::big_integer: return "I" + v.text;
     case Kind::real:
-      if (v.real == static_cast<double>(static_cast<int64_t>(v.real)) && std::abs(v.real) < 9e15) {
+      // Range first: converting a double outside int64's range is undefined (found by fuzz_torch_checkpoint).
+      if (std::abs(v.real) < 9e15 && v.real == std::trunc(v.real)) {
         return fmt::format("i{}", static_cast<int64_t>(v.real));
       }
       return fmt::format("f{}", v.real);
