@@ -6,6 +6,7 @@
 #include <array>
 #include <bit>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 
 #include "convbridge/checked_math.hpp"
@@ -288,7 +289,7 @@ Result<std::vector<ValueId>> Machine::pop_to_mark() {
 
 std::string Machine::describe(ValueId id) const {
   const Value& value = values_[id];
-  if (value.kind == Kind::global) return fmt::format("the global {}", globals_[static_cast<size_t>(value.number)].name);
+  if (value.kind == Kind::global) return fmt::format("the global {}", printable(globals_[static_cast<size_t>(value.number)].name));
   if (value.kind == Kind::object && value.callable != kNoValue) {
     return fmt::format("an inert {} object", globals_[static_cast<size_t>(values_[value.callable].number)].name);
   }
@@ -299,7 +300,13 @@ std::string Machine::describe(ValueId id) const {
 
 Result<ValueId> Machine::resolve_global(const std::string& module, const std::string& name) {
   const std::string qualified = module + "." + name;
-  if (!is_valid_utf8(qualified) || qualified.size() > 512) return fail(fmt::format("a malformed global name '{}'", printable(qualified)));
+  // Python names have no control characters; refusing them keeps every later message one printable line (a
+  // STACK_GLOBAL name with a newline was found by fuzz_torch_checkpoint).
+  const bool has_control = std::any_of(qualified.begin(), qualified.end(),
+                                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+  if (!is_valid_utf8(qualified) || qualified.size() > 512 || has_control) {
+    return fail(fmt::format("a malformed global name '{}'", printable(qualified)));
+  }
   if (runs_code(module, name)) {
     return fail(fmt::format("the pickle names {}, which can run code: refusing the file (nothing was executed)",
                             printable(qualified)));
@@ -614,7 +621,8 @@ std::string Machine::key_of(ValueId id, int depth) const {
     case Kind::integer: return fmt::format("i{}", v.number);
     case Kind::big_integer: return "I" + v.text;
     case Kind::real:
-      if (v.real == static_cast<double>(static_cast<int64_t>(v.real)) && std::abs(v.real) < 9e15) {
+      // Range first: converting a double outside int64's range is undefined (found by fuzz_torch_checkpoint).
+      if (std::abs(v.real) < 9e15 && v.real == std::trunc(v.real)) {
         return fmt::format("i{}", static_cast<int64_t>(v.real));
       }
       return fmt::format("f{}", v.real);

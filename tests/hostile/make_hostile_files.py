@@ -502,6 +502,11 @@ def build(marker):
                       data=safetensors(st, b"\x80\x3f\x00\xc0" + struct.pack("<q", -5)),
                       tensors=[("b", "bfloat16", (2,), b"\x80\x3f\x00\xc0"), ("i", "int64", (1,), struct.pack("<q", -5)),
                                ("e", "float32", (0, 3), b"")]))
+    # A float dict key far outside int64 (found by fuzz_torch_checkpoint: its canonical key once overflowed).
+    valid.append(dict(name="torch_float_key", extension="pt",
+                      data=checkpoint(program(EMPTY_DICT + b"G" + struct.pack(">d", 1e300) + good_tensor + SETITEM),
+                                      good_storage),
+                      tensors=[("1e+300", "float32", (2, 2), floats(1, 2, 3, 4))]))
     # A header of 128 bytes: the file starts with byte 0x80, as a pickle does (found by fuzz_torch_checkpoint: the
     # format was once recognized in the wrong order).
     header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, separators=(",", ":")).encode()
