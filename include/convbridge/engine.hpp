@@ -79,8 +79,9 @@ struct VerificationReport {
 // (the smallest valid one, odd and even sizes).
 // Operations one verification may spend by default. An operation is a scalar step of the engine (an element
 // written, copied into a column buffer, or a multiply-add of a direct loop); 16 multiply-adds inside dgemm count as
-// one (verify.cpp). 2e9 is about two seconds on the 2-core CI machine, enough for every layer of ResNet-50 and
-// MobileNetV2 at 224, a UNet at 256 and a 3-D ResNet-18 at 16x112x112 (bench/layer_shapes.json; a unit test checks
+// one (verify.cpp). The engine runs about 2e9 of them a second on the 2-core CI machine, so the budget bounds a
+// check to about a second; it fits every layer of ResNet-50 and MobileNetV2 at 224, a UNet at 256 and a 3-D
+// ResNet-18 at 16x112x112 (bench/layer_shapes.json, the largest 0.9e9 operations and 0.6 s; a unit test checks
 // that none is skipped). Checks over the budget, or holding a tensor over 2^24 elements, are skipped and say so.
 inline constexpr int64_t kDefaultWorkBudget = 2'000'000'000;
 
