@@ -52,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (plan->output_variables.size() != graph->outputs.size()) fuzz_fail("an output without a variable", input);
   const std::string source = convbridge::model::emit_torch_model_source(*plan);
   convbridge::fuzz::check_python_source(source, "emit_torch_model_source", input);
-  for (const std::string entry : {"\nclass " + plan->class_name + "(nn.Module):", std::string("\ndef read_safetensors("),
+  for (const std::string& entry : {"\nclass " + plan->class_name + "(nn.Module):", std::string("\ndef read_safetensors("),
                                   std::string("\ndef load_model(")}) {
     if (source.find(entry) == std::string::npos) fuzz_fail("model.py lacks " + entry, input);
   }
