@@ -245,6 +245,9 @@ FRESH_RUN = textwrap.dedent("""
 
     sys.meta_path.insert(0, Blocked())
     import torch
+    # The parent's thread count: PyTorch's CPU convs sum in another order with another count, so the outputs are
+    # compared with the live module's at the same count (a test module sets 1 thread for the whole session).
+    torch.set_num_threads(int(sys.argv[2]))
 
     def flat(outputs):
         if isinstance(outputs, dict):
@@ -254,7 +257,7 @@ FRESH_RUN = textwrap.dedent("""
         return {"kind": "tensor", "items": outputs}
 
     results = {}
-    for directory in sys.argv[2:]:
+    for directory in sys.argv[3:]:
         spec = importlib.util.spec_from_file_location("converted_" + str(len(results)), directory + "/model.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -287,7 +290,8 @@ def save_for_fresh_run(prepared: Prepared, directory: Path):
 
 def run_fresh(directories: list[Path], timeout: float) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([PYTHON, "-c", FRESH_RUN, ",".join(BLOCKED_IN_FRESH_INTERPRETER), *map(str, directories)],
+    arguments = [",".join(BLOCKED_IN_FRESH_INTERPRETER), str(torch.get_num_threads()), *map(str, directories)]
+    proc = subprocess.run([PYTHON, "-c", FRESH_RUN, *arguments],
                           capture_output=True, text=True, timeout=timeout, env=env,
                           cwd=str(directories[0].parent) if directories else None)
     assert proc.returncode == 0, f"model.py failed in a fresh interpreter:\n{proc.stderr[-6000:]}"
