@@ -120,6 +120,26 @@ def relative_to_upstream(by_tensor, nodes):
             for tensor, (error, _, want_shape, got_shape) in by_tensor.items()}
 
 
+def save_files_atomically(directory, writers):
+    """Writes each file of directory (created if missing) by writers[name](open binary file), every one under a
+    temporary name first, then renames them all: a failure part-way leaves none of them behind."""
+    os.makedirs(directory, exist_ok=True)
+    partials = {}
+    try:
+        for final, write in writers.items():
+            # The temporary name is recorded before anything is written, so the finally clause always removes it.
+            descriptor, partials[final] = tempfile.mkstemp(dir=directory, suffix=".partial")
+            with os.fdopen(descriptor, "wb") as f:
+                write(f)
+        for final, partial in partials.items():
+            os.replace(partial, os.path.join(directory, final))
+    finally:
+        for partial in partials.values():
+            if os.path.exists(partial):
+                os.remove(partial)
+    return os.path.join(directory, next(iter(writers)))
+
+
 def difference(want, got):
     """(max abs difference, max finite magnitude of want) of two float64 arrays; inf when the shapes differ. Equal
     values count as no difference, infinities (max pooling's -inf padding) and NaNs included; a magnitude never
@@ -234,24 +254,8 @@ class ModelConversion:
 
     def save(self, directory):
         """Writes model.py and weights.npz into directory (created if missing); nothing is left half-written."""
-        os.makedirs(directory, exist_ok=True)
-        targets = {}
-        try:
-            # Each file is written under a temporary name (recorded before anything is written), then renamed.
-            for final, suffix in (("model.py", ".py.partial"), ("weights.npz", ".npz.partial")):
-                descriptor, targets[final] = tempfile.mkstemp(dir=directory, suffix=suffix)
-                with os.fdopen(descriptor, "wb") as f:
-                    if final == "model.py":
-                        f.write(self._source.encode("utf-8"))
-                    else:
-                        np.savez(f, **self._weights)
-            for final, partial in targets.items():
-                os.replace(partial, os.path.join(directory, final))
-        finally:
-            for partial in targets.values():
-                if os.path.exists(partial):
-                    os.remove(partial)
-        return os.path.join(directory, "model.py")
+        return save_files_atomically(directory, {"model.py": lambda f: f.write(self._source.encode("utf-8")),
+                                                 "weights.npz": lambda f: np.savez(f, **self._weights)})
 
     # ---- verification ----
     def report(self):

@@ -6,20 +6,19 @@ returns.
 
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from convbridge import _impl
 from convbridge._model import (EXAMPLE_SIZE, ConversionError, _run_generated, _to_target_layout, difference,
-                               recording_locals, relative_to_upstream, verification_report)
+                               recording_locals, relative_to_upstream, save_files_atomically, verification_report)
 
 
 _SAFETENSORS_DTYPES = {np.dtype("float32"): ("F32", "<f4"), np.dtype("int64"): ("I64", "<i8")}
 
 
-def write_safetensors(path, tensors):
-    """Writes {name: float32 or int64 array} as a safetensors file (an 8-byte little-endian header size, a JSON
+def write_safetensors(f, tensors):
+    """Writes {name: float32 or int64 array} into the binary file f in the safetensors format (an 8-byte little-endian header size, a JSON
     header with each tensor's dtype, shape and byte range, the bytes; the header padded with spaces to 8 bytes)."""
     header, offset, chunks = {}, 0, []
     for name in sorted(tensors):
@@ -32,11 +31,10 @@ def write_safetensors(path, tensors):
     header["__metadata__"] = {"format": "pt", "generator": "convbridge"}
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(len(text).to_bytes(8, "little"))
-        f.write(text)
-        for chunk in chunks:
-            f.write(chunk)
+    f.write(len(text).to_bytes(8, "little"))
+    f.write(text)
+    for chunk in chunks:
+        f.write(chunk)
 
 
 def _example_inputs(model, example_shape, seed):
@@ -129,25 +127,10 @@ class TorchModelConversion:
 
     def save(self, directory):
         """Writes model.py and model.safetensors into directory (created if missing); nothing is left half-written."""
-        os.makedirs(directory, exist_ok=True)
-        partials = {}
-        try:
-            for final, suffix in (("model.py", ".py.partial"), ("model.safetensors", ".safetensors.partial")):
-                descriptor, partials[final] = tempfile.mkstemp(dir=directory, suffix=suffix)
-                os.close(descriptor)
-                if final == "model.py":
-                    with open(partials[final], "w", encoding="utf-8") as f:
-                        f.write(self._source)
-                else:  # the live module's whole state_dict: what load_model() loads strictly
-                    write_safetensors(partials[final], {name: tensor.detach().numpy()
-                                                        for name, tensor in self._module.state_dict().items()})
-            for final, partial in partials.items():
-                os.replace(partial, os.path.join(directory, final))
-        finally:
-            for partial in partials.values():
-                if os.path.exists(partial):
-                    os.remove(partial)
-        return os.path.join(directory, "model.py")
+        # model.safetensors is the live module's whole state_dict: what load_model() loads strictly.
+        state = {name: tensor.detach().numpy() for name, tensor in self._module.state_dict().items()}
+        return save_files_atomically(directory, {"model.py": lambda f: f.write(self._source.encode("utf-8")),
+                                                 "model.safetensors": lambda f: write_safetensors(f, state)})
 
     # ---- verification ----
     def report(self):

@@ -551,6 +551,23 @@ def test_saved_weights_are_the_live_modules_state_dict(name, tmp_path):
         assert saved[key].dtype == value.dtype and torch.equal(saved[key], value), key
 
 
+def test_a_failed_save_leaves_neither_file_behind(tmp_path, monkeypatch):
+    """model.safetensors fails after model.py was written: neither file, nor a temporary one, is left."""
+    import convbridge._torch_model as torch_model_module
+
+    def disk_full(f, tensors):
+        f.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    conversion = small("conv2d-odd").conversion()
+    monkeypatch.setattr(torch_model_module, "write_safetensors", disk_full)
+    for directory in (tmp_path / "fresh", tmp_path):
+        with pytest.raises(OSError, match="No space left"):
+            conversion.save(str(directory))
+        left = sorted(p.name for p in directory.rglob("*")) if directory.exists() else []
+        assert left in ([], ["fresh"]), f"left behind: {left}"
+
+
 # ---- structure: inputs and outputs -----------------------------------------------------------------------------
 
 
