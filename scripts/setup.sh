@@ -23,9 +23,9 @@ sudo=""
 [[ $(id -u) -ne 0 ]] && sudo=sudo
 
 # System packages: compiler, build tools and the libraries that are not our core (OpenBLAS: the reference engine's
-# dgemm; libzip: torch.save checkpoints and .npz files).
+# dgemm; libzip: torch.save checkpoints and .npz files; libhdf5: Keras .weights.h5 and .keras weights).
 packages=(g++ ninja-build pkg-config libfmt-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
-          libopenblas-dev libzip-dev python3)
+          libopenblas-dev libzip-dev libhdf5-dev python3)
 command -v cmake >/dev/null 2>&1 || packages+=(cmake)
 if ((with_fuzzers)); then
   packages+=(clang libclang-rt-14-dev)  # libFuzzer, ASan and UBSan runtimes for clang 14

@@ -102,6 +102,10 @@ class ZipArchive;
 Result<std::unique_ptr<WeightFile>> open_torch_zip(std::shared_ptr<ByteSource> source,
                                                    std::shared_ptr<ZipArchive> archive);
 Result<std::unique_ptr<WeightFile>> open_npz(std::shared_ptr<ByteSource> source, std::shared_ptr<ZipArchive> archive);
+// Keras (keras_weights.cpp): an HDF5 .weights.h5, and a .keras zip (config.json + model.weights.h5).
+Result<std::unique_ptr<WeightFile>> open_keras_h5(std::shared_ptr<ByteSource> source);
+Result<std::unique_ptr<WeightFile>> open_keras_archive(std::shared_ptr<ByteSource> source,
+                                                       std::shared_ptr<ZipArchive> archive);
 
 // An output file that appears under its name only when committed: bytes go to a temporary file in the same
 // directory (so the final rename is atomic on POSIX), which the destructor removes unless commit() succeeded.

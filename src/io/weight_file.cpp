@@ -1,5 +1,5 @@
 // open_weight_file: recognizes the format from the file's first bytes, never from its name, and says what a file
-// is when it is a format convbridge does not read (legacy torch.save, TorchScript, plain pickles, HDF5, .npy).
+// is when it is a format convbridge does not read (legacy torch.save, TorchScript, plain pickles, .npy); HDF5 files are read as Keras .weights.h5.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -33,8 +33,7 @@ Result<std::unique_ptr<WeightFile>> open_zip(std::shared_ptr<ByteSource> source)
   }
   if (has([](const ZipEntry& e) { return e.name == "config.json"; }) &&
       has([](const ZipEntry& e) { return e.name == "model.weights.h5" || e.name == "metadata.json"; })) {
-    return file_error(label, ErrorCode::unsupported,
-                      "a Keras .keras model file: its weights are HDF5 (model.weights.h5), which `weights` does not read");
+    return open_keras_archive(source, archive);
   }
   if (std::all_of(entries.begin(), entries.end(), [](const ZipEntry& e) { return e.name.ends_with(".npy"); })) {
     return open_npz(source, archive);
@@ -71,7 +70,7 @@ Result<std::unique_ptr<WeightFile>> open_source(std::shared_ptr<ByteSource> sour
                       "archives");
   }
   if (starts_with(head, kHdf5Signature)) {
-    return file_error(label, ErrorCode::unsupported, "an HDF5 file (Keras .h5 / .weights.h5), which `weights` does not read");
+    return open_keras_h5(source);
   }
   if (head.size() >= 6 && std::memcmp(head.data(), "\x93NUMPY", 6) == 0) {
     return file_error(label, ErrorCode::unsupported, "a single .npy array: save it into an .npz (numpy.savez)");

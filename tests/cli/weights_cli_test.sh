@@ -103,7 +103,7 @@ for e in json.load(open(sys.argv[1]))["valid"]:
 valid=$files/valid/torch_state_dict.pt
 refused "no such file" "cannot open: No such file" weights inspect "$files/does-not-exist.pt"
 refused "a directory" "not a regular file" weights inspect "$files"
-refused "output extension" "must end in .safetensors or .npz" weights convert "$valid" -o "$outputs/out.h5"
+refused "output extension" "must end in .safetensors, .npz or .weights.h5" weights convert "$valid" -o "$outputs/out.h5"
 refused "missing -o" "--output is required" weights convert "$valid"
 refused "no subcommand" "A subcommand is required" weights
 refused "unknown subcommand" "A subcommand is required" weights frobnicate x

@@ -54,7 +54,7 @@ struct TensorInfo {
   int64_t byte_size = 0;  // elements x element size, checked
 };
 
-enum class WeightFormat { torch_zip, safetensors, npz };
+enum class WeightFormat { torch_zip, safetensors, npz, keras_h5 };  // keras_h5: .weights.h5 and .keras
 
 // A global a pickle names (module.name) and what the symbolic machine did with it. Nothing is ever imported or
 // called: "known" globals are interpreted from a fixed table (a tensor rebuild, an OrderedDict, a storage type);
@@ -101,8 +101,9 @@ class WeightFile {
 };
 
 // Recognizes the format from the file's bytes (never from its name) and validates its whole structure: every
-// header, entry, storage and tensor extent. Legacy (pre-1.6) torch.save files, TorchScript archives, plain pickles,
-// Keras and HDF5 files are errors that say what the file is. Errors start with the label: "ck.pt: ...".
+// header, entry, storage and tensor extent. HDF5 files are read as Keras .weights.h5 and Keras .keras zips through
+// their model.weights.h5 (both a KerasWeightFile, convbridge/io/keras_weights.hpp). Legacy (pre-1.6) torch.save
+// files, TorchScript archives and plain pickles are errors that say what the file is. Errors start with the label: "ck.pt: ...".
 Result<std::unique_ptr<WeightFile>> open_weight_file(const std::string& path);
 // The same on bytes in memory (the fuzz targets); `bytes` must outlive the returned file.
 Result<std::unique_ptr<WeightFile>> open_weight_bytes(std::span<const std::byte> bytes, std::string label);
