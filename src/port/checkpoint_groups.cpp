@@ -3,6 +3,7 @@
 // "state_dict", timm's "state_dict_ema"); DDP saves every key with "module." (torch/nn/parallel/distributed.py
 // wraps the model as self.module), torch.compile with "_orig_mod." (torch/_dynamo/eval_frame.py OptimizedModule).
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "port/checkpoint_groups.hpp"
@@ -23,6 +24,30 @@ std::string first_component(const std::string& name) { return name.substr(0, nam
 
 bool all_start_with(std::span<const std::string> names, std::string_view prefix) {
   return !names.empty() && std::all_of(names.begin(), names.end(), [&](const std::string& n) { return n.starts_with(prefix); });
+}
+
+// "a.2.b" before "a.10.b": runs of digits compare as numbers.
+bool natural_less(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (std::isdigit(static_cast<unsigned char>(a[i])) && std::isdigit(static_cast<unsigned char>(b[j]))) {
+      size_t ei = i, ej = j;
+      while (ei < a.size() && std::isdigit(static_cast<unsigned char>(a[ei]))) ++ei;
+      while (ej < b.size() && std::isdigit(static_cast<unsigned char>(b[ej]))) ++ej;
+      const std::string_view x = std::string_view(a).substr(i, ei - i), y = std::string_view(b).substr(j, ej - j);
+      const std::string_view xs = x.substr(std::min(x.find_first_not_of('0'), x.size()));
+      const std::string_view ys = y.substr(std::min(y.find_first_not_of('0'), y.size()));
+      if (xs.size() != ys.size()) return xs.size() < ys.size();
+      if (xs != ys) return xs < ys;
+      i = ei;
+      j = ej;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i;
+      ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
 }
 
 }  // namespace
@@ -98,6 +123,12 @@ CheckpointModules group_checkpoint(std::span<const CheckpointTensor> tensors) {
     auto [it, fresh] = by_module.emplace(module, out.modules.size());
     if (fresh) out.modules.push_back(TorchModuleTensors{module, ModuleKind::other, {}, false});
     out.modules[it->second].tensors[role] = indices[j];
+  }
+  // A safetensors file lists tensors sorted by name (the reference writer orders by dtype, then name), which
+  // puts "features.10" before "features.2": registration order is lost, and numeric order is the better guess.
+  if (std::is_sorted(names.begin(), names.end())) {
+    std::stable_sort(out.modules.begin(), out.modules.end(),
+                     [](const TorchModuleTensors& a, const TorchModuleTensors& b) { return natural_less(a.module, b.module); });
   }
   for (TorchModuleTensors& m : out.modules) {
     const auto rank_of = [&](const char* role) -> int {

@@ -498,10 +498,9 @@ Result<PortPlan> plan_port(const model::ModelGraph& keras_model, std::span<const
 
 template <class T>
 std::vector<T> ported_values(const PortedWeight& weight, std::span<const T> torch_values) {
-  if (weight.fill || weight.kept) {
-    int64_t count = 1;
-    for (int64_t s : weight.keras_shape) count *= s;
-    return std::vector<T>(static_cast<size_t>(count), static_cast<T>(weight.fill_value));
+  if (weight.fill || weight.kept) {  // the shape is the Keras variable's own, which exists: its product fits
+    const auto count = checked_product(weight.keras_shape);
+    return std::vector<T>(static_cast<size_t>(count.value_or(0)), static_cast<T>(weight.fill_value));
   }
   return apply_layout_change<T>(weight.change, torch_values);
 }

@@ -18,6 +18,7 @@
 #include "convbridge/frontends.hpp"
 #include "convbridge/layer_plan.hpp"
 #include "convbridge/planner.hpp"
+#include "port_command.hpp"
 #include "weights_command.hpp"
 
 namespace convbridge::cli {
@@ -324,6 +325,9 @@ CliResult run(const std::vector<std::string>& arguments) {
   if (!arguments.empty() && arguments.front() == "weights") {
     return run_weights(std::vector<std::string>(arguments.begin() + 1, arguments.end()));
   }
+  if (!arguments.empty() && arguments.front() == "port") {
+    return run_port(std::vector<std::string>(arguments.begin() + 1, arguments.end()));
+  }
   CLI::App app{"convbridge: translate convolution layers between PyTorch and TensorFlow/Keras exactly, explain "
                "every difference, and verify the result with a built-in reference engine.",
                "convbridge"};
@@ -365,6 +369,8 @@ CliResult run(const std::vector<std::string>& arguments) {
   // Listed for --help; `convbridge weights ...` is dispatched to run_weights before this parser runs.
   app.add_subcommand("weights", "Inspect or convert weight files (torch.save zip, safetensors, .npz) without a "
                                 "framework and without executing anything: see convbridge weights --help");
+  app.add_subcommand("port", "Port trained PyTorch weights into a Keras model written by hand (match, lint, "
+                             "re-layout, write .weights.h5): see convbridge port --help");
 
   if (auto unknown = unknown_option(arguments)) return fail(*unknown);
   try {
