@@ -6,6 +6,7 @@
     layer = convbridge.to_keras(torch_conv)            # Keras layer, weights loaded, channels_last in and out
     weights = convbridge.convert_weights(torch_conv)   # {"kernel": ..., "bias": ...} in the Keras layout
     module = convbridge.to_torch(keras_conv)           # nn.Module, weights loaded, channels_first in and out
+    convbridge.port("resnet18.pth", my_keras_resnet)    # trained weights into a hand-written Keras model, linted
     plan = convbridge.translate("tf.nn.conv2d(x, w, 2, 'SAME')", filters_shape=(3, 3, 16, 32))
     print(plan.torch_code())                           # make_module(filters) for a tf.nn call
 
@@ -22,12 +23,13 @@ from convbridge._impl import plan_pytorch_layer as _plan_pytorch_layer
 from convbridge._impl import plan_tf_nn_call as _plan_tf_nn_call
 from convbridge import _impl, _keras_registration, _keras_source, _op_layers, _torch
 from convbridge._model import ConversionError
+from convbridge._port import PortError, PortResult, port
 from convbridge._weights import inspect_weights, read_weights
 
 _keras_registration.install()  # saved models with convbridge's Keras layers load after `import convbridge`
 
 __all__ = ["Plan", "TorchPlan", "LayerPlan", "ConversionError", "translate", "to_keras", "to_torch", "convert",
-           "convert_weights", "read_weights", "inspect_weights", "__version__"]
+           "convert_weights", "read_weights", "inspect_weights", "port", "PortError", "PortResult", "__version__"]
 
 
 def _input_shape(input_shape, allow_unknown=False):

@@ -4,7 +4,9 @@
 // into the buffer numpy then owns: the only pass over the data is the re-layout itself.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/string_view.h>
 #include <nanobind/stl/tuple.h>
@@ -26,6 +28,7 @@
 #include "convbridge/model/torch_model.hpp"
 #include "convbridge/checked_math.hpp"
 #include "convbridge/planner.hpp"
+#include "convbridge/port/weight_port.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -657,6 +660,53 @@ NB_MODULE(_impl, m) {
                               file->notes());
       },
       "path"_a, "The tensors (name, dtype, shape), pickle globals and notes of a weight file; reads no tensor data.");
+
+  // Porting a checkpoint into a live Keras model (convbridge.port, python/convbridge/_port.py): the plan comes from
+  // the same C++ matcher and lint as `convbridge port`; the adapter moves each array through convert().
+  nb::class_<port::PortPlan>(m, "PortPlan", "Which checkpoint tensor fills each Keras variable, and the lint.")
+      .def("report", [](const port::PortPlan& plan) { return port::port_report(plan); })
+      .def("report_json", [](const port::PortPlan& plan) { return port::port_report_json(plan); })
+      .def_prop_ro("errors", &port::PortPlan::errors)
+      .def(
+          "variables",
+          [](const port::PortPlan& plan) {
+            // (layer path, variable name, checkpoint tensor name or None, fill value or None)
+            nb::list out;
+            for (const port::PortedLayer& layer : plan.layers) {
+              for (const port::PortedWeight& w : layer.weights) {
+                out.append(nb::make_tuple(layer.keras_layer, w.keras_name,
+                                          w.source >= 0 ? nb::object(nb::str(w.torch_name.c_str())) : nb::none(),
+                                          w.fill ? nb::object(nb::float_(w.fill_value)) : nb::none()));
+              }
+            }
+            return out;
+          },
+          "Every Keras variable with weights: (layer path, name, checkpoint tensor or None, fill or None).")
+      .def(
+          "convert",
+          [](const port::PortPlan& plan, const std::string& layer, const std::string& name, const InputArray<float>& values) {
+            for (const port::PortedLayer& l : plan.layers) {
+              if (l.keras_layer != layer) continue;
+              for (const port::PortedWeight& w : l.weights) {
+                if (w.keras_name == name && w.source >= 0) return convert_with(w.change, values);
+              }
+            }
+            throw nb::key_error((layer + "/" + name + " takes no checkpoint tensor").c_str());
+          },
+          "layer"_a, "name"_a, "values"_a, "The Keras variable's values from its checkpoint tensor (float32).");
+  m.def(
+      "plan_port",
+      [](const std::string& model_json, const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors,
+         const std::map<std::string, std::string>& torch_modules) {
+        auto graph = unwrap(model::parse_keras_model_config(model_json));
+        std::vector<port::CheckpointTensor> checkpoint;
+        for (const auto& [name, shape] : tensors) checkpoint.push_back(port::CheckpointTensor{name, shape});
+        port::PortOptions options;
+        options.torch_modules = torch_modules;
+        return unwrap(port::plan_port(graph, checkpoint, options));
+      },
+      "model_json"_a, "tensors"_a, "torch_modules"_a,
+      "Matches checkpoint tensors (name, shape) to a captured Keras model and lints the pairs.");
 
   m.attr("__version__") = CONVBRIDGE_VERSION;
 }

@@ -11,32 +11,16 @@
 
 #include "convbridge/model/graph.hpp"
 #include "convbridge/model/torch_model.hpp"
+#include "keras_config_builders.hpp"
 
 namespace convbridge::model {
 namespace {
 
 using nlohmann::json;
-
-json tensor(const std::string& layer, json shape) {
-  return {{"class_name", "__keras_tensor__"},
-          {"config", {{"shape", std::move(shape)}, {"dtype", "float32"}, {"keras_history", {layer, 0, 0}}}}};
-}
-
-json layer(const std::string& class_name, const std::string& name, json config, json args) {
-  config["name"] = name;
-  json inbound = json::array();
-  if (!args.is_null()) inbound.push_back({{"args", std::move(args)}, {"kwargs", json::object()}});
-  return {{"module", "keras.layers"}, {"class_name", class_name}, {"config", std::move(config)},
-          {"name", name},             {"inbound_nodes", std::move(inbound)}};
-}
-
-json input_layer(const std::string& name, json shape) {
-  return {{"module", "keras.layers"}, {"class_name", "InputLayer"}, {"name", name},
-          {"config", {{"name", name}, {"batch_shape", std::move(shape)}, {"dtype", "float32"}}},
-          {"inbound_nodes", json::array()}};
-}
-
-json weight(const std::string& name, std::vector<int64_t> shape) { return json::array({name, json(shape)}); }
+using test_support::input_layer;
+using test_support::layer;
+using test_support::tensor;
+using test_support::weight;
 
 // x (N, 4, 4, 2) -> Conv2D(3, 3, 'same') -> Flatten -> Dense(5)
 json conv_flatten_dense() {
