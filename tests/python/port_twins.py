@@ -12,6 +12,9 @@ Each twin is written the way a careful Keras user writes it, from the paper, not
   (H, W, C) order where PyTorch's Linear rows are (C, H, W). Permuting them is port's job, not the twin's.
 - the layers are created in the paper's order, which is not always PyTorch's registration order (block3a of the
   ResNet builds its projection shortcut before its two convolutions; PyTorch registers body before shortcut).
+  Keras' Functional model.layers then orders them by graph depth, so in every projection block the shortcut's
+  conv and BN come between the body's (conv1, bn1, conv2, proj_conv, bn2, proj_bn): neither names nor the order
+  of the weighted layers line up with the state_dict's.
 
 Mistake switches give mis-written twins that weights cannot fix, which port's lint must catch:
 - same_at_stride2: the stride-2 convolutions use padding="same" without ZeroPadding2D. On an even input TF pads

@@ -190,3 +190,16 @@ def test_same_at_stride2_is_exact_at_odd_sizes_only_where_tf_pads_symmetrically(
     hand_copy("resnet18", torch_twins["resnet18"], twin.model)
     x = random_image(65)
     assert relative_difference(keras_output(twin.model, x), torch_output(torch_twins["resnet18"], x)) <= TOLERANCE
+
+
+def test_resnet_twin_orders_its_layers_unlike_the_state_dict():
+    """Matching by the order of the weighted layers would not work either: Keras' order differs from the
+    state_dict's (the table is in state_dict order) in the ResNet's projection blocks, and no Keras layer name is
+    a PyTorch module name."""
+    model = port_twins.build_keras("resnet18").model
+    keras_order = [layer.name for layer in model.layers if layer.weights]
+    table = resnet18_table()
+    assert sorted(keras_order) == sorted(k for k, _ in table)
+    assert keras_order != [k for k, _ in table]
+    torch_names = set(port_twins.build_torch("resnet18").state_dict())
+    assert not {k.split(".")[0] for k in torch_names} & set(keras_order)
