@@ -271,6 +271,7 @@ def test_npz_checkpoint_and_a_numpy_dict(cases, tmp_path):
 MISTAKES = [
     ("resnet18", {"same_at_stride2": True}),
     ("mobilenet_v2", {"same_at_stride2": True}),
+    ("resnet18", {"default_eps": True}),
     ("vgg11_bn", {"default_eps": True}),
     ("vgg11", {"missing_bias": True}),
     ("vgg11", {"missing_bias": "classifier"}),
@@ -338,6 +339,7 @@ def test_python_port_raises_port_error_naming_the_layer(name, mistake, cases):
     errors = {f.layer for f in result.lint if f.severity == "error"}
     assert errors == set(touched), f"lint errors on {sorted(errors)}, mis-written: {sorted(touched)}"
     for finding in result.lint:
+        assert finding.severity in ("error", "warning") and isinstance(finding.check, str) and finding.check
         if finding.severity == "error":
             assert CHECK_WORD[kind] in finding.message.lower(), finding.message
 
