@@ -247,8 +247,7 @@ OutputArray<float> target_weight_array(const model::TargetWeight& weight, const 
                              (weight.layer_plan < 0 ? "; expected " : "; the layer expects ") +
                              shape_text(weight.change.from_shape)).c_str());
     }
-    shape = weight.layer_plan >= 0 ? weight.shape
-            : weight.change.to_shape.empty() ? weight.change.from_shape : weight.change.to_shape;
+    shape = model::target_weight_shape(weight);
     converted = convert(weight, it->second);
   }
   std::vector<float> narrowed(converted.begin(), converted.end());

@@ -92,4 +92,25 @@ Result<std::unique_ptr<WeightFile>> open_weight_bytes(std::span<const std::byte>
   return open_source(memory_source(bytes, std::move(label)));
 }
 
+MemoryWeightFile::MemoryWeightFile(std::string label) {
+  label_ = std::move(label);
+  description_ = "tensors in memory";
+}
+
+Status MemoryWeightFile::add(std::string name, DType dtype, std::vector<int64_t> shape, std::vector<std::byte> bytes) {
+  CONVBRIDGE_TRY(const int64_t size, tensor_byte_size(label_, name, shape, dtype));
+  if (static_cast<size_t>(size) != bytes.size()) {
+    return make_error(ErrorCode::invalid_argument, fmt::format("{}: tensor '{}' has {} bytes; its shape needs {}", label_,
+                                                               name, bytes.size(), size));
+  }
+  tensors_.push_back(TensorInfo{std::move(name), dtype, std::move(shape), size});
+  data_.push_back(std::move(bytes));
+  return Ok{};
+}
+
+Result<std::unique_ptr<TensorReader>> MemoryWeightFile::open_tensor(size_t index) {
+  if (index >= data_.size()) return make_error(ErrorCode::invalid_argument, fmt::format("{}: no tensor {}", label_, index));
+  return std::unique_ptr<TensorReader>(std::make_unique<BufferTensorReader>(data_[index]));
+}
+
 }  // namespace convbridge::io

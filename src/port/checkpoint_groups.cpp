@@ -124,9 +124,14 @@ CheckpointModules group_checkpoint(std::span<const CheckpointTensor> tensors) {
     if (fresh) out.modules.push_back(TorchModuleTensors{module, ModuleKind::other, {}, false});
     out.modules[it->second].tensors[role] = indices[j];
   }
-  // A safetensors file lists tensors sorted by name (the reference writer orders by dtype, then name), which
-  // puts "features.10" before "features.2": registration order is lost, and numeric order is the better guess.
-  if (std::is_sorted(names.begin(), names.end())) {
+  // A safetensors file lists tensors sorted by name (the reference writer orders by dtype, then name: the int64
+  // num_batches_tracked counters come first), which puts "features.10" before "features.2": registration order
+  // is lost, and numeric order is the better guess.
+  std::vector<std::string> weight_names;
+  for (const std::string& name : names) {
+    if (!name.ends_with("num_batches_tracked")) weight_names.push_back(name);
+  }
+  if (std::is_sorted(weight_names.begin(), weight_names.end())) {
     std::stable_sort(out.modules.begin(), out.modules.end(),
                      [](const TorchModuleTensors& a, const TorchModuleTensors& b) { return natural_less(a.module, b.module); });
   }

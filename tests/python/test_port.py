@@ -339,7 +339,7 @@ def test_python_port_raises_port_error_naming_the_layer(name, mistake, cases):
     errors = {f.layer for f in result.lint if f.severity == "error"}
     assert errors == set(touched), f"lint errors on {sorted(errors)}, mis-written: {sorted(touched)}"
     for finding in result.lint:
-        assert finding.severity in ("error", "warning") and isinstance(finding.check, str) and finding.check
+        assert finding.severity in ("error", "warning", "note") and isinstance(finding.check, str) and finding.check
         if finding.severity == "error":
             assert CHECK_WORD[kind] in finding.message.lower(), finding.message
 

@@ -151,9 +151,9 @@ TEST(CheckpointGroups, AStateDictWithASubmoduleCalledModelKeepsItsRoot) {
 }
 
 TEST(CheckpointGroups, NameSortedCheckpointsAreOrderedNumerically) {
-  // As safetensors stores them: "features.10" sorts before "features.2".
-  std::vector<CheckpointTensor> t = {{"features.1.weight", {2, 1, 3, 3}}, {"features.10.weight", {2, 2, 3, 3}},
-                                     {"features.2.weight", {2, 2, 1, 1}}};
+  // As safetensors stores them: int64 counters first, then by name ("features.10" before "features.2").
+  std::vector<CheckpointTensor> t = {{"features.3.num_batches_tracked", {}}, {"features.1.weight", {2, 1, 3, 3}},
+                                     {"features.10.weight", {2, 2, 3, 3}}, {"features.2.weight", {2, 2, 1, 1}}};
   const CheckpointModules groups = group_checkpoint(t);
   ASSERT_EQ(groups.modules.size(), 3u);
   EXPECT_EQ(groups.modules[0].module, "features.1");

@@ -18,6 +18,7 @@
 #include "convbridge/frontends.hpp"
 #include "convbridge/layer_plan.hpp"
 #include "convbridge/planner.hpp"
+#include "convert_command.hpp"
 #include "port_command.hpp"
 #include "weights_command.hpp"
 
@@ -44,6 +45,8 @@ constexpr const char* kExamples = R"TXT(Examples:
   convbridge translate "keras.layers.BatchNormalization()" --emit torch
   convbridge weights inspect checkpoint.pt
   convbridge weights convert checkpoint.pt -o model.safetensors
+  convbridge port resnet18.pth --into my_resnet.keras -o my_resnet.weights.h5
+  convbridge convert model.keras -o torch_model/
 
 Exit status: 0 success, 1 the reference engine found a mismatch (a convbridge bug: please report it),
 2 invalid layer text, input shape or arguments.)TXT";
@@ -328,6 +331,9 @@ CliResult run(const std::vector<std::string>& arguments) {
   if (!arguments.empty() && arguments.front() == "port") {
     return run_port(std::vector<std::string>(arguments.begin() + 1, arguments.end()));
   }
+  if (!arguments.empty() && arguments.front() == "convert") {
+    return run_convert(std::vector<std::string>(arguments.begin() + 1, arguments.end()));
+  }
   CLI::App app{"convbridge: translate convolution layers between PyTorch and TensorFlow/Keras exactly, explain "
                "every difference, and verify the result with a built-in reference engine.",
                "convbridge"};
@@ -371,6 +377,8 @@ CliResult run(const std::vector<std::string>& arguments) {
                                 "framework and without executing anything: see convbridge weights --help");
   app.add_subcommand("port", "Port trained PyTorch weights into a Keras model written by hand (match, lint, "
                              "re-layout, write .weights.h5): see convbridge port --help");
+  app.add_subcommand("convert", "Convert a Keras .keras model file to PyTorch (model.py + model.safetensors) with no "
+                                "framework installed: see convbridge convert --help");
 
   if (auto unknown = unknown_option(arguments)) return fail(*unknown);
   try {

@@ -100,6 +100,18 @@ class WeightFile {
   std::vector<std::string> notes_;
 };
 
+// Tensors a conversion computed, held in memory, for the writers (write_safetensors, write_npz).
+class MemoryWeightFile final : public WeightFile {
+ public:
+  explicit MemoryWeightFile(std::string label);
+  // `bytes`: C order, little-endian, exactly product(shape) x element size (checked).
+  Status add(std::string name, DType dtype, std::vector<int64_t> shape, std::vector<std::byte> bytes);
+  Result<std::unique_ptr<TensorReader>> open_tensor(size_t index) override;
+
+ private:
+  std::vector<std::vector<std::byte>> data_;
+};
+
 // Recognizes the format from the file's bytes (never from its name) and validates its whole structure: every
 // header, entry, storage and tensor extent. HDF5 files are read as Keras .weights.h5 and Keras .keras zips through
 // their model.weights.h5 (both a KerasWeightFile, convbridge/io/keras_weights.hpp). Legacy (pre-1.6) torch.save

@@ -39,6 +39,12 @@ struct TargetWeight {
   std::vector<int64_t> shape;  // target shape
 };
 
+// The target weight's shape: the layer plan's step shape, or where the change moves the parameter to.
+inline std::vector<int64_t> target_weight_shape(const TargetWeight& weight) {
+  if (weight.constant || weight.layer_plan >= 0) return weight.shape;
+  return weight.change.to_shape.empty() ? weight.change.from_shape : weight.change.to_shape;
+}
+
 // One line of the generated build function: `outputs = expression`.
 struct TargetLine {
   std::string node;                  // the graph node whose output this line completes, "" for a step before it
