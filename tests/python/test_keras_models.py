@@ -568,6 +568,57 @@ def test_a_failed_save_leaves_neither_file_behind(tmp_path, monkeypatch):
         assert left in ([], ["fresh"]), f"left behind: {left}"
 
 
+# ---- convbridge convert MODEL.keras: the same conversion from the file, no framework in the process ------------
+
+CONVBRIDGE_BIN = Path(os.environ.get("CONVBRIDGE_BIN", str(Path(__file__).resolve().parents[2] / "build" / "convbridge")))
+
+
+def convert_keras_file(model, tmp_path):
+    """model.save() to a .keras file, then the CLI (a C++ process: no keras, no torch) converts the file."""
+    keras_path = tmp_path / "model.keras"
+    model.save(keras_path)
+    out = tmp_path / "from_file"
+    result = subprocess.run([str(CONVBRIDGE_BIN), "convert", str(keras_path), "-o", str(out)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "model.safetensors" in result.stdout
+    return out
+
+
+def assert_same_as_save(prepared, out, tmp_path):
+    """The file conversion writes exactly what convbridge.convert(model).save() writes: the same model.py and the
+    same state_dict, bit for bit."""
+    saved = tmp_path / "from_save"
+    prepared.conversion().save(str(saved))
+    assert (out / "model.py").read_text() == (saved / "model.py").read_text()
+    got, want = read_safetensors(out / "model.safetensors"), read_safetensors(saved / "model.safetensors")
+    assert sorted(got) == sorted(want)
+    for key, value in want.items():
+        assert got[key].dtype == value.dtype and torch.equal(got[key], value), key
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_small_model_convert_from_keras_file_is_what_save_writes(name, tmp_path):
+    prepared = small(name)
+    assert_same_as_save(prepared, convert_keras_file(prepared.model, tmp_path), tmp_path)
+
+
+def test_application_convert_from_keras_file_is_what_save_writes(application, tmp_path):
+    assert_same_as_save(application, convert_keras_file(application.model, tmp_path), tmp_path)
+
+
+def test_convert_from_keras_file_refuses_a_lambda_layer_by_name(tmp_path):
+    x = keras.Input((4, 4, 3))
+    y = keras.layers.Lambda(lambda t: t * 2, name="doubler")(keras.layers.Conv2D(2, 1, name="c")(x))
+    path = tmp_path / "lambda.keras"
+    keras.Model(x, y).save(path)
+    out = tmp_path / "out"
+    result = subprocess.run([str(CONVBRIDGE_BIN), "convert", str(path), "-o", str(out)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "doubler" in result.stderr and "Lambda" in result.stderr, result.stderr
+    assert not (out / "model.py").exists() and not (out / "model.safetensors").exists()
+
+
 # ---- structure: inputs and outputs -----------------------------------------------------------------------------
 
 
