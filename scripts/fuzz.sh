@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 shift || true
 all_targets=(fuzz_pytorch_layer fuzz_pipeline fuzz_input_shape fuzz_keras_layer fuzz_tf_nn_call fuzz_op_layer fuzz_model_graph
-             fuzz_keras_model fuzz_torch_checkpoint fuzz_safetensors fuzz_npz
+             fuzz_keras_model fuzz_torch_checkpoint fuzz_safetensors fuzz_npz fuzz_port
              fuzz_cli)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")

@@ -187,6 +187,11 @@ void decode_as(std::span<const std::byte> bytes, std::vector<double>& out) {
 
 Result<KerasModelFile> open_keras_model_file(const std::string& path) {
   CONVBRIDGE_TRY(std::unique_ptr<io::WeightFile> opened, io::open_weight_file(path));
+  return keras_model_from_file(std::move(opened));
+}
+
+Result<KerasModelFile> keras_model_from_file(std::unique_ptr<io::WeightFile> opened) {
+  const std::string path = opened->label();
   auto* keras = dynamic_cast<io::KerasWeightFile*>(opened.get());
   if (!keras || !keras->is_keras_archive()) {
     return invalid(fmt::format("{}: not a Keras .keras model file (model.save(\"model.keras\")): it is {}", path,

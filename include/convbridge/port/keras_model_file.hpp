@@ -30,6 +30,9 @@ struct KerasModelFile {
 // "vars/<i>" in layer.weights order. The variable names come from the layer's class and config (use_bias, scale,
 // center); a layer class whose variables convbridge does not know is an error naming it.
 Result<KerasModelFile> open_keras_model_file(const std::string& path);
+// The same on a file already opened (open_weight_file / open_weight_bytes: the fuzz target); errors start with
+// its label.
+Result<KerasModelFile> keras_model_from_file(std::unique_ptr<io::WeightFile> opened);
 
 // Tensor values as doubles (float16, bfloat16, float32, float64, integer dtypes; exact), and doubles stored as
 // float32 or float64 bytes (float32: rounded to nearest, the only inexact step, taken for float64 sources only).
