@@ -553,6 +553,27 @@ Result<std::unique_ptr<WeightFile>> open_keras_archive(std::shared_ptr<ByteSourc
   return std::unique_ptr<WeightFile>(std::move(file));
 }
 
+Result<KerasVariable> keras_variable(const KerasWeightFile& file, size_t index) {
+  if (index >= file.dataset_paths().size()) {
+    return file_error(file.label(), ErrorCode::invalid_argument, fmt::format("no tensor {}", index));
+  }
+  const std::string& path = file.dataset_paths()[index];
+  const size_t slash = path.rfind('/');
+  const std::string_view number = slash == std::string::npos ? std::string_view(path)
+                                                              : std::string_view(path).substr(slash + 1);
+  const std::string_view parent = slash == std::string::npos ? std::string_view() : std::string_view(path).substr(0, slash);
+  KerasVariable variable;
+  const auto parsed = std::from_chars(number.data(), number.data() + number.size(), variable.var_index);
+  const bool numeric = !number.empty() && parsed.ec == std::errc() && parsed.ptr == number.data() + number.size() &&
+                       variable.var_index >= 0;
+  if (!numeric || !(parent == "vars" || parent.ends_with("/vars"))) {
+    return file_error(file.label(), ErrorCode::invalid_argument,
+                      fmt::format("dataset '{}' is not a Keras variable (<layer path>/vars/<N>)", printable(path)));
+  }
+  variable.layer_path = parent == "vars" ? std::string() : std::string(parent.substr(0, parent.size() - 5));
+  return variable;
+}
+
 Status write_keras_weights(const KerasWeightFile& layout, const TensorBytes& data, const std::string& path) {
   if (layout.dataset_paths().size() != layout.tensors().size()) {
     return file_error(path, ErrorCode::invalid_argument, "the layout's datasets and tensors do not match");

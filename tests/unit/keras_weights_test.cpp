@@ -414,5 +414,36 @@ TEST(KerasWeights, WriterRoundTripsAndLeavesNothingOnFailure) {
   }
 }
 
+TEST(KerasWeights, SplitsDatasetPathsIntoLayerPathAndVarIndex) {
+  const auto path = make_h5("variables.weights.h5", [](hid_t file) {
+    const float one = 1;
+    add_group(file, "layers");
+    add_group(file, "layers/functional");
+    add_group(file, "layers/functional/layers");
+    add_group(file, "layers/functional/layers/conv2d");
+    add_group(file, "layers/functional/layers/conv2d/vars");
+    add_dataset(file, "layers/functional/layers/conv2d/vars/11", H5T_IEEE_F32LE, {1}, &one);
+    add_group(file, "vars");
+    add_dataset(file, "vars/0", H5T_IEEE_F32LE, {1}, &one);
+    add_dataset(file, "zz", H5T_IEEE_F32LE, {1}, &one);
+  });
+  const auto opened = open_weight_file(path);
+  ASSERT_TRUE(opened) << opened.error().message;
+  const auto& file = dynamic_cast<const KerasWeightFile&>(**opened);
+  ASSERT_EQ(file.dataset_paths(), (std::vector<std::string>{"layers/functional/layers/conv2d/vars/11", "vars/0", "zz"}));
+  const auto nested = keras_variable(file, 0);
+  ASSERT_TRUE(nested) << nested.error().message;
+  EXPECT_EQ(nested->layer_path, "layers/functional/layers/conv2d");
+  EXPECT_EQ(nested->var_index, 11);
+  const auto root = keras_variable(file, 1);
+  ASSERT_TRUE(root) << root.error().message;
+  EXPECT_EQ(root->layer_path, "");
+  EXPECT_EQ(root->var_index, 0);
+  const auto stray = keras_variable(file, 2);
+  ASSERT_FALSE(stray);
+  EXPECT_NE(stray.error().message.find("'zz' is not a Keras variable"), std::string::npos) << stray.error().message;
+  EXPECT_FALSE(keras_variable(file, 3));
+}
+
 }  // namespace
 }  // namespace convbridge::io
