@@ -7,23 +7,18 @@ output file.
 The binary is $CONVBRIDGE_BIN, default <repo>/build/convbridge."""
 
 import json
-import os
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import convbridge
+from conftest import run_cli
 
 h5py = pytest.importorskip("h5py")
 
-REPO = Path(__file__).resolve().parents[2]
-CONVBRIDGE_BIN = Path(os.environ.get("CONVBRIDGE_BIN", str(REPO / "build" / "convbridge")))
-
 
 def run(*arguments):
-    return subprocess.run([str(CONVBRIDGE_BIN), *map(str, arguments)], capture_output=True, text=True, timeout=120)
+    return run_cli(*map(str, arguments), timeout=120)
 
 
 def h5py_tensors(path):
