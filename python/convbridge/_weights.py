@@ -1,6 +1,7 @@
-"""Weight files read without a framework and without executing anything: torch.save zip checkpoints, safetensors
-and .npz, through the C++ readers (the same ones `convbridge weights` uses)."""
+"""Weight files read without a framework and without executing anything: torch.save zip checkpoints, safetensors,
+.npz and Keras 3 .weights.h5 / .keras (through libhdf5 in C++; h5py is never imported), through the C++ readers (the same ones `convbridge weights` uses)."""
 
+import json
 import os
 
 import numpy as np
@@ -26,7 +27,8 @@ def _numpy_dtype(name, tensor):
 
 
 def read_weights(path):
-    """{name: numpy array} for every tensor of a torch.save zip (.pt/.pth/.bin), safetensors or .npz file.
+    """{name: numpy array} for every tensor of a torch.save zip (.pt/.pth/.bin), safetensors, .npz, Keras .weights.h5
+    or .keras file (Keras tensors are named by their HDF5 path with '/' -> '.': "layers.conv2d.vars.0").
 
     Nothing in the file is executed: a checkpoint's pickle is interpreted by a machine that calls nothing (see
     README "Weight files"); a malformed or hostile file raises ValueError naming the problem. Nested checkpoints
@@ -41,9 +43,10 @@ def read_weights(path):
 
 def inspect_weights(path):
     """What a weight file holds, without reading its tensor data: format, description, tensors (name, dtype,
-    shape), and for a checkpoint the globals its pickle names (and which it refused to run)."""
-    file_format, description, tensors, globals_, notes = _impl.inspect_weight_file(os.fspath(path))
-    return {
+    shape), for a checkpoint the globals its pickle names (and which it refused to run), for a .keras its config.json
+    as parsed JSON ("model_config": data only, nothing it names is imported)."""
+    file_format, description, tensors, globals_, notes, model_config = _impl.inspect_weight_file(os.fspath(path))
+    result = {
         "format": file_format,
         "description": description,
         "tensors": [{"name": n, "dtype": d, "shape": tuple(s)} for n, d, s in tensors],
@@ -51,3 +54,6 @@ def inspect_weights(path):
                     for n, m, k, r, c in globals_],
         "notes": list(notes),
     }
+    if model_config:
+        result["model_config"] = json.loads(model_config)
+    return result

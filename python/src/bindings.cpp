@@ -21,6 +21,7 @@
 #include "convbridge/emit.hpp"
 #include "convbridge/engine.hpp"
 #include "convbridge/frontends.hpp"
+#include "convbridge/io/keras_weights.hpp"
 #include "convbridge/io/weights.hpp"
 #include "convbridge/layer_plan.hpp"
 #include "convbridge/model/graph.hpp"
@@ -641,7 +642,8 @@ NB_MODULE(_impl, m) {
         }
         return tensors;
       },
-      "path"_a, "Reads a torch.save zip, safetensors or .npz file without executing anything in it.");
+      "path"_a, "Reads a torch.save zip, safetensors, .npz, Keras .weights.h5 or .keras file without executing "
+                "anything in it.");
   m.def(
       "inspect_weight_file",
       [](const std::string& path) {
@@ -654,9 +656,10 @@ NB_MODULE(_impl, m) {
           globals.append(nb::make_tuple(global.name, global.meaning, global.known, global.references,
                                         global.refused_calls));
         }
-        const char* formats[] = {"torch", "safetensors", "npz"};
+        const char* formats[] = {"torch", "safetensors", "npz", "keras"};
+        const auto* keras = dynamic_cast<const io::KerasWeightFile*>(file.get());
         return nb::make_tuple(formats[static_cast<int>(file->format())], file->description(), tensors, globals,
-                              file->notes());
+                              file->notes(), keras ? keras->model_config() : std::string());
       },
       "path"_a, "The tensors (name, dtype, shape), pickle globals and notes of a weight file; reads no tensor data.");
 

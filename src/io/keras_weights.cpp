@@ -24,10 +24,10 @@
 
 #include <fmt/format.h>
 #include <hdf5.h>
-#include <hdf5_hl.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <filesystem>
 #include <mutex>
@@ -295,6 +295,35 @@ bool all_numeric(const std::vector<std::string>& names) {
   });
 }
 
+// File image callbacks that hand libhdf5 the caller's bytes instead of copies (the core driver then reads them in
+// place; the file is opened read-only, so nothing writes to them). libhdf5 calls image_malloc + image_memcpy for
+// the property list and for the open file (H5Pset_file_image, H5FD_core_open: HDF5 1.10 "HDF5 File Image
+// Operations", RFC 2011): malloc returns the image itself, memcpy onto itself is a no-op, free releases nothing.
+// This is H5LTopen_file_image's H5LT_FILE_IMAGE_DONT_COPY | DONT_RELEASE without its reference-counted user data,
+// which libhdf5_hl 1.10.8 leaks (72 bytes per open, found by fuzz_keras_weights' LeakSanitizer).
+struct ImageView {
+  const std::byte* data = nullptr;
+  size_t size = 0;
+};
+
+H5FD_file_image_callbacks_t in_place_image_callbacks(ImageView* view) {
+  H5FD_file_image_callbacks_t callbacks{};
+  callbacks.image_malloc = [](size_t size, H5FD_file_image_op_t, void* udata) -> void* {
+    auto* image = static_cast<ImageView*>(udata);
+    return size == image->size ? const_cast<std::byte*>(image->data) : nullptr;
+  };
+  callbacks.image_memcpy = [](void* dest, const void* src, size_t size, H5FD_file_image_op_t, void* udata) -> void* {
+    auto* image = static_cast<ImageView*>(udata);
+    return dest == src && dest == image->data && size == image->size ? dest : nullptr;
+  };
+  callbacks.image_realloc = [](void*, size_t, H5FD_file_image_op_t, void*) -> void* { return nullptr; };
+  callbacks.image_free = [](void*, H5FD_file_image_op_t, void*) -> herr_t { return 0; };
+  callbacks.udata_copy = [](void* udata) -> void* { return udata; };
+  callbacks.udata_free = [](void*) -> herr_t { return 0; };
+  callbacks.udata = view;
+  return callbacks;
+}
+
 class KerasH5File final : public KerasWeightFile {
  public:
   static Result<std::unique_ptr<KerasWeightFile>> open(std::shared_ptr<ByteSource> source,
@@ -314,10 +343,19 @@ class KerasH5File final : public KerasWeightFile {
     const std::string& label = file->label_;
     uint64_t file_size = image.size();
     if (!image.empty()) {
-      // The image is used in place, read-only: neither copied nor released by libhdf5 (H5LT file image flags).
-      file->file_ = Hid(H5LTopen_file_image(const_cast<std::byte*>(image.data()), image.size(),
-                                            H5LT_FILE_IMAGE_DONT_COPY | H5LT_FILE_IMAGE_DONT_RELEASE),
-                        H5Fclose);
+      // The image is used in place, read-only: neither copied nor released by libhdf5. Each open gets its own
+      // name: the core driver takes two open files of the same name for one file.
+      static std::atomic<uint64_t> counter{0};
+      file->view_ = ImageView{image.data(), image.size()};
+      H5FD_file_image_callbacks_t callbacks = in_place_image_callbacks(&file->view_);
+      Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+      if (!fapl.valid() || H5Pset_fapl_core(fapl.get(), 64 << 10, false) < 0 ||
+          H5Pset_file_image_callbacks(fapl.get(), &callbacks) < 0 ||
+          H5Pset_file_image(fapl.get(), const_cast<std::byte*>(image.data()), image.size()) < 0) {
+        return hdf5_error(label, "cannot set up the in-memory file image");
+      }
+      const std::string name = fmt::format("convbridge-image-{}", counter.fetch_add(1));
+      file->file_ = Hid(H5Fopen(name.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
     } else {
       Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
       H5Pset_file_locking(fapl.get(), false, true);  // >= 1.10.7: read-only media and NFS open too
@@ -455,6 +493,7 @@ class KerasH5File final : public KerasWeightFile {
 
   std::shared_ptr<ByteSource> source_;
   std::vector<std::byte> owned_image_;
+  ImageView view_;  // the image callbacks' user data: lives as long as the file
   Hid file_;
 };
 
@@ -551,6 +590,27 @@ Result<std::unique_ptr<WeightFile>> open_keras_archive(std::shared_ptr<ByteSourc
   if (image.empty() && owned.empty()) return file_error(label, ErrorCode::invalid_argument, "model.weights.h5 is empty");
   CONVBRIDGE_TRY(auto file, KerasH5File::open(source, image, std::move(owned), std::move(config_text), description));
   return std::unique_ptr<WeightFile>(std::move(file));
+}
+
+Result<KerasVariable> keras_variable(const KerasWeightFile& file, size_t index) {
+  if (index >= file.dataset_paths().size()) {
+    return file_error(file.label(), ErrorCode::invalid_argument, fmt::format("no tensor {}", index));
+  }
+  const std::string& path = file.dataset_paths()[index];
+  const size_t slash = path.rfind('/');
+  const std::string_view number = slash == std::string::npos ? std::string_view(path)
+                                                              : std::string_view(path).substr(slash + 1);
+  const std::string_view parent = slash == std::string::npos ? std::string_view() : std::string_view(path).substr(0, slash);
+  KerasVariable variable;
+  const auto parsed = std::from_chars(number.data(), number.data() + number.size(), variable.var_index);
+  const bool numeric = !number.empty() && parsed.ec == std::errc() && parsed.ptr == number.data() + number.size() &&
+                       variable.var_index >= 0;
+  if (!numeric || !(parent == "vars" || parent.ends_with("/vars"))) {
+    return file_error(file.label(), ErrorCode::invalid_argument,
+                      fmt::format("dataset '{}' is not a Keras variable (<layer path>/vars/<N>)", printable(path)));
+  }
+  variable.layer_path = parent == "vars" ? std::string() : std::string(parent.substr(0, parent.size() - 5));
+  return variable;
 }
 
 Status write_keras_weights(const KerasWeightFile& layout, const TensorBytes& data, const std::string& path) {

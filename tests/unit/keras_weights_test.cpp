@@ -60,6 +60,13 @@ void add_dataset(hid_t where, const char* name, hid_t type, std::vector<hsize_t>
 
 void add_group(hid_t where, const char* name) { H5Gclose(H5Gcreate2(where, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)); }
 
+// A dataset creation property list with chunks of `chunk` (the caller closes it).
+hid_t chunked(std::vector<hsize_t> chunk) {
+  const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data());
+  return dcpl;
+}
+
 // A refusal from a path and from memory, with the fragment in a message that starts with the label.
 void expect_refused(const std::string& path, const std::string& fragment) {
   const auto from_path = open_weight_file(path);
@@ -224,9 +231,7 @@ TEST(KerasWeights, RefusesExternalAndVirtualDatasets) {
 TEST(KerasWeights, RefusesUnknownFilters) {
   expect_refused(make_h5("filter.weights.h5",
                          [](hid_t file) {
-                           const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-                           const hsize_t chunk[1] = {4};
-                           H5Pset_chunk(dcpl, 1, chunk);
+                           const hid_t dcpl = chunked({4});
                            H5Pset_filter(dcpl, 32001, H5Z_FLAG_OPTIONAL, 0, nullptr);
                            const float values[4] = {1, 2, 3, 4};
                            add_dataset(file, "x", H5T_IEEE_F32LE, {4}, values, dcpl);
@@ -235,9 +240,7 @@ TEST(KerasWeights, RefusesUnknownFilters) {
                  "uses filter 32001");
   // deflate + shuffle + fletcher32 are read.
   const auto path = make_h5("deflate.weights.h5", [](hid_t file) {
-    const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    const hsize_t chunk[1] = {64};
-    H5Pset_chunk(dcpl, 1, chunk);
+    const hid_t dcpl = chunked({64});
     H5Pset_shuffle(dcpl);
     H5Pset_deflate(dcpl, 6);
     H5Pset_fletcher32(dcpl);
@@ -299,9 +302,7 @@ TEST(KerasWeights, RefusesImpossibleSizes) {
   // 2^40 float32 elements in a tiny file: chunked with nothing written, so it costs nothing to build.
   expect_refused(make_h5("shape_bomb.weights.h5",
                          [](hid_t file) {
-                           const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-                           const hsize_t chunk[1] = {1024};
-                           H5Pset_chunk(dcpl, 1, chunk);
+                           const hid_t dcpl = chunked({1024});
                            add_dataset(file, "x", H5T_IEEE_F32LE, {hsize_t{1} << 40}, nullptr, dcpl);
                            H5Pclose(dcpl);
                          }),
@@ -312,9 +313,7 @@ TEST(KerasWeights, RefusesImpossibleSizes) {
                  "more than a");
   expect_refused(make_h5("overflow.weights.h5",
                          [](hid_t file) {
-                           const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-                           const hsize_t chunk[3] = {1, 1, 1};
-                           H5Pset_chunk(dcpl, 3, chunk);
+                           const hid_t dcpl = chunked({1, 1, 1});
                            add_dataset(file, "x", H5T_IEEE_F64LE, {hsize_t{1} << 30, hsize_t{1} << 30, hsize_t{1} << 10},
                                        nullptr, dcpl);
                            H5Pclose(dcpl);
@@ -322,9 +321,7 @@ TEST(KerasWeights, RefusesImpossibleSizes) {
                  "more bytes than fit in 64 bits");
   expect_refused(make_h5("big_chunk.weights.h5",
                          [](hid_t file) {
-                           const hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-                           const hsize_t chunk[1] = {hsize_t{1} << 27};
-                           H5Pset_chunk(dcpl, 1, chunk);
+                           const hid_t dcpl = chunked({hsize_t{1} << 27});
                            add_dataset(file, "x", H5T_IEEE_F32LE, {hsize_t{1} << 27}, nullptr, dcpl);
                            H5Pclose(dcpl);
                          }),
@@ -412,6 +409,37 @@ TEST(KerasWeights, WriterRoundTripsAndLeavesNothingOnFailure) {
   for (const auto& entry : fs::directory_iterator(fs::path(failed).parent_path())) {
     EXPECT_EQ(entry.path().filename().string().find("failed.weights.h5"), std::string::npos) << entry.path();
   }
+}
+
+TEST(KerasWeights, SplitsDatasetPathsIntoLayerPathAndVarIndex) {
+  const auto path = make_h5("variables.weights.h5", [](hid_t file) {
+    const float one = 1;
+    add_group(file, "layers");
+    add_group(file, "layers/functional");
+    add_group(file, "layers/functional/layers");
+    add_group(file, "layers/functional/layers/conv2d");
+    add_group(file, "layers/functional/layers/conv2d/vars");
+    add_dataset(file, "layers/functional/layers/conv2d/vars/11", H5T_IEEE_F32LE, {1}, &one);
+    add_group(file, "vars");
+    add_dataset(file, "vars/0", H5T_IEEE_F32LE, {1}, &one);
+    add_dataset(file, "zz", H5T_IEEE_F32LE, {1}, &one);
+  });
+  const auto opened = open_weight_file(path);
+  ASSERT_TRUE(opened) << opened.error().message;
+  const auto& file = dynamic_cast<const KerasWeightFile&>(**opened);
+  ASSERT_EQ(file.dataset_paths(), (std::vector<std::string>{"layers/functional/layers/conv2d/vars/11", "vars/0", "zz"}));
+  const auto nested = keras_variable(file, 0);
+  ASSERT_TRUE(nested) << nested.error().message;
+  EXPECT_EQ(nested->layer_path, "layers/functional/layers/conv2d");
+  EXPECT_EQ(nested->var_index, 11);
+  const auto root = keras_variable(file, 1);
+  ASSERT_TRUE(root) << root.error().message;
+  EXPECT_EQ(root->layer_path, "");
+  EXPECT_EQ(root->var_index, 0);
+  const auto stray = keras_variable(file, 2);
+  ASSERT_FALSE(stray);
+  EXPECT_NE(stray.error().message.find("'zz' is not a Keras variable"), std::string::npos) << stray.error().message;
+  EXPECT_FALSE(keras_variable(file, 3));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -31,6 +32,17 @@ class KerasWeightFile : public WeightFile {
   std::vector<std::string> dataset_paths_;
   std::string model_config_;
 };
+
+// Where a tensor sits in Keras' layout: "layers/functional/layers/conv2d/vars/1" is layer_path
+// "layers/functional/layers/conv2d" and var_index 1 (the layer's second variable, in layer.weights order); the
+// root model's own "vars/0" has layer_path "".
+struct KerasVariable {
+  std::string layer_path;
+  int64_t var_index = -1;
+};
+// Tensor i's layer path and variable index; an error (starting with the file's label) when i is out of range or
+// its HDF5 path does not end in vars/<N>.
+Result<KerasVariable> keras_variable(const KerasWeightFile& file, size_t index);
 
 // Tensor i's bytes (C order, little-endian, exactly tensors()[i].byte_size bytes).
 using TensorBytes = std::function<Result<std::vector<std::byte>>(size_t index)>;
