@@ -6,12 +6,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "convbridge/io/weights.hpp"
 #include "convbridge/model/graph.hpp"
 #include "convbridge/model/torch_model.hpp"
 #include "convbridge/port/keras_model_file.hpp"
+#include "subcommand.hpp"
 
 namespace convbridge::cli {
 namespace {
@@ -125,16 +125,7 @@ CliResult run_convert(const std::vector<std::string>& arguments) {
   app.add_option("model", model_path, "The Keras model: a .keras file (model.save)")->required();
   app.add_option("-o,--output", output, "The directory to write model.py and model.safetensors into")->required();
   app.add_flag("--explain", explain, "Also print, per layer, what it became and why");
-  try {
-    app.parse(std::vector<std::string>(arguments.rbegin(), arguments.rend()));  // CLI11 takes them reversed
-  } catch (const CLI::ParseError& error) {
-    std::ostringstream out, err;
-    const int status = app.exit(error, out, err);
-    if (status == 0) return CliResult{0, out.str(), err.str()};  // --help
-    return fail(fmt::format("{} (see convbridge convert --help)", error.what()));
-  } catch (const std::exception& error) {
-    return fail(fmt::format("a command-line value is malformed ({})", error.what()));
-  }
+  if (auto done = parse_subcommand(app, arguments, "convbridge convert")) return *done;
   auto file = port::open_keras_model_file(model_path);
   if (!file) return fail(file.error().message);
   auto graph = model::parse_keras_model_config(file->model_json);

@@ -3,12 +3,12 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <sstream>
 
 #include "convbridge/io/weights.hpp"
 #include "convbridge/model/graph.hpp"
 #include "convbridge/port/keras_model_file.hpp"
 #include "convbridge/port/weight_port.hpp"
+#include "subcommand.hpp"
 
 namespace convbridge::cli {
 namespace {
@@ -53,16 +53,7 @@ CliResult run_port(const std::vector<std::string>& arguments) {
   app.add_option("-o,--output", output, "OUT.weights.h5 to write (atomically)")->required();
   app.add_flag("--json", as_json, "Print the report as JSON");
   app.add_flag("--force", force, "Write the weights even when the lint finds errors (they are still reported)");
-  try {
-    app.parse(std::vector<std::string>(arguments.rbegin(), arguments.rend()));  // CLI11 takes them reversed
-  } catch (const CLI::ParseError& error) {
-    std::ostringstream out, err;
-    const int status = app.exit(error, out, err);
-    if (status == 0) return CliResult{0, out.str(), err.str()};  // --help
-    return fail(fmt::format("{} (see convbridge port --help)", error.what()));
-  } catch (const std::exception& error) {
-    return fail(fmt::format("a command-line value is malformed ({})", error.what()));
-  }
+  if (auto done = parse_subcommand(app, arguments, "convbridge port")) return *done;
   if (!output.ends_with(".weights.h5")) {
     return fail(fmt::format("-o {}: the output is a Keras weights file and must end in .weights.h5 (Keras' "
                             "load_weights refuses other names)", output));

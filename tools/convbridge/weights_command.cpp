@@ -10,6 +10,7 @@
 
 #include "convbridge/io/keras_weights.hpp"
 #include "convbridge/io/weights.hpp"
+#include "subcommand.hpp"
 
 namespace convbridge::cli {
 namespace {
@@ -221,16 +222,7 @@ CliResult run_weights(const std::vector<std::string>& arguments) {
   convert_command->add_option("-o,--output", output, "OUT.safetensors, OUT.npz or OUT.weights.h5 (written atomically)")->required();
   convert_command->add_option("--layout", layout, "For -o OUT.weights.h5: the .weights.h5 or .keras whose groups and "
                                                   "datasets to write (default: FILE itself, when it is Keras)");
-  try {
-    app.parse(std::vector<std::string>(arguments.rbegin(), arguments.rend()));  // CLI11 takes them reversed
-  } catch (const CLI::ParseError& error) {
-    std::ostringstream out, err;
-    const int status = app.exit(error, out, err);
-    if (status == 0) return CliResult{0, out.str(), err.str()};  // --help
-    return fail(fmt::format("{} (see convbridge weights --help)", error.what()));
-  } catch (const std::exception& error) {
-    return fail(fmt::format("a command-line value is malformed ({})", error.what()));
-  }
+  if (auto done = parse_subcommand(app, arguments, "convbridge weights")) return *done;
   if (inspect_command->parsed()) return inspect(path, as_json);
   return convert(path, output, layout);
 }
