@@ -4,15 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "convbridge/port/weight_port.hpp"
+#include "io/io_support.hpp"
 
 namespace convbridge::port {
 namespace {
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string out = "(";
-  for (size_t i = 0; i < shape.size(); ++i) out += fmt::format("{}{}", i ? ", " : "", shape[i]);
-  return out + (shape.size() == 1 ? ",)" : ")");
-}
 
 std::string_view severity_name(Severity severity) {
   switch (severity) {
@@ -44,15 +39,15 @@ std::string port_report(const PortPlan& plan) {
     out += fmt::format("{} <- {}\n", layer.keras_layer, layer.torch_module.empty() ? "(nothing)" : layer.torch_module);
     for (const PortedWeight& w : layer.weights) {
       if (w.source >= 0) {
-        out += fmt::format("    {} {} <- {} {}{}\n", w.keras_name, shape_text(w.keras_shape), w.torch_name,
-                           shape_text(w.torch_shape),
+        out += fmt::format("    {} {} <- {} {}{}\n", w.keras_name, io::shape_string(w.keras_shape), w.torch_name,
+                           io::shape_string(w.torch_shape),
                            w.change.from_layout == "C" ? "" : fmt::format(", {} -> {}", w.change.from_layout, w.change.to_layout));
       } else if (w.fill) {
-        out += fmt::format("    {} {} = {:g} (PyTorch has none)\n", w.keras_name, shape_text(w.keras_shape), w.fill_value);
+        out += fmt::format("    {} {} = {:g} (PyTorch has none)\n", w.keras_name, io::shape_string(w.keras_shape), w.fill_value);
       } else if (w.kept) {
-        out += fmt::format("    {} {} kept\n", w.keras_name, shape_text(w.keras_shape));
+        out += fmt::format("    {} {} kept\n", w.keras_name, io::shape_string(w.keras_shape));
       } else {
-        out += fmt::format("    {} {} MISSING\n", w.keras_name, shape_text(w.keras_shape));
+        out += fmt::format("    {} {} MISSING\n", w.keras_name, io::shape_string(w.keras_shape));
       }
     }
     if (!layer.note.empty()) out += fmt::format("    ({})\n", layer.note);

@@ -18,18 +18,13 @@
 
 #include "convbridge/checked_math.hpp"
 #include "convbridge/port/weight_port.hpp"
+#include "io/io_support.hpp"
 #include "port/port_units.hpp"
 
 namespace convbridge::port {
 namespace {
 
 using model::GraphNode;
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string out = "(";
-  for (size_t i = 0; i < shape.size(); ++i) out += fmt::format("{}{}", i ? ", " : "", shape[i]);
-  return out + (shape.size() == 1 ? ",)" : ")");
-}
 
 std::vector<int64_t> permuted(const std::vector<int64_t>& shape, const std::vector<int>& perm) {
   std::vector<int64_t> out;
@@ -160,7 +155,7 @@ class Pairer {
           unit.layer, "bias", Severity::error,
           fmt::format("'{}' has no {} ({}=False) but PyTorch's '{}' has one ({} {}): its values would be dropped "
                       "(a bias check); give the Keras layer {}=True", unit.layer, keras_role, flag, module.module,
-                      torch_name(module, torch_role), shape_text(*shape), flag)});
+                      torch_name(module, torch_role), io::shape_string(*shape), flag)});
     }
     return Ok{};
   }
@@ -480,7 +475,7 @@ Result<PortPlan> plan_port(const model::ModelGraph& keras_model, std::span<const
                                                      unit.class_name)});
       } else {
         std::vector<std::string> shapes;
-        for (size_t r = 0; r < unit.roles.size(); ++r) shapes.push_back(unit.roles[r] + " " + shape_text(unit.shapes[r]));
+        for (size_t r = 0; r < unit.roles.size(); ++r) shapes.push_back(unit.roles[r] + " " + io::shape_string(unit.shapes[r]));
         layer.lint.push_back(LintFinding{unit.layer, "missing", Severity::error,
                                          fmt::format("no unused PyTorch module fits '{}' ({}: {})", unit.layer,
                                                      unit.class_name, fmt::join(shapes, ", "))});
