@@ -3,7 +3,9 @@
 // src/io/keras_weights.cpp in the way. Invariants: errors are one bounded line naming the file; an accepted file's
 // tensors read exactly their byte size; every dataset path is a group path + name and keras_variable() never fails
 // badly; and the layout writer reproduces the file: write_keras_weights(file, its own bytes) reads back with the
-// same groups, dataset paths, dtypes, shapes and bytes.
+// same groups, dataset paths, dtypes, shapes and bytes. libhdf5 runs in this process, so coverage feedback sees
+// the walk; every accepted file is then read again through the reader process (what the CLI and Python use), which
+// must list and read exactly the same.
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,7 +64,37 @@ void check_keras_round_trip(const io::KerasWeightFile& file, const std::vector<s
   }
 }
 
+// The reader process (the default isolation) against this process's own read of an accepted file.
+void check_reader_process(std::span<const std::byte> bytes, const std::string& label, const io::KerasWeightFile& file,
+                          const std::vector<std::vector<std::byte>>& data) {
+  io::set_hdf5_isolation(io::Hdf5Isolation::reader_process);
+  auto isolated = io::open_weight_bytes(bytes, label);
+  io::set_hdf5_isolation(io::Hdf5Isolation::in_process);
+  if (!isolated) fuzz::weight_fuzz_fail("the reader process refused an accepted file: " + isolated.error().message);
+  const auto* copy = dynamic_cast<const io::KerasWeightFile*>(isolated->get());
+  if (!copy || copy->groups() != file.groups() || copy->dataset_paths() != file.dataset_paths() ||
+      copy->tensors().size() != file.tensors().size()) {
+    fuzz::weight_fuzz_fail("the reader process listed another structure");
+  }
+  for (size_t i = 0; i < file.tensors().size(); ++i) {
+    const io::TensorInfo& a = file.tensors()[i];
+    const io::TensorInfo& b = copy->tensors()[i];
+    if (a.name != b.name || a.dtype != b.dtype || a.shape != b.shape || a.byte_size != b.byte_size) {
+      fuzz::weight_fuzz_fail("the reader process listed " + a.name + " differently");
+    }
+    if (i < data.size()) {
+      auto read = (*isolated)->read_tensor(i);
+      if (!read || *read != data[i]) fuzz::weight_fuzz_fail("the reader process read " + a.name + " differently");
+    }
+  }
+}
+
 }  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  io::set_hdf5_isolation(io::Hdf5Isolation::in_process);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string label = "fuzz.weights.h5";
@@ -84,5 +116,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const auto tensors = fuzz::check_weight_file(**opened, label, int64_t{16} << 20);
   check_keras_round_trip(*keras, tensors);
+  check_reader_process(bytes, label, *keras, tensors);
   return 0;
 }

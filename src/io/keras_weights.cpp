@@ -29,11 +29,15 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <new>
+#include <optional>
 #include <set>
 
 #include "convbridge/checked_math.hpp"
+#include "io/child_process.hpp"
 #include "io/io_support.hpp"
 #include "io/zip_archive.hpp"
 
@@ -52,6 +56,11 @@ std::recursive_mutex& hdf5_mutex() {
   return mutex;
 }
 using Lock = std::lock_guard<std::recursive_mutex>;
+
+// In a forked reader process: the parent held the mutex across fork() (so no other thread was inside libhdf5),
+// but glibc records a mutex's owner by kernel thread id, which the child's one thread does not share, so the
+// child's copy would never unlock. The POSIX way (an atfork child handler's job): construct it afresh.
+void reset_hdf5_mutex_in_child() { new (&hdf5_mutex()) std::recursive_mutex(); }
 
 // Once per process, before any file is opened: no error printing on stderr (the error stack becomes our message)
 // and no filter plugins loaded from HDF5_PLUGIN_PATH (a plugin is code a file could ask us to run).
@@ -324,22 +333,17 @@ H5FD_file_image_callbacks_t in_place_image_callbacks(ImageView* view) {
   return callbacks;
 }
 
-class KerasH5File final : public KerasWeightFile {
+// One HDF5 file open in libhdf5, in this process: walked once (every group and dataset validated), then read one
+// dataset at a time. Runs inside the reader process (see KerasH5File), or in the caller's own process when
+// isolation is off (the fuzz target, whose coverage must see this code).
+class LocalHdf5File {
  public:
-  static Result<std::unique_ptr<KerasWeightFile>> open(std::shared_ptr<ByteSource> source,
-                                                       std::span<const std::byte> image,
-                                                       std::vector<std::byte> owned_image, std::string model_config,
-                                                       std::string description) {
+  // `image` (a file in memory, used in place) when it is not empty, else the file behind `source`.
+  static Result<std::unique_ptr<LocalHdf5File>> open(const ByteSource& source, std::span<const std::byte> image) {
     initialize_hdf5();
     Lock lock(hdf5_mutex());
-    auto file = std::unique_ptr<KerasH5File>(new KerasH5File());
-    file->format_ = WeightFormat::keras_h5;
-    file->label_ = source->label();
-    file->source_ = std::move(source);
-    file->owned_image_ = std::move(owned_image);
-    file->model_config_ = std::move(model_config);
-    file->description_ = std::move(description);
-    if (!file->owned_image_.empty()) image = file->owned_image_;
+    auto file = std::unique_ptr<LocalHdf5File>(new LocalHdf5File());
+    file->label_ = source.label();
     const std::string& label = file->label_;
     uint64_t file_size = image.size();
     if (!image.empty()) {
@@ -360,23 +364,27 @@ class KerasH5File final : public KerasWeightFile {
       Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
       H5Pset_file_locking(fapl.get(), false, true);  // >= 1.10.7: read-only media and NFS open too
       // The descriptor we already hold, so libhdf5 reads the very file we checked.
-      const int fd = file->source_->file_descriptor();
+      const int fd = source.file_descriptor();
       std::string path = fmt::format("/proc/self/fd/{}", fd);
       if (fd < 0 || !std::filesystem::exists(path)) path = label;
       file->file_ = Hid(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
-      file_size = file->source_->size();
+      file_size = source.size();
     }
     if (!file->file_.valid()) return hdf5_error(label, "not a readable HDF5 file");
     CONVBRIDGE_CHECK(file->walk(file_size));
-    return std::unique_ptr<KerasWeightFile>(std::move(file));
+    return file;
   }
 
-  ~KerasH5File() override {
+  ~LocalHdf5File() {
     Lock lock(hdf5_mutex());
     file_ = Hid();
   }
 
-  Result<std::unique_ptr<TensorReader>> open_tensor(size_t index) override {
+  const std::vector<std::string>& groups() const { return groups_; }
+  const std::vector<std::string>& dataset_paths() const { return dataset_paths_; }
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+
+  Result<std::vector<std::byte>> read(size_t index) {
     if (index >= tensors_.size()) {
       return make_error(ErrorCode::invalid_argument, fmt::format("{}: no tensor {}", label_, index));
     }
@@ -392,11 +400,11 @@ class KerasH5File final : public KerasWeightFile {
         return hdf5_error(label_, fmt::format("dataset '{}' cannot be read", printable(dataset_paths_[index])));
       }
     }
-    return std::unique_ptr<TensorReader>(std::make_unique<BufferTensorReader>(std::move(bytes)));
+    return bytes;
   }
 
  private:
-  KerasH5File() = default;
+  LocalHdf5File() = default;
 
   // Depth-first, a group's links in its index order (numeric for vars/N), every link checked to be a hard link to
   // a group or a dataset that was not reached before.
@@ -491,10 +499,200 @@ class KerasH5File final : public KerasWeightFile {
     return Ok{};
   }
 
-  std::shared_ptr<ByteSource> source_;
-  std::vector<std::byte> owned_image_;
+  std::string label_;
+  std::vector<std::string> groups_;
+  std::vector<std::string> dataset_paths_;
+  std::vector<TensorInfo> tensors_;
   ImageView view_;  // the image callbacks' user data: lives as long as the file
   Hid file_;
+};
+
+// Whether libhdf5 runs in a reader process (the default) or in this one (set_hdf5_isolation).
+std::atomic<bool> hdf5_in_process{false};
+
+// The reader process's replies: a tag byte, then the structure, a dataset's bytes or an error.
+enum ReplyTag : uint8_t { kReplyStructure = 'S', kReplyBytes = 'B', kReplyError = 'E' };
+constexpr uint64_t kMaxStructureBytes = uint64_t{256} << 20;
+constexpr uint64_t kMaxNameBytes = 65535;
+constexpr size_t kMaxErrorBytes = 2000;
+constexpr std::chrono::milliseconds kWalkTimeout{120000};
+
+std::vector<std::byte> error_reply(const Error& error) {
+  MessageWriter reply;
+  reply.u8(kReplyError);
+  reply.u8(static_cast<uint8_t>(error.code));
+  reply.string(std::string_view(error.message).substr(0, kMaxErrorBytes));
+  return std::move(reply.bytes());
+}
+
+// The reader process: opens and walks the file with libhdf5, sends what it found, then answers one dataset index
+// at a time until the parent closes the socket. Memory is capped before each job (limit_helper_memory).
+void serve_hdf5_file(int socket, const ByteSource& source, std::span<const std::byte> image) {
+  reset_hdf5_mutex_in_child();
+  limit_helper_memory(image.empty() ? source.size() : image.size());
+  auto opened = LocalHdf5File::open(source, image);
+  if (!opened) {
+    send_frame(socket, error_reply(opened.error()));
+    return;
+  }
+  LocalHdf5File& file = **opened;
+  MessageWriter structure;
+  structure.u8(kReplyStructure);
+  structure.u64(file.groups().size());
+  for (const std::string& group : file.groups()) structure.string(group);
+  structure.u64(file.tensors().size());
+  for (size_t i = 0; i < file.tensors().size(); ++i) {
+    const TensorInfo& tensor = file.tensors()[i];
+    structure.string(file.dataset_paths()[i]);
+    structure.u8(static_cast<uint8_t>(tensor.dtype));
+    structure.u64(tensor.shape.size());
+    for (int64_t dim : tensor.shape) structure.u64(static_cast<uint64_t>(dim));
+  }
+  if (!send_frame(socket, structure.bytes())) return;
+  std::vector<std::byte> request;
+  while (receive_frame(socket, 8, request)) {
+    MessageReader reader(request);
+    uint64_t index = 0;
+    if (!reader.u64(index) || index >= file.tensors().size()) return;
+    limit_helper_memory(static_cast<uint64_t>(file.tensors()[index].byte_size));
+    auto bytes = file.read(static_cast<size_t>(index));
+    const std::byte tag{kReplyBytes};
+    const bool sent = bytes ? send_frame(socket, std::span(&tag, 1), *bytes) : send_frame(socket, error_reply(bytes.error()));
+    if (!sent) return;
+  }
+}
+
+// A reply that is an error: the reader process's own message (already naming the file), kept to one bounded line.
+Error reply_error(std::string_view label, MessageReader& reader) {
+  uint8_t code = 0;
+  std::string message;
+  if (!reader.u8(code) || code > static_cast<uint8_t>(ErrorCode::unsupported) || !reader.string(kMaxErrorBytes, message) ||
+      !reader.at_end()) {
+    return file_error(label, ErrorCode::invalid_argument, "the HDF5 reader process sent a malformed error");
+  }
+  for (char& c : message) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  if (!message.starts_with(std::string(label) + ": ")) message = fmt::format("{}: {}", label, message);
+  return Error{static_cast<ErrorCode>(code), std::move(message)};
+}
+
+class KerasH5File final : public KerasWeightFile {
+ public:
+  static Result<std::unique_ptr<KerasWeightFile>> open(std::shared_ptr<ByteSource> source,
+                                                       std::span<const std::byte> image,
+                                                       std::vector<std::byte> owned_image, std::string model_config,
+                                                       std::string description) {
+    auto file = std::unique_ptr<KerasH5File>(new KerasH5File());
+    file->format_ = WeightFormat::keras_h5;
+    file->label_ = source->label();
+    file->source_ = std::move(source);
+    file->owned_image_ = std::move(owned_image);
+    file->model_config_ = std::move(model_config);
+    file->description_ = std::move(description);
+    if (!file->owned_image_.empty()) image = file->owned_image_;
+    if (hdf5_in_process.load()) {
+      CONVBRIDGE_TRY(file->local_, LocalHdf5File::open(*file->source_, image));
+      file->groups_ = file->local_->groups();
+      file->dataset_paths_ = file->local_->dataset_paths();
+      file->tensors_ = file->local_->tensors();
+    } else {
+      CONVBRIDGE_CHECK(file->start_reader_process(image));
+    }
+    return std::unique_ptr<KerasWeightFile>(std::move(file));
+  }
+
+  Result<std::unique_ptr<TensorReader>> open_tensor(size_t index) override {
+    if (index >= tensors_.size()) {
+      return make_error(ErrorCode::invalid_argument, fmt::format("{}: no tensor {}", label_, index));
+    }
+    if (local_) {
+      CONVBRIDGE_TRY(auto bytes, local_->read(index));
+      return std::unique_ptr<TensorReader>(std::make_unique<BufferTensorReader>(std::move(bytes)));
+    }
+    std::lock_guard<std::mutex> lock(reader_mutex_);
+    const uint64_t byte_size = static_cast<uint64_t>(tensors_[index].byte_size);
+    MessageWriter request;
+    request.u64(index);
+    CONVBRIDGE_CHECK(reader_->send(request.bytes()));
+    // A minute, plus a second for every 10 MB the dataset holds (a disk or an inflate at 10 MB/s).
+    const std::chrono::milliseconds timeout{60000 + static_cast<int64_t>(byte_size / 10000)};
+    CONVBRIDGE_TRY(auto reply, reader_->receive(byte_size + 1, timeout));
+    MessageReader reader(reply);
+    uint8_t tag = 0;
+    reader.u8(tag);
+    if (tag == kReplyError) return reply_error(label_, reader);
+    if (tag != kReplyBytes || reply.size() != byte_size + 1) {
+      return file_error(label_, ErrorCode::invalid_argument,
+                        fmt::format("the HDF5 reader process sent {} bytes for dataset '{}' of {} bytes", reply.size(),
+                                    printable(dataset_paths_[index]), byte_size));
+    }
+    // The tag byte goes; the rest is the dataset, moved into place once.
+    reply.erase(reply.begin());
+    return std::unique_ptr<TensorReader>(std::make_unique<BufferTensorReader>(std::move(reply)));
+  }
+
+ private:
+  KerasH5File() = default;
+
+  Status start_reader_process(std::span<const std::byte> image) {
+    {
+      // Held across fork: no other thread is inside libhdf5 (or holds its mutex) in the copy the reader gets.
+      Lock lock(hdf5_mutex());
+      const ByteSource& source = *source_;
+      CONVBRIDGE_TRY(reader_, ChildProcess::start(label_, [&](int socket) { serve_hdf5_file(socket, source, image); }));
+    }
+    CONVBRIDGE_TRY(const auto reply, reader_->receive(kMaxStructureBytes, kWalkTimeout));
+    return decode_structure(reply);
+  }
+
+  // The reader process's account of the file, checked as strictly as a file: bounded counts and names, known
+  // dtypes, ranks and sizes, every byte size recomputed with checked arithmetic, nothing left over.
+  Status decode_structure(std::span<const std::byte> reply) {
+    MessageReader reader(reply);
+    uint8_t tag = 0;
+    reader.u8(tag);
+    if (tag == kReplyError) return reply_error(label_, reader);
+    const auto malformed = [&] {
+      return file_error(label_, ErrorCode::invalid_argument, "the HDF5 reader process sent a malformed file listing");
+    };
+    uint64_t groups = 0, datasets = 0;
+    if (tag != kReplyStructure || !reader.u64(groups) || groups > static_cast<uint64_t>(kMaxObjects)) return malformed();
+    for (uint64_t i = 0; i < groups; ++i) {
+      std::string group;
+      if (!reader.string(kMaxNameBytes * kMaxDepth, group) || group.empty()) return malformed();
+      groups_.push_back(std::move(group));
+    }
+    if (!reader.u64(datasets) || datasets > static_cast<uint64_t>(kMaxObjects) - groups) return malformed();
+    for (uint64_t i = 0; i < datasets; ++i) {
+      std::string path;
+      uint8_t dtype = 0;
+      uint64_t rank = 0;
+      if (!reader.string(kMaxNameBytes * kMaxDepth, path) || path.empty() || !reader.u8(dtype) ||
+          dtype > static_cast<uint8_t>(DType::float8_e5m2) /* the last DType */ || !reader.u64(rank) || rank > kMaxRank) {
+        return malformed();
+      }
+      TensorInfo tensor;
+      tensor.name = dotted(path);
+      tensor.dtype = static_cast<DType>(dtype);
+      for (uint64_t d = 0; d < rank; ++d) {
+        uint64_t dim = 0;
+        if (!reader.u64(dim) || dim > static_cast<uint64_t>(INT64_MAX)) return malformed();
+        tensor.shape.push_back(static_cast<int64_t>(dim));
+      }
+      CONVBRIDGE_TRY(tensor.byte_size, tensor_byte_size(label_, tensor.name, tensor.shape, tensor.dtype));
+      dataset_paths_.push_back(std::move(path));
+      tensors_.push_back(std::move(tensor));
+    }
+    if (!reader.at_end()) return malformed();
+    return Ok{};
+  }
+
+  std::shared_ptr<ByteSource> source_;
+  std::vector<std::byte> owned_image_;     // before local_: libhdf5 reads it in place until local_ is gone
+  std::unique_ptr<LocalHdf5File> local_;   // isolation off
+  std::optional<ChildProcess> reader_;     // isolation on: the reader process
+  std::mutex reader_mutex_;                // one request and its reply at a time
 };
 
 // The HDF5 type a dtype is written as: little-endian IEEE floats and integers; float16 as h5py builds it
@@ -533,6 +731,8 @@ Result<Hid> hdf5_type_for(DType dtype) {
 }
 
 }  // namespace
+
+void set_hdf5_isolation(Hdf5Isolation isolation) { hdf5_in_process.store(isolation == Hdf5Isolation::in_process); }
 
 Result<std::unique_ptr<WeightFile>> open_keras_h5(std::shared_ptr<ByteSource> source) {
   std::span<const std::byte> image = source->memory();

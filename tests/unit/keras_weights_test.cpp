@@ -173,6 +173,59 @@ TEST(KerasWeights, BigEndianBoolFloat16AndIntegers) {
   EXPECT_EQ(value, -7);
 }
 
+// Every read goes through the reader process by default; the in-process path (the fuzz target's) must list and
+// read exactly the same, from a path and from memory.
+TEST(KerasWeights, TheReaderProcessReadsWhatThisProcessReads) {
+  const std::string big_endian = make_h5("agree.weights.h5", [](hid_t file) {
+    const double values[3] = {1.0, -2.5, 1e300};
+    add_dataset(file, "big", H5T_IEEE_F64BE, {3}, values, H5P_DEFAULT, H5T_NATIVE_DOUBLE);
+  });
+  for (const std::string& path : {keras_like(), big_endian}) {
+    auto isolated = open_weight_file(path);
+    set_hdf5_isolation(Hdf5Isolation::in_process);
+    auto local = open_weight_file(path);
+    const std::vector<std::byte> bytes = slurp(path);
+    auto local_memory = open_weight_bytes(bytes, "image");
+    set_hdf5_isolation(Hdf5Isolation::reader_process);
+    auto isolated_memory = open_weight_bytes(bytes, "image");
+    ASSERT_TRUE(isolated && local && local_memory && isolated_memory) << path;
+    for (auto [one, other] : {std::pair{isolated->get(), local->get()}, std::pair{isolated_memory->get(), local_memory->get()}}) {
+      const auto& a = dynamic_cast<const KerasWeightFile&>(*one);
+      const auto& b = dynamic_cast<const KerasWeightFile&>(*other);
+      EXPECT_EQ(a.groups(), b.groups());
+      EXPECT_EQ(a.dataset_paths(), b.dataset_paths());
+      ASSERT_EQ(a.tensors().size(), b.tensors().size());
+      for (size_t i = 0; i < a.tensors().size(); ++i) {
+        EXPECT_EQ(a.tensors()[i].shape, b.tensors()[i].shape);
+        EXPECT_EQ(a.tensors()[i].dtype, b.tensors()[i].dtype);
+        auto x = one->read_tensor(i);
+        auto y = other->read_tensor(i);
+        ASSERT_TRUE(x && y);
+        EXPECT_EQ(*x, *y) << a.tensors()[i].name;
+      }
+    }
+  }
+}
+
+// Files on which Debian 12's libhdf5 1.10.8 itself crashes (found by fuzz_keras_weights; tests/hostile/hdf5/
+// README.md says which crash each one is). In the reader process each is an error naming the file, from a path
+// and from memory; this process survives.
+TEST(KerasWeights, ALibhdf5CrashIsAnErrorNamingTheFile) {
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(CONVBRIDGE_HOSTILE_HDF5)) {
+    if (entry.path().extension() != ".h5" && entry.path().extension() != ".keras") continue;
+    ++files;
+    const std::string path = entry.path().string();
+    const auto from_path = open_weight_file(path);
+    ASSERT_FALSE(from_path) << path << " was accepted";
+    EXPECT_EQ(from_path.error().message.rfind(path + ": ", 0), 0u) << from_path.error().message;
+    const auto from_memory = open_weight_bytes(slurp(path), "image.weights.h5");
+    ASSERT_FALSE(from_memory) << path << " was accepted from memory";
+    EXPECT_EQ(from_memory.error().message.rfind("image.weights.h5: ", 0), 0u) << from_memory.error().message;
+  }
+  EXPECT_GE(files, 1);
+}
+
 TEST(KerasWeights, RefusesSoftExternalAndUserDefinedLinks) {
   const float one = 1.0f;
   expect_refused(make_h5("soft.weights.h5",

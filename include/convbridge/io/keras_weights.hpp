@@ -44,6 +44,14 @@ struct KerasVariable {
 // its HDF5 path does not end in vars/<N>.
 Result<KerasVariable> keras_variable(const KerasWeightFile& file, size_t index);
 
+// libhdf5 1.10.8 (Debian 12's) can crash on corrupt HDF5 files (fuzz_keras_weights found heap overflows and
+// segfaults inside it), so by default every libhdf5 call on a file being read runs in a reader process of its own,
+// with bounded memory and time: a crash there is an error naming the file (src/io/child_process.hpp).
+// `in_process` runs libhdf5 in the calling process instead; it exists for the fuzz target, whose coverage feedback
+// must see the walk over the file.
+enum class Hdf5Isolation { reader_process, in_process };
+void set_hdf5_isolation(Hdf5Isolation isolation);
+
 // Tensor i's bytes (C order, little-endian, exactly tensors()[i].byte_size bytes).
 using TensorBytes = std::function<Result<std::vector<std::byte>>(size_t index)>;
 
