@@ -104,6 +104,9 @@ Result<ChildProcess> ChildProcess::start(std::string label, const std::function<
     rlimit none{0, 0};
     ::setrlimit(RLIMIT_CORE, &none);
     ::setrlimit(RLIMIT_FSIZE, &none);
+    // A crash ends the helper at once: the handlers it inherited (Python's faulthandler, a sanitizer's) would
+    // print the parent's stacks as if the parent had crashed.
+    for (int signal : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) ::signal(signal, SIG_DFL);
     serve(sockets[1]);
     ::_exit(0);
   }

@@ -7,6 +7,7 @@ output file.
 The binary is $CONVBRIDGE_BIN, default <repo>/build/convbridge."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -229,3 +230,21 @@ def test_hostile_files_are_refused(tmp_path, name, build, fragment):
     assert result.returncode == 2 and fragment in result.stderr
     with pytest.raises(ValueError, match=fragment):
         convbridge.read_weights(path)
+
+
+LIBHDF5_CRASHES = sorted((Path(__file__).resolve().parents[1] / "hostile" / "hdf5").glob("*.h5"))
+
+
+@pytest.mark.parametrize("path", LIBHDF5_CRASHES, ids=lambda p: p.name)
+def test_a_file_that_crashes_libhdf5_raises_in_python_and_the_interpreter_lives(path, tmp_path):
+    """libhdf5 1.10.8 segfaults on these files; convbridge runs it in a reader process, so read_weights,
+    inspect_weights and port raise ValueError naming the file, and this interpreter goes on (next assertion)."""
+    assert LIBHDF5_CRASHES, "tests/hostile/hdf5 holds no files"
+    for call in (convbridge.read_weights, convbridge.inspect_weights):
+        with pytest.raises(ValueError, match=f"{path.name}: libhdf5 failed on this file .*signal 11"):
+            call(path)
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(2, 3)])
+    with pytest.raises(Exception, match=path.name):
+        convbridge.port(path, model)
+    assert convbridge.read_weights is not None  # still here
