@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -77,9 +78,10 @@ Result<int64_t> tensor_byte_size(std::string_view label, std::string_view name, 
                                  DType dtype);
 
 // A TensorReader over bytes already in memory.
-class BufferTensorReader final : public TensorReader {
+// Reads bytes that outlive the reader (a MemoryWeightFile's own tensors): nothing is copied until read().
+class SpanTensorReader final : public TensorReader {
  public:
-  explicit BufferTensorReader(std::vector<std::byte> bytes) : bytes_(std::move(bytes)) {}
+  explicit SpanTensorReader(std::span<const std::byte> bytes) : bytes_(bytes) {}
   Result<size_t> read(std::span<std::byte> out) override {
     const size_t n = std::min(out.size(), bytes_.size() - position_);
     if (n) std::memcpy(out.data(), bytes_.data() + position_, n);
@@ -88,8 +90,20 @@ class BufferTensorReader final : public TensorReader {
   }
 
  private:
-  std::vector<std::byte> bytes_;
+  std::span<const std::byte> bytes_;
   size_t position_ = 0;
+};
+
+// Reads bytes it owns, from `start` on (a reply whose first bytes are a header is kept as it came, not shifted).
+class BufferTensorReader final : public TensorReader {
+ public:
+  explicit BufferTensorReader(std::vector<std::byte> bytes, size_t start = 0)
+      : bytes_(std::move(bytes)), reader_(std::span<const std::byte>(bytes_).subspan(std::min(start, bytes_.size()))) {}
+  Result<size_t> read(std::span<std::byte> out) override { return reader_.read(out); }
+
+ private:
+  std::vector<std::byte> bytes_;
+  SpanTensorReader reader_;
 };
 
 // Streams tensor `index` of `source` through `buffer` into `write`, checking it yields exactly its byte size.

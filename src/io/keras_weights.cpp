@@ -627,9 +627,8 @@ class KerasH5File final : public KerasWeightFile {
                         fmt::format("the HDF5 reader process sent {} bytes for dataset '{}' of {} bytes", reply.size(),
                                     printable(dataset_paths_[index]), byte_size));
     }
-    // The tag byte goes; the rest is the dataset, moved into place once.
-    reply.erase(reply.begin());
-    return std::unique_ptr<TensorReader>(std::make_unique<BufferTensorReader>(std::move(reply)));
+    // The dataset is the reply after its tag byte, read where it arrived.
+    return std::unique_ptr<TensorReader>(std::make_unique<BufferTensorReader>(std::move(reply), 1));
   }
 
  private:

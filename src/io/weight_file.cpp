@@ -110,7 +110,7 @@ Status MemoryWeightFile::add(std::string name, DType dtype, std::vector<int64_t>
 
 Result<std::unique_ptr<TensorReader>> MemoryWeightFile::open_tensor(size_t index) {
   if (index >= data_.size()) return make_error(ErrorCode::invalid_argument, fmt::format("{}: no tensor {}", label_, index));
-  return std::unique_ptr<TensorReader>(std::make_unique<BufferTensorReader>(data_[index]));
+  return std::unique_ptr<TensorReader>(std::make_unique<SpanTensorReader>(data_[index]));  // valid while the file is
 }
 
 }  // namespace convbridge::io

@@ -493,7 +493,8 @@ Result<PortPlan> plan_port(const model::ModelGraph& keras_model, std::span<const
 
 template <class T>
 std::vector<T> ported_values(const PortedWeight& weight, std::span<const T> torch_values) {
-  if (weight.fill || weight.kept) {  // the shape is the Keras variable's own, which exists: its product fits
+  if (weight.kept) return {};  // no values of its own: the Keras file's stay (write_ported_weights copies them)
+  if (weight.fill) {  // the shape is the Keras variable's own, which exists: its product fits
     const auto count = checked_product(weight.keras_shape);
     return std::vector<T>(static_cast<size_t>(count.value_or(0)), static_cast<T>(weight.fill_value));
   }

@@ -90,7 +90,8 @@ Result<PortPlan> plan_port(const model::ModelGraph& keras_model, std::span<const
 std::string port_report(const PortPlan& plan);
 std::string port_report_json(const PortPlan& plan);
 
-// The Keras variable's values from its checkpoint tensor's (row-major, weight.torch_shape), or the fill.
+// The Keras variable's values from its checkpoint tensor's (row-major, weight.torch_shape), or the fill; empty for
+// a kept weight, whose values are the Keras model's own.
 template <class T>
 std::vector<T> ported_values(const PortedWeight& weight, std::span<const T> torch_values);
 
