@@ -99,3 +99,19 @@ def test_wrong_shapes_are_value_errors():
     plan = convbridge.translate(torch.nn.Conv2d(4, 6, 3))
     with pytest.raises(ValueError, match=r"weight has shape \(6, 4, 3\); expected \(6, 4, 3, 3\)"):
         plan.convert_kernel(np.zeros((6, 4, 3), np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_result_over_32_mib_lives_in_its_own_huge_page_buffer_bit_for_bit(dtype):
+    """From 32 MiB on the result comes from aligned_alloc with huge pages advised (python/src/bindings.cpp,
+    allocate_output): same bits, and numpy owns and frees it like any other result."""
+    module = torch.nn.Conv2d(1024, 1024, 3)  # 37.7 MB in float32
+    plan = convbridge.translate(module)
+    weight = _random_bits(tuple(module.weight.shape), dtype, 7)
+    assert weight.nbytes >= 32 << 20
+    for _ in range(3):  # allocated and freed repeatedly
+        kernel = plan.convert_kernel(weight)
+        assert np.array_equal(_bits(kernel), _bits(np.transpose(weight, (2, 3, 1, 0))))
+        _assert_owned_result(kernel, weight)
+        kernel[...] = 0  # writeable to its last element
+    del kernel
