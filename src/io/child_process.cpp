@@ -55,16 +55,11 @@ ReadResult read_all(int socket, std::span<std::byte> bytes, std::chrono::steady_
   return ReadResult::ok;
 }
 
+// Frame lengths and u64 fields: 8 bytes, little-endian (io_support's load_u64/store_u64).
 std::array<std::byte, 8> length_bytes(uint64_t length) {
   std::array<std::byte, 8> out{};
-  for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<std::byte>(length >> (8 * i));
+  store_u64(out.data(), length);
   return out;
-}
-
-uint64_t length_of(const std::array<std::byte, 8>& bytes) {
-  uint64_t length = 0;
-  for (int i = 0; i < 8; ++i) length |= static_cast<uint64_t>(bytes[static_cast<size_t>(i)]) << (8 * i);
-  return length;
 }
 
 // What the helper maps now (/proc/self/statm's first field, in pages); 0 when unknown. Plain system calls: the
@@ -185,7 +180,7 @@ Result<std::vector<std::byte>> ChildProcess::receive(uint64_t max_bytes, std::ch
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::array<std::byte, 8> header{};
   auto got = read_all(socket_, header, deadline, true);
-  uint64_t length = got == ReadResult::ok ? length_of(header) : 0;
+  uint64_t length = got == ReadResult::ok ? load_u64(header.data()) : 0;
   if (got == ReadResult::ok && length > max_bytes) {
     stop();
     return file_error(label_, ErrorCode::invalid_argument,
@@ -219,7 +214,7 @@ bool receive_frame(int socket, uint64_t max_bytes, std::vector<std::byte>& messa
   std::array<std::byte, 8> header{};
   const auto never = std::chrono::steady_clock::time_point::max();
   if (read_all(socket, header, never, false) != ReadResult::ok) return false;
-  const uint64_t length = length_of(header);
+  const uint64_t length = load_u64(header.data());
   if (length > max_bytes) return false;
   message.resize(static_cast<size_t>(length));
   return read_all(socket, message, never, false) == ReadResult::ok;
@@ -263,10 +258,8 @@ bool MessageReader::u8(uint8_t& value) {
 
 bool MessageReader::u64(uint64_t& value) {
   if (bytes_.size() - offset_ < 8) return false;
-  std::array<std::byte, 8> raw{};
-  std::memcpy(raw.data(), bytes_.data() + offset_, 8);
+  value = load_u64(bytes_.data() + offset_);
   offset_ += 8;
-  value = length_of(raw);
   return true;
 }
 

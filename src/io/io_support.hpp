@@ -57,6 +57,9 @@ inline uint32_t load_u32(const std::byte* p) {
 inline uint64_t load_u64(const std::byte* p) {
   return static_cast<uint64_t>(load_u32(p)) | (static_cast<uint64_t>(load_u32(p + 4)) << 32);
 }
+inline void store_u64(std::byte* p, uint64_t value) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>((value >> (8 * i)) & 0xFF);
+}
 
 // Unsigned checked arithmetic for byte offsets (sizes from a file are u64).
 inline bool add_overflows(uint64_t a, uint64_t b, uint64_t& sum) { return __builtin_add_overflow(a, b, &sum); }

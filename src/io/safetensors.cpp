@@ -410,7 +410,7 @@ Status write_safetensors(WeightFile& source, const std::string& path) {
 
   CONVBRIDGE_TRY(auto output, AtomicOutputFile::create(path));
   std::byte size_bytes[8];
-  for (int i = 0; i < 8; ++i) size_bytes[i] = static_cast<std::byte>((text.size() >> (8 * i)) & 0xFF);
+  store_u64(size_bytes, text.size());
   CONVBRIDGE_CHECK(output.write(size_bytes));
   CONVBRIDGE_CHECK(output.write(std::as_bytes(std::span<const char>(text))));
   std::vector<std::byte> buffer(kCopyChunk);
