@@ -668,7 +668,7 @@ class KerasH5File final : public KerasWeightFile {
       uint8_t dtype = 0;
       uint64_t rank = 0;
       if (!reader.string(kMaxNameBytes * kMaxDepth, path) || path.empty() || !reader.u8(dtype) ||
-          dtype > static_cast<uint8_t>(DType::float8_e5m2) /* the last DType */ || !reader.u64(rank) || rank > kMaxRank) {
+          dtype > static_cast<uint8_t>(kLastDType) || !reader.u64(rank) || rank > kMaxRank) {
         return malformed();
       }
       TensorInfo tensor;

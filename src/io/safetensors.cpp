@@ -193,7 +193,7 @@ class HeaderHandler final : public nlohmann::json_sax<nlohmann::json> {
 };
 
 std::optional<DType> dtype_from_safetensors(std::string_view name) {
-  for (int i = 0; i <= static_cast<int>(DType::float8_e5m2); ++i) {
+  for (int i = 0; i <= static_cast<int>(kLastDType); ++i) {
     if (dtype_info(static_cast<DType>(i)).safetensors == name) return static_cast<DType>(i);
   }
   return std::nullopt;

@@ -34,8 +34,10 @@ enum class DType : uint8_t {
   float32,
   float64,
   float8_e4m3fn,
-  float8_e5m2,
+  float8_e5m2,  // keep kLastDType in step
 };
+// The last enumerator: every DType is in [0, kLastDType] (for decoding a dtype number or walking them all).
+inline constexpr DType kLastDType = DType::float8_e5m2;
 
 struct DTypeInfo {
   DType dtype;
