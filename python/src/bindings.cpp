@@ -17,8 +17,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
-#include <new>
 #include <memory>
+#include <new>
 #include <span>
 
 #include "cli.hpp"
@@ -78,11 +78,7 @@ OutputArray<T> to_numpy(std::vector<T> values, const std::vector<int64_t>& shape
 template <class T>
 struct OutputBuffer {
   T* data = nullptr;
-  bool huge = false;  // from aligned_alloc (std::free), else from new[]
-  static void release(T* data, bool huge) noexcept {
-    if (huge) std::free(data);
-    else delete[] data;
-  }
+  void (*release)(void*) noexcept = nullptr;  // how numpy's capsule frees it: std::free or delete[]
 };
 
 template <class T>
@@ -94,16 +90,16 @@ OutputBuffer<T> allocate_output(size_t count) {
     void* memory = std::aligned_alloc(kHugePage, rounded);
     if (!memory) throw std::bad_alloc();
     ::madvise(memory, rounded, MADV_HUGEPAGE);  // advice only: ignored where THP is off
-    return {static_cast<T*>(memory), true};
+    return {static_cast<T*>(memory), [](void* p) noexcept { std::free(p); }};
   }
-  return {new T[std::max<size_t>(count, 1)], false};  // default-initialized: not zero-filled
+  // Default-initialized, so not zero-filled.
+  return {new T[std::max<size_t>(count, 1)], [](void* p) noexcept { delete[] static_cast<T*>(p); }};
 }
 
-// Hands such a buffer to numpy without copying it.
+// Hands such a buffer to numpy without copying it: the capsule owns it from here on.
 template <class T>
 OutputArray<T> to_numpy(OutputBuffer<T> values, const std::vector<int64_t>& shape) {
-  nb::capsule owner(values.data, values.huge ? [](void* p) noexcept { OutputBuffer<T>::release(static_cast<T*>(p), true); }
-                                             : [](void* p) noexcept { OutputBuffer<T>::release(static_cast<T*>(p), false); });
+  nb::capsule owner(values.data, values.release);
   std::vector<size_t> dims(shape.begin(), shape.end());
   return OutputArray<T>(values.data, dims.size(), dims.data(), owner);
 }
