@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "convbridge/checked_math.hpp"
+#include "convbridge/io/keras_weights.hpp"
 #include "convbridge/io/weights.hpp"
 #include "convbridge/model/graph.hpp"
-#include "convbridge/io/keras_weights.hpp"
 #include "convbridge/port/keras_model_file.hpp"
 #include "convbridge/port/weight_port.hpp"
 #include "frontends/json_nesting.hpp"

@@ -4,9 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -80,8 +80,8 @@ std::string shape_string(const std::vector<int64_t>& shape);  // "(4, 3, 3, 3)",
 Result<int64_t> tensor_byte_size(std::string_view label, std::string_view name, const std::vector<int64_t>& shape,
                                  DType dtype);
 
-// A TensorReader over bytes already in memory.
-// Reads bytes that outlive the reader (a MemoryWeightFile's own tensors): nothing is copied until read().
+// TensorReaders over bytes already in memory. This one reads bytes that outlive the reader (a MemoryWeightFile's
+// own tensors): nothing is copied until read().
 class SpanTensorReader final : public TensorReader {
  public:
   explicit SpanTensorReader(std::span<const std::byte> bytes) : bytes_(bytes) {}
